@@ -1,0 +1,137 @@
+"""EmbBERT in PyTorch, exactly as the authors' reference code runs it.
+
+Shapes: B batch, L sequence length (<= max_len), d model width, rd reduced embedding width.
+The encoder block has no residual connection and no feed-forward network: its output is the
+weighted difference of an attention branch and a causal convolution branch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import PAD_ID, SEP_ID, N_SEGMENTS, EmbBertConfig
+
+
+def segment_ids(ids: torch.Tensor) -> torch.Tensor:
+    """(B, L) segments from token ids: 1 up to and including the first [SEP], 2 after, 0 on pad."""
+    is_sep = (ids == SEP_ID).long()
+    after_first_sep = (torch.cumsum(is_sep, dim=1) - is_sep) > 0
+    seg = torch.where(after_first_sep, 2, 1)
+    return torch.where(ids == PAD_ID, 0, seg)
+
+
+class NanoEmbedder(nn.Module):
+    """x = P_tok(E_tok[t]) + P_pos(E_pos[p]) + E_seg[s]; no norm, no dropout."""
+
+    def __init__(self, cfg: EmbBertConfig):
+        super().__init__()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_embed, padding_idx=PAD_ID)  # (v, rd)
+        self.pos = nn.Embedding(cfg.max_len, cfg.d_embed)  # (l, rd)
+        self.tok_proj = nn.Linear(cfg.d_embed, cfg.d_model, bias=False)  # (d, rd)
+        self.pos_proj = nn.Linear(cfg.d_embed, cfg.d_model, bias=False)  # (d, rd)
+        self.seg = nn.Embedding(N_SEGMENTS, cfg.d_model)  # (3, d)
+
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.tok_proj(self.tok(ids)) + self.pos_proj(self.pos(positions))
+        return x + self.seg(segments)  # (B, L, d)
+
+
+class EfficientEncoder(nn.Module):
+    """One EmbBERT block: x' = lambda1 * attention(h) - lambda2 * conv(h), h = RMSNorm(x)."""
+
+    def __init__(self, cfg: EmbBertConfig):
+        super().__init__()
+        d, k, width = cfg.d_model, cfg.conv_kernel, cfg.d_model * cfg.conv_expansion
+        self.norm = nn.RMSNorm(d)  # default eps: torch.finfo(float32).eps
+        self.q = nn.Linear(d, d)  # the only input projection: K = V = h
+        self.out = nn.Linear(d, d)
+        self.attn_dropout = nn.Dropout(cfg.attn_dropout)
+        # Causal depthwise conv: pad k-1 on both sides, keep the first L outputs.
+        self.conv = nn.Conv1d(d, width, k, groups=d, padding=k - 1)  # (width, 1, k)
+        self.contract = nn.Linear(width, d)
+        self.lambda_q = nn.Parameter(torch.empty(2, d))
+        self.lambda_k = nn.Parameter(torch.empty(2, d))
+        nn.init.normal_(self.lambda_q, 0.0, cfg.lambda_init_std)
+        nn.init.normal_(self.lambda_k, 0.0, cfg.lambda_init_std)
+
+    def lambdas(self) -> torch.Tensor:
+        """(2,) lambda_i = exp(<lq_i, lk_i>)."""
+        return torch.exp((self.lambda_q * self.lambda_k).sum(dim=-1))
+
+    def attention(self, h: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        q = self.q(h)  # (B, L, d)
+        scores = q @ h.transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, L, L)
+        scores = scores.masked_fill(~key_mask[:, None, :], float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        probs = torch.nan_to_num(probs, nan=0.0)  # a fully masked row attends to nothing
+        return self.out(self.attn_dropout(probs) @ h)  # (B, L, d)
+
+    def convolution(self, h: torch.Tensor) -> torch.Tensor:
+        length = h.shape[1]
+        c = self.conv(h.transpose(1, 2))[:, :, :length]  # (B, width, L), causal
+        return self.contract(F.silu(c).transpose(1, 2))  # (B, L, d)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        lam = self.lambdas()
+        return lam[0] * self.attention(h, key_mask) - lam[1] * self.convolution(h)
+
+
+class EmbBERT(nn.Module):
+    """The backbone: Nano Embedder and N Efficient Encoder blocks. (B, L) ids -> (B, L, d)."""
+
+    def __init__(self, cfg: EmbBertConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedder = NanoEmbedder(cfg)
+        self.blocks = nn.ModuleList(EfficientEncoder(cfg) for _ in range(cfg.n_layers))
+
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+        if segments is None:
+            segments = segment_ids(ids)
+        key_mask = ids != PAD_ID
+        x = self.embedder(ids, segments)
+        for block in self.blocks:
+            x = block(x, key_mask)
+        return x
+
+
+class EmbBertForClassification(nn.Module):
+    """Backbone + first-token ([CLS]) pooling + Linear(d, n_classes)."""
+
+    def __init__(self, cfg: EmbBertConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = EmbBERT(cfg)
+        self.head = nn.Linear(cfg.d_model, cfg.n_classes)
+
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.backbone(ids, segments)[:, 0])  # (B, n_classes)
+
+
+class EmbBertForPretraining(nn.Module):
+    """Backbone + MLM head over every position + NSP head on the first token."""
+
+    def __init__(self, cfg: EmbBertConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = EmbBERT(cfg)
+        self.mlm = nn.Linear(cfg.d_model, cfg.vocab_size)
+        self.nsp = nn.Linear(cfg.d_model, 2)
+
+    def forward(
+        self, ids: torch.Tensor, segments: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.backbone(ids, segments)
+        return self.mlm(x), self.nsp(x[:, 0])  # (B, L, v), (B, 2)
+
+
+def build_classifier(cfg: EmbBertConfig, seed: int = 0) -> EmbBertForClassification:
+    """A classifier with weights drawn from ``seed`` (same seed, same weights)."""
+    torch.manual_seed(seed)
+    return EmbBertForClassification(cfg)
