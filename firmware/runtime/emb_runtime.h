@@ -1,0 +1,103 @@
+/*
+ * embbert-mcu runtime: types and reference kernels shared by every exported model.
+ * Portable C99: no malloc, no exit; kernels that can fail return emb_status_t.
+ * The quantized block layout mirrors embbert_mcu/quant/blocks.py byte for byte.
+ */
+#ifndef EMB_RUNTIME_H
+#define EMB_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emb_config.h" /* generated per model: EMB_QBLOCK */
+
+#ifndef EMB_QBLOCK
+#error "emb_config.h must define EMB_QBLOCK"
+#endif
+
+#define EMB_STATIC_ASSERT(cond, name) typedef char emb_static_assert_##name[(cond) ? 1 : -1]
+
+typedef enum {
+    EMB_OK = 0,
+    EMB_ERR_ARG = 1,    /* a NULL pointer or an unsupported tensor encoding */
+    EMB_ERR_LENGTH = 2, /* n == 0 or n > max_len */
+    EMB_ERR_TOKEN = 3,  /* a token id >= vocab_size */
+    EMB_ERR_ARENA = 4   /* arena too small or misaligned */
+} emb_status_t;
+
+/* Called at the start of each stage, and once more with stage == n_stages at the end. */
+typedef void (*emb_stage_hook_t)(void *ctx, unsigned stage);
+
+/* One quantized block: scale d (fp16 bits) and EMB_QBLOCK int8 values; x = qs[i] * d. */
+typedef struct {
+    uint16_t d;
+    int8_t qs[EMB_QBLOCK];
+} emb_block_q8_t;
+EMB_STATIC_ASSERT(sizeof(emb_block_q8_t) == 2 + EMB_QBLOCK, block_q8_has_no_padding);
+
+typedef enum {
+    EMB_QT_Q8 = 0,    /* every block int8 */
+    EMB_QT_F16 = 1,   /* every value fp16 (whole-tensor fallback) */
+    EMB_QT_MIXED = 2, /* bitmap-selected fp16 blocks among int8 blocks, walked in order */
+    EMB_QT_F32 = 3    /* small vectors */
+} emb_encoding_t;
+
+/* A constant tensor seen as a matrix of rows x cols (cols = numel / shape[0]). */
+typedef struct {
+    uint8_t encoding;             /* emb_encoding_t */
+    uint32_t rows, cols;
+    const emb_block_q8_t *blocks; /* q8 and mixed: the int8 blocks in order */
+    const uint16_t *f16;          /* f16: all values; mixed: the fp16 blocks in order */
+    const uint8_t *mask;          /* mixed: bit i (byte i / 8, LSB first) = block i is fp16 */
+    const float *f32;             /* f32: all values */
+} emb_qtensor_t;
+
+/* An activation buffer of rows x d in the arena: float rows (q8 == NULL), or int8 rows with
+ * one float scale per row (f32 == NULL). */
+typedef struct {
+    float *f32;
+    int8_t *q8;
+    float *scales;
+    uint32_t d;
+} emb_act_t;
+
+/* fp16 <-> fp32, round to nearest even; exact for every fp16 value. */
+float emb_f16_to_f32(uint16_t h);
+uint16_t emb_f32_to_f16(float f);
+
+/* out (cols) = row `row` of a q8, f16 or f32 table, dequantized. */
+emb_status_t emb_gather_row_f32(const emb_qtensor_t *table, uint32_t row, float *out);
+
+/* y (rows) = W (rows, cols) x (cols) + bias (rows, may be NULL); any encoding. */
+emb_status_t emb_linear_f32(const emb_qtensor_t *w, const float *bias, const float *x, float *y);
+
+/* y (d) = x / sqrt(mean(x^2) + eps) * weight; y may alias x. */
+void emb_rmsnorm_f32(const float *x, const float *weight, uint32_t d, float eps, float *y);
+
+/* Store / load one row of an activation buffer. int8 rows: scale = max|x| / 127,
+ * q = clamp(round_half_even(x / scale), -127, 127); an all-zero row stores scale 0. */
+void emb_act_store_row(const emb_act_t *a, uint32_t row, const float *x);
+void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x);
+
+/* Fused single-head attention for one query row, K = V = kv rows 0..n-1 (never l x l):
+ * out (d) = softmax(q . kv_j / sqrt(d)) . kv; scores is scratch of n floats. */
+void emb_attention_row_f32(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
+                           float *out);
+
+/* Causal depthwise conv at time t: out[c] = bias[c] + sum_j w[c][j] * x[t - (k-1) + j][c / alpha]
+ * for c < width = w->rows, j < k = w->cols; rows before 0 are zero. x rows are loaded through
+ * `row` (scratch of d floats). */
+emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias,
+                                      const emb_act_t *x, uint32_t t, uint32_t alpha,
+                                      float *row, float *out);
+
+/* x = x * sigmoid(x), in place. */
+void emb_silu_f32(float *x, uint32_t n);
+
+/* y = l1 * a - l2 * b (the block's weighted difference); y may alias a or b. */
+void emb_wdiff_f32(float l1, const float *a, float l2, const float *b, uint32_t n, float *y);
+
+/* y += x. */
+void emb_add_f32(float *y, const float *x, uint32_t n);
+
+#endif /* EMB_RUNTIME_H */
