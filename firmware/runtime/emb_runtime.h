@@ -38,7 +38,8 @@ EMB_STATIC_ASSERT(sizeof(emb_block_q8_t) == 2 + EMB_QBLOCK, block_q8_has_no_padd
 typedef enum {
     EMB_QT_Q8 = 0,    /* every block int8 */
     EMB_QT_F16 = 1,   /* every value fp16 (whole-tensor fallback) */
-    EMB_QT_MIXED = 2, /* bitmap-selected fp16 blocks among int8 blocks, walked in order */
+    EMB_QT_MIXED = 2, /* bitmap-selected fp16 blocks among int8 blocks, walked in order:
+                         only emb_linear_f32 reads it (gather and conv need random access) */
     EMB_QT_F32 = 3    /* small vectors */
 } emb_encoding_t;
 
@@ -84,7 +85,7 @@ void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x);
 void emb_attention_row_f32(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
                            float *out);
 
-/* Causal depthwise conv at time t: out[c] = bias[c] + sum_j w[c][j] * x[t - (k-1) + j][c / alpha]
+/* Causal depthwise conv (q8, f16 or f32 weights) at time t: out[c] = bias[c] + sum_j w[c][j] * x[t - (k-1) + j][c / alpha]
  * for c < width = w->rows, j < k = w->cols; rows before 0 are zero. x rows are loaded through
  * `row` (scratch of d floats). */
 emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias,
