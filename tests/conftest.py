@@ -1,0 +1,16 @@
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture
+def tiny_cfg():
+    """A small config that still exercises every part of the model."""
+    from embbert_mcu.config import preset
+
+    return preset("base", vocab_size=300, max_len=24, d_model=32, d_embed=8, n_layers=2,
+                  conv_kernel=4)
