@@ -1,0 +1,108 @@
+"""User data: CSV or JSONL files with a ``text`` and a ``label`` column."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..errors import DataError
+from .splits import Dataset, Split, stratified_indices
+
+csv.field_size_limit(1 << 24)
+
+
+def read_table(path: str | Path) -> tuple[list[str], list[str]]:
+    """(texts, label names) from a .csv or .jsonl file (``.json`` lines also accepted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no data file at {path}", hint="check the path")
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text", hint="save it as UTF-8") from None
+    if not content.strip():
+        raise DataError(f"{path} is empty", hint="it needs a header and rows with text,label")
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        rows = _jsonl_rows(path, content)
+    else:
+        rows = _csv_rows(path, content)
+    if not rows:
+        raise DataError(f"{path} has a header but no rows")
+    return [t for t, _ in rows], [y for _, y in rows]
+
+
+def _csv_rows(path: Path, content: str) -> list[tuple[str, str]]:
+    reader = csv.DictReader(content.splitlines(keepends=True))
+    _check_columns(path, reader.fieldnames or [])
+    rows = []
+    for line_no, row in enumerate(reader, start=2):
+        rows.append(_row(path, line_no, row.get("text"), row.get("label")))
+    return rows
+
+
+def _jsonl_rows(path: Path, content: str) -> list[tuple[str, str]]:
+    rows = []
+    for line_no, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line_no}: not JSON ({exc.msg})",
+                            hint="one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{line_no}: expected a JSON object")
+        _check_columns(path, list(obj), line_no)
+        rows.append(_row(path, line_no, obj["text"], obj["label"]))
+    return rows
+
+
+def _check_columns(path: Path, columns: list[str], line_no: int | None = None) -> None:
+    missing = [c for c in ("text", "label") if c not in columns]
+    if missing:
+        where = f"{path}:{line_no}" if line_no else str(path)
+        raise DataError(
+            f"{where}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, columns)) or 'none'})",
+            hint="the file needs a `text` and a `label` column",
+        )
+
+
+def _row(path: Path, line_no: int, text, label) -> tuple[str, str]:
+    if text is None or label is None or str(label).strip() == "":
+        raise DataError(f"{path}:{line_no}: empty text or label")
+    return str(text), str(label).strip()
+
+
+def load_files(train: str | Path, test: str | Path, val_fraction: float = 0.1,
+               seed: int = 0) -> Dataset:
+    """Train and test files; a seeded stratified validation slice is cut from train."""
+    train_texts, train_names = read_table(train)
+    test_texts, test_names = read_table(test)
+    labels = sorted(set(train_names))
+    index = {n: i for i, n in enumerate(labels)}
+    unknown = sorted(set(test_names) - set(labels))
+    if unknown:
+        raise DataError(
+            f"{test} has label(s) never seen in {train}: {', '.join(unknown[:5])}",
+            hint="every test label must occur in the training file",
+        )
+    if len(labels) < 2:
+        raise DataError(f"{train} has a single label {labels[0]!r}", hint="a classifier needs two or more")
+    y = [index[n] for n in train_names]
+    val_idx, train_idx = stratified_indices(y, (val_fraction,), seed)
+    pick = lambda rows: Split([train_texts[i] for i in rows], [y[i] for i in rows])  # noqa: E731
+    test_split = Split(test_texts, [index[n] for n in test_names])
+    return Dataset(Path(test).name, labels, pick(train_idx), pick(val_idx), test_split)
+
+
+def encode_labels(names: list[str], labels: list[str], source: str) -> list[int]:
+    """Label names -> indices of ``labels``; DataError naming the first unknown one."""
+    index = {n: i for i, n in enumerate(labels)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise DataError(
+            f"{source} has label(s) the model does not know: {', '.join(unknown[:5])}",
+            hint=f"the model's labels are: {', '.join(labels)}",
+        )
+    return [index[n] for n in names]

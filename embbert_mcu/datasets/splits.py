@@ -1,0 +1,98 @@
+"""Labelled data as three splits, and the seeded stratified split that makes them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..fileio import write_text
+
+
+@dataclass
+class Split:
+    texts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # indices into Dataset.labels
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class Dataset:
+    name: str
+    labels: list[str]  # class index -> label name
+    train: Split
+    val: Split
+    test: Split
+
+    def test_split(self) -> dict:
+        """The form a checkpoint stores: {"name", "texts", "labels"}."""
+        return {"name": self.name, "texts": list(self.test.texts), "labels": list(self.test.labels)}
+
+
+def stratified_indices(
+    labels: list[int], fractions: tuple[float, ...], seed: int
+) -> list[list[int]]:
+    """Split row indices into len(fractions)+1 parts, each class in the same proportions.
+
+    The last part takes what the fractions leave. Same labels and seed, same parts.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    for y in sorted(by_class):
+        idx = np.array(by_class[y])[rng.permutation(len(by_class[y]))].tolist()
+        start = 0
+        for k, frac in enumerate(fractions):
+            n = int(round(frac * len(idx)))
+            parts[k].extend(idx[start:start + n])
+            start += n
+        parts[-1].extend(idx[start:])
+    return [sorted(p) for p in parts]
+
+
+def make_splits(name: str, texts: list[str], names: list[str], seed: int = 0) -> Dataset:
+    """A seeded stratified 80/10/10 train/val/test split of labelled rows."""
+    labels = sorted(set(names))
+    index = {n: i for i, n in enumerate(labels)}
+    y = [index[n] for n in names]
+    test, val, train = stratified_indices(y, (0.1, 0.1), seed)
+    pick = lambda rows: Split([texts[i] for i in rows], [y[i] for i in rows])  # noqa: E731
+    return Dataset(name, labels, pick(train), pick(val), pick(test))
+
+
+def save_dataset(ds: Dataset, folder: Path) -> None:
+    """One JSONL file per split plus labels.json, each written atomically."""
+    for part in ("train", "val", "test"):
+        split: Split = getattr(ds, part)
+        lines = (json.dumps({"text": t, "label": ds.labels[y]}, ensure_ascii=False)
+                 for t, y in zip(split.texts, split.labels))
+        write_text(folder / f"{part}.jsonl", "".join(line + "\n" for line in lines))
+    write_text(folder / "labels.json", json.dumps({"name": ds.name, "labels": ds.labels}))
+
+
+def load_saved(folder: Path) -> Dataset | None:
+    """The dataset saved in ``folder``, or None if it is not (completely) there."""
+    meta = folder / "labels.json"
+    if not meta.is_file() or not all((folder / f"{p}.jsonl").is_file() for p in ("train", "val", "test")):
+        return None
+    info = json.loads(meta.read_text(encoding="utf-8"))
+    index = {n: i for i, n in enumerate(info["labels"])}
+    splits = []
+    for part in ("train", "val", "test"):
+        split = Split()
+        for line in (folder / f"{part}.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["label"] not in index:
+                raise DataError(f"{folder}/{part}.jsonl has unknown label {row['label']!r}",
+                                hint="delete the cached folder to rebuild it")
+            split.texts.append(row["text"])
+            split.labels.append(index[row["label"]])
+        splits.append(split)
+    return Dataset(info["name"], info["labels"], *splits)
