@@ -1,0 +1,179 @@
+"""Host side of the serial protocol of firmware/harness (mirrors emb_proto.h byte for byte).
+
+Frame, little-endian: sync 0xEB 0x42, type u8, seq u8, len u16, payload, CRC-32 (zlib) of
+type..payload. A reply has the request's type | 0x80 and its seq; an error reply is type
+0x7F with (code, detail, request type). The host drops replies whose seq is stale, so a
+recovered link never pairs a request with an old answer.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+SYNC = b"\xeb\x42"
+HEADER = struct.Struct("<2sBBH")  # sync, type, seq, len
+CRC = struct.Struct("<I")
+OVERHEAD = HEADER.size + CRC.size
+PROTO_VERSION = 1
+
+HELLO, INFER, STATS, STAGES, SHUTDOWN, ECHO = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+REPLY, ERROR = 0x80, 0x7F
+ERROR_CODES = {1: "bad CRC", 2: "oversized frame", 3: "unknown request type",
+               4: "wrong payload length", 5: "model error"}
+MODEL_STATUS = {1: "EMB_ERR_ARG", 2: "EMB_ERR_LENGTH", 3: "EMB_ERR_TOKEN", 4: "EMB_ERR_ARENA"}
+TICK_UNITS = {0: "cycles", 1: "instructions", 2: "nanoseconds"}
+
+_HELLO_FIXED = struct.Struct("<HHHHIIIIIIIBB")
+_INFER_FIXED = struct.Struct("<HHQ")
+_STATS = struct.Struct("<7I")
+
+
+def crc32(data: bytes) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def encode_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
+    body = bytes([msg_type & 0xFF, seq & 0xFF]) + struct.pack("<H", len(payload)) + payload
+    return SYNC + body + CRC.pack(crc32(body))
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes
+
+
+class FrameReader:
+    """Incremental scanner: feed bytes, take whole frames. Noise and bad frames are skipped
+    the way the device skips them (drop one byte after a bad sync, rescan)."""
+
+    def __init__(self, max_payload: int = 0xFFFF):
+        self.buf = bytearray()
+        self.max_payload = max_payload
+        self.bad_frames = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buf += data
+        frames = []
+        while True:
+            start = self.buf.find(SYNC[:1])
+            if start < 0:
+                self.buf.clear()
+                return frames
+            del self.buf[:start]
+            if len(self.buf) < 2 or (self.buf[1] == SYNC[1] and len(self.buf) < HEADER.size):
+                return frames
+            frame, used = self._take()
+            if used == 0:
+                return frames
+            del self.buf[:used]
+            if frame is not None:
+                frames.append(frame)
+
+    def _take(self) -> tuple[Frame | None, int]:
+        """(frame or None, bytes to drop); (None, 0) when more bytes are needed."""
+        if self.buf[1] != SYNC[1]:
+            return None, 1
+        _, msg_type, seq, length = HEADER.unpack_from(self.buf)
+        if length > self.max_payload:
+            self.bad_frames += 1
+            return None, 1
+        total = OVERHEAD + length
+        if len(self.buf) < total:
+            return None, 0
+        body = bytes(self.buf[2:HEADER.size + length])
+        if crc32(body) != CRC.unpack_from(self.buf, total - CRC.size)[0]:
+            self.bad_frames += 1
+            return None, 1
+        return Frame(msg_type, seq, body[4:]), total
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    proto_version: int
+    max_len: int
+    n_classes: int
+    n_stages: int
+    arena_bytes: int
+    vocab_size: int
+    clock_hz: int
+    tick_scale: int
+    stack_bytes: int
+    max_payload: int
+    static_bytes: int
+    tick_unit: str
+    stack_guard: bool
+    board: str
+    port: str
+    model_sha256: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class InferResult:
+    n: int
+    logits: list[float]
+    ticks: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    stack_peak_bytes: int
+    stack_bytes: int
+    arena_bytes: int
+    static_bytes: int
+    n_infer: int
+    n_errors: int
+    n_dropped: int
+
+
+def _strings(payload: bytes, offset: int, count: int) -> list[str]:
+    out = []
+    for _ in range(count):
+        n = payload[offset]
+        out.append(payload[offset + 1:offset + 1 + n].decode("ascii", "replace"))
+        offset += 1 + n
+    return out
+
+
+def decode_hello(payload: bytes) -> DeviceInfo:
+    fixed = list(_HELLO_FIXED.unpack_from(payload))
+    fixed[11] = TICK_UNITS.get(fixed[11], f"unit{fixed[11]}")
+    fixed[12] = bool(fixed[12] & 1)
+    return DeviceInfo(*fixed, *_strings(payload, _HELLO_FIXED.size, 4))
+
+
+def encode_infer(ids: list[int]) -> bytes:
+    return struct.pack(f"<H{len(ids)}H", len(ids), *ids)
+
+
+def decode_infer(payload: bytes) -> InferResult:
+    n, n_classes, ticks = _INFER_FIXED.unpack_from(payload)
+    logits = struct.unpack_from(f"<{n_classes}f", payload, _INFER_FIXED.size)
+    return InferResult(n=n, logits=list(logits), ticks=ticks)
+
+
+def decode_stats(payload: bytes) -> Stats:
+    return Stats(*_STATS.unpack_from(payload))
+
+
+def decode_stages(payload: bytes) -> list[tuple[str, int]]:
+    (count,) = struct.unpack_from("<H", payload)
+    offset, stages = 2, []
+    for _ in range(count):
+        (ticks,) = struct.unpack_from("<Q", payload, offset)
+        (name,) = _strings(payload, offset + 8, 1)
+        offset += 9 + len(name)
+        stages.append((name, ticks))
+    return stages
+
+
+def describe_error(payload: bytes) -> str:
+    code, detail, req = (list(payload) + [0, 0, 0])[:3]
+    text = ERROR_CODES.get(code, f"error {code}")
+    if code == 5:
+        text += f" {MODEL_STATUS.get(detail, detail)}"
+    return f"{text} (request type 0x{req:02x})"

@@ -1,0 +1,263 @@
+/*
+ * embbert-mcu serial harness: answers HELLO, INFER, STATS, STAGES, SHUTDOWN and ECHO frames
+ * (emb_proto.h) for the exported model bound in emb_model_bind.h. Portable C99, no malloc:
+ * every buffer is static and sized from the model's macros.
+ */
+#include <string.h>
+
+#include "emb_model_bind.h" /* generated: EMB_MODEL_* names for the exported model */
+#include "emb_port.h"
+#include "emb_proto.h"
+
+#define EMB_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define EMB_STR_MAX 64u           /* longest string field of HELLO */
+#define EMB_STAGE_NAME_MAX 24u    /* longest stage name sent by STAGES */
+#define EMB_HELLO_FIXED 38u
+#define EMB_INFER_FIXED 12u
+/* Requests: an INFER of max_len ids is the largest; 64 bytes at least for ECHO tests. */
+#define EMB_RX_PAYLOAD_MAX EMB_MAX2(2u + 2u * EMB_MODEL_MAX_LEN, 64u)
+#define EMB_TX_PAYLOAD_MAX                                                                      \
+    EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_FIXED + 4u * (1u + EMB_STR_MAX)),         \
+             EMB_MAX2(EMB_INFER_FIXED + 4u * EMB_MODEL_N_CLASSES,                              \
+                      2u + EMB_MODEL_N_STAGES * (9u + EMB_STAGE_NAME_MAX)))
+
+/* The receive buffer doubles as the token buffer: ids are decoded in place (see infer). */
+static union {
+    uint8_t bytes[EMB_RX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD];
+    uint16_t words[(EMB_RX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD) / 2u + 1u];
+} emb_rx;
+static uint8_t emb_tx[EMB_TX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD];
+static union {
+    uint64_t align; /* the model wants an 8-byte aligned arena */
+    uint8_t bytes[EMB_MODEL_ARENA_BYTES];
+} emb_arena;
+static float emb_logits[EMB_MODEL_N_CLASSES];
+
+typedef struct {
+    uint64_t stage_ticks[EMB_MODEL_N_STAGES]; /* of the last inference */
+    uint64_t elapsed;                         /* ticks of the last inference */
+    uint32_t last_tick;
+    unsigned stage; /* running stage; EMB_MODEL_N_STAGES before the first hook call */
+    uint32_t n_infer, n_errors, n_dropped, stack_peak;
+    size_t fill; /* bytes in emb_rx */
+} emb_state_t;
+static emb_state_t emb_st;
+
+#define EMB_STATIC_BYTES                                                                       \
+    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st))
+
+static void emb_send(uint8_t type, uint8_t seq, size_t len)
+{
+    emb_port_write(emb_tx, emb_proto_seal(emb_tx, type, seq, (uint16_t)len));
+}
+
+static void emb_send_error(uint8_t seq, uint8_t code, uint8_t detail, uint8_t type)
+{
+    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    p[0] = code;
+    p[1] = detail;
+    p[2] = type;
+    emb_st.n_errors++;
+    emb_send(EMB_MSG_ERROR, seq, 3u);
+}
+
+static size_t emb_put_str(uint8_t *p, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    n = n > max ? max : n;
+    p[0] = (uint8_t)n;
+    memcpy(p + 1, s, n);
+    return n + 1u;
+}
+
+static void emb_hello(uint8_t seq)
+{
+    emb_port_info_t info;
+    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    size_t n = EMB_HELLO_FIXED;
+
+    emb_port_info(&info);
+    emb_put_u16(p + 0, (uint16_t)EMB_PROTO_VERSION);
+    emb_put_u16(p + 2, (uint16_t)EMB_MODEL_MAX_LEN);
+    emb_put_u16(p + 4, (uint16_t)EMB_MODEL_N_CLASSES);
+    emb_put_u16(p + 6, (uint16_t)EMB_MODEL_N_STAGES);
+    emb_put_u32(p + 8, (uint32_t)EMB_MODEL_ARENA_BYTES);
+    emb_put_u32(p + 12, (uint32_t)EMB_MODEL_VOCAB_SIZE);
+    emb_put_u32(p + 16, info.clock_hz);
+    emb_put_u32(p + 20, info.tick_scale);
+    emb_put_u32(p + 24, info.stack_bytes);
+    emb_put_u32(p + 28, (uint32_t)EMB_RX_PAYLOAD_MAX);
+    emb_put_u32(p + 32, EMB_STATIC_BYTES);
+    p[36] = info.tick_unit;
+    p[37] = info.stack_guard;
+    n += emb_put_str(p + n, info.board, EMB_STR_MAX);
+    n += emb_put_str(p + n, info.port, EMB_STR_MAX);
+    n += emb_put_str(p + n, EMB_MODEL_SHA256, EMB_STR_MAX);
+    n += emb_put_str(p + n, EMB_MODEL_PREFIX, EMB_STR_MAX);
+    emb_send(EMB_MSG_HELLO | EMB_PROTO_REPLY, seq, n);
+}
+
+/* Called by the model at the start of each stage and with n_stages at the end: each
+ * interval is charged to the stage that ran in it. */
+static void emb_stage_hook(void *ctx, unsigned stage)
+{
+    uint32_t now = emb_port_ticks();
+    uint32_t delta = now - emb_st.last_tick; /* unsigned: correct across one wrap */
+    (void)ctx;
+    if (emb_st.stage < EMB_MODEL_N_STAGES) {
+        emb_st.stage_ticks[emb_st.stage] += delta;
+    }
+    emb_st.elapsed += delta;
+    emb_st.last_tick = now;
+    emb_st.stage = stage;
+}
+
+static void emb_infer(const emb_frame_t *f)
+{
+    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    size_t i, n;
+    emb_status_t status;
+    uint32_t peak;
+
+    n = f->len >= 2u ? emb_get_u16(f->payload) : 0u;
+    if (f->len < 2u || f->len != 2u + 2u * n) {
+        emb_send_error(f->seq, EMB_PE_LENGTH, 0u, f->type);
+        return;
+    }
+    /* In place: word i (bytes 2i..2i+1) is written after the bytes it is read from
+     * (8 + 2i..) and before any later id is read, so nothing is clobbered. */
+    for (i = 0; i < n; ++i) {
+        emb_rx.words[i] = emb_get_u16(f->payload + 2u + 2u * i);
+    }
+    memset(emb_st.stage_ticks, 0, sizeof emb_st.stage_ticks);
+    emb_st.elapsed = 0u;
+    emb_st.stage = EMB_MODEL_N_STAGES;
+    emb_st.last_tick = emb_port_ticks();
+    status = EMB_MODEL_RUN(emb_arena.bytes, sizeof emb_arena.bytes, emb_rx.words, n, emb_logits,
+                           emb_stage_hook, NULL);
+    emb_stage_hook(NULL, EMB_MODEL_N_STAGES); /* the tail after the last stage */
+    peak = emb_port_stack_peak();
+    emb_st.stack_peak = peak > emb_st.stack_peak ? peak : emb_st.stack_peak;
+    if (status != EMB_OK) {
+        emb_send_error(f->seq, EMB_PE_MODEL, (uint8_t)status, f->type);
+        return;
+    }
+    emb_st.n_infer++;
+    emb_put_u16(p, (uint16_t)n);
+    emb_put_u16(p + 2, (uint16_t)EMB_MODEL_N_CLASSES);
+    emb_put_u64(p + 4, emb_st.elapsed);
+    for (i = 0; i < EMB_MODEL_N_CLASSES; ++i) {
+        emb_put_f32(p + EMB_INFER_FIXED + 4u * i, emb_logits[i]);
+    }
+    emb_send(EMB_MSG_INFER | EMB_PROTO_REPLY, f->seq, EMB_INFER_FIXED + 4u * EMB_MODEL_N_CLASSES);
+}
+
+static void emb_stats(uint8_t seq)
+{
+    emb_port_info_t info;
+    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint32_t peak = emb_port_stack_peak();
+
+    emb_port_info(&info);
+    emb_st.stack_peak = peak > emb_st.stack_peak ? peak : emb_st.stack_peak;
+    emb_put_u32(p + 0, emb_st.stack_peak);
+    emb_put_u32(p + 4, info.stack_bytes);
+    emb_put_u32(p + 8, (uint32_t)EMB_MODEL_ARENA_BYTES);
+    emb_put_u32(p + 12, EMB_STATIC_BYTES);
+    emb_put_u32(p + 16, emb_st.n_infer);
+    emb_put_u32(p + 20, emb_st.n_errors);
+    emb_put_u32(p + 24, emb_st.n_dropped);
+    emb_send(EMB_MSG_STATS | EMB_PROTO_REPLY, seq, 28u);
+}
+
+static void emb_stages(uint8_t seq)
+{
+    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    size_t n = 2u;
+    unsigned s;
+
+    emb_put_u16(p, (uint16_t)EMB_MODEL_N_STAGES);
+    for (s = 0; s < EMB_MODEL_N_STAGES; ++s) {
+        emb_put_u64(p + n, emb_st.stage_ticks[s]);
+        n += 8u;
+        n += emb_put_str(p + n, EMB_MODEL_STAGE_NAMES[s], EMB_STAGE_NAME_MAX);
+    }
+    emb_send(EMB_MSG_STAGES | EMB_PROTO_REPLY, seq, n);
+}
+
+/* Returns 1 when the host asked to stop. */
+static int emb_dispatch(const emb_frame_t *f)
+{
+    switch (f->type) {
+    case EMB_MSG_HELLO:
+        emb_hello(f->seq);
+        return 0;
+    case EMB_MSG_INFER:
+        emb_infer(f);
+        return 0;
+    case EMB_MSG_STATS:
+        emb_stats(f->seq);
+        return 0;
+    case EMB_MSG_STAGES:
+        emb_stages(f->seq);
+        return 0;
+    case EMB_MSG_ECHO:
+        memmove(emb_tx + EMB_PROTO_HEADER_BYTES, f->payload, f->len);
+        emb_send(EMB_MSG_ECHO | EMB_PROTO_REPLY, f->seq, f->len);
+        return 0;
+    case EMB_MSG_SHUTDOWN:
+        emb_send(EMB_MSG_SHUTDOWN | EMB_PROTO_REPLY, f->seq, 0u);
+        return 1;
+    default:
+        emb_send_error(f->seq, EMB_PE_TYPE, 0u, f->type);
+        return 0;
+    }
+}
+
+static void emb_drop(size_t n)
+{
+    memmove(emb_rx.bytes, emb_rx.bytes + n, emb_st.fill - n);
+    emb_st.fill -= n;
+}
+
+/* Scan the buffer until it needs more bytes; returns 1 on SHUTDOWN. */
+static int emb_drain(void)
+{
+    emb_frame_t f;
+    size_t used;
+    for (;;) {
+        switch (emb_proto_scan(emb_rx.bytes, emb_st.fill, EMB_RX_PAYLOAD_MAX, &f, &used)) {
+        case EMB_SCAN_NEED_MORE:
+            return 0;
+        case EMB_SCAN_SKIP:
+            emb_st.n_dropped += (uint32_t)used;
+            break;
+        case EMB_SCAN_ERROR:
+            emb_send_error(f.seq, f.error, 0u, f.type);
+            break;
+        default: /* EMB_SCAN_FRAME */
+            if (emb_dispatch(&f)) {
+                return 1;
+            }
+            break;
+        }
+        emb_drop(used);
+    }
+}
+
+int emb_harness_main(void)
+{
+    emb_port_init();
+    emb_st.stage = EMB_MODEL_N_STAGES;
+    for (;;) {
+        int c = emb_port_getc();
+        if (c < 0) {
+            return 0; /* link closed (host build) */
+        }
+        emb_rx.bytes[emb_st.fill++] = (uint8_t)c;
+        if (emb_drain()) {
+            emb_port_shutdown(0);
+            return 0;
+        }
+    }
+}
