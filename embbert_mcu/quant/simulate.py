@@ -1,0 +1,85 @@
+"""A classifier whose forward is what the C kernel computes.
+
+Weights: the module's parameters as given (``simulated_model`` loads the dequantized packed
+weights; recovery training wraps it in ``FakeQuantClassifier``). Activations: rows stored in
+the X and H buffers are rounded at exactly the C's storage points:
+  X = embedder output; per block b: H = RMSNorm(X); X = block output if b < N - 1.
+The last block's output goes to the head unrounded (the C keeps row 0 in float32).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ..config import PAD_ID
+from ..model import EmbBertForClassification, segment_ids
+from .fake import round_rows, round_weight
+
+
+class SimulatedClassifier(nn.Module):
+    """Wraps an ``EmbBertForClassification``; ``act_dtype`` "int8" rounds stored rows."""
+
+    def __init__(self, net: EmbBertForClassification, act_dtype: str = "int8"):
+        super().__init__()
+        self.net = net
+        self.act_dtype = act_dtype
+        self.cfg = net.cfg
+
+    @property
+    def head(self) -> nn.Linear:  # evaluate.predict_logits reads head.out_features
+        return self.net.head
+
+    def store(self, x: torch.Tensor) -> torch.Tensor:
+        """A row written to the arena: int8 per row, or float32 as is."""
+        return round_rows(x) if self.act_dtype == "int8" else x
+
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+        backbone = self.net.backbone
+        if segments is None:
+            segments = segment_ids(ids)
+        key_mask = ids != PAD_ID
+        x = self.store(backbone.embedder(ids, segments))  # (B, L, d)
+        last = len(backbone.blocks) - 1
+        for b, block in enumerate(backbone.blocks):
+            h = self.store(block.norm(x))  # K = V = the stored H
+            lam = block.lambdas()
+            y = lam[0] * block.attention(h, key_mask) - lam[1] * block.convolution(h)
+            x = self.store(y) if b < last else y
+        return self.net.head(x[:, 0])  # (B, n_classes)
+
+
+class FakeQuantClassifier(nn.Module):
+    """Float weights, rounded on the fly as packed (straight-through gradients): for recovery."""
+
+    def __init__(self, sim: SimulatedClassifier, kinds: dict[str, str], decisions: dict[str, dict],
+                 block: int):
+        super().__init__()
+        self.sim = sim
+        self.cfg = sim.cfg
+        self.block = block
+        self.rules = {}
+        for name, kind in kinds.items():
+            if kind == "lambda":
+                continue
+            d = decisions[name]
+            mask = None
+            if d["encoding"] == "mixed":
+                n_blocks = sim.net.state_dict()[name].numel() // block
+                mask = torch.zeros(n_blocks, dtype=torch.bool)
+                mask[torch.tensor(d["fallback_blocks"], dtype=torch.long)] = True
+            self.rules[name] = (d["encoding"], mask)
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.sim.net.head
+
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+        params = {}
+        for name, p in self.sim.net.named_parameters():
+            if name in self.rules:
+                encoding, mask = self.rules[name]
+                p = round_weight(p, encoding, self.block, mask)
+            params[f"net.{name}"] = p
+        return functional_call(self.sim, params, (ids, segments))
