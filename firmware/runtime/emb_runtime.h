@@ -66,7 +66,7 @@ typedef struct {
 float emb_f16_to_f32(uint16_t h);
 uint16_t emb_f32_to_f16(float f);
 
-/* out (cols) = row `row` of a q8, f16 or f32 table, dequantized. */
+/* out (cols) = row `row` of a q8, f16 or f32 table, dequantized; row >= rows -> EMB_ERR_TOKEN. */
 emb_status_t emb_gather_row_f32(const emb_qtensor_t *table, uint32_t row, float *out);
 
 /* y (rows) = W (rows, cols) x (cols) + bias (rows, may be NULL); any encoding. */
@@ -86,8 +86,8 @@ void emb_attention_row_f32(const float *q, const emb_act_t *kv, uint32_t n, floa
                            float *out);
 
 /* Causal depthwise conv (q8, f16 or f32 weights) at time t: out[c] = bias[c] + sum_j w[c][j] * x[t - (k-1) + j][c / alpha]
- * for c < width = w->rows, j < k = w->cols; rows before 0 are zero. x rows are loaded through
- * `row` (scratch of d floats). */
+ * for c < width = w->rows, j < k = w->cols; rows before 0 are zero. `row` is scratch of d floats
+ * (it holds one input channel's time window, d taps at a time). */
 emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias,
                                       const emb_act_t *x, uint32_t t, uint32_t alpha,
                                       float *row, float *out);
