@@ -1,0 +1,87 @@
+"""`embbert-mcu quantize`: block-wise int8 weights with fp16 fallback, recovery, a report."""
+
+from __future__ import annotations
+
+import click
+import torch
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..quant.policy import ACT_DTYPES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
+from ..quant.blocks import BLOCK_SIZES
+from ..units import fmt_bytes
+from . import cli, emit_json, info
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Quantized checkpoint to write.")
+@click.option("--block", type=click.Choice([str(b) for b in BLOCK_SIZES]), default="32",
+              show_default=True, help="Values per int8 block (one fp16 scale each).")
+@click.option("--fallback", type=click.Choice(FALLBACK_RULES), default="block", show_default=True,
+              help="What may fall back to fp16: nothing, whole tensors, or blocks of linear weights.")
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              help="Relative RMS error above which a block (or tensor) is kept in fp16.")
+@click.option("--act", type=click.Choice(ACT_DTYPES), default="int8", show_default=True,
+              help="How the kernel stores activation rows.")
+@click.option("--recover-epochs", type=int, default=2, show_default=True,
+              help="Quantization-aware recovery epochs (0 skips recovery).")
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Recovery learning rate.")
+@click.option("--redecide/--no-redecide", default=True, show_default=True,
+              help="Re-decide the fp16 fallback on the recovered weights.")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False),
+              help="CSV/JSONL (text,label) for recovery; default: the checkpoint's dataset.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def quantize(checkpoint, output, block, fallback, threshold, act, recover_epochs, lr, redecide,
+             train_file, seed, threads, as_json):
+    """Quantize a classifier, recover its accuracy, and report each tensor."""
+    from ..errors import UsageError
+    from ..quant.pipeline import quantize_checkpoint, recovery_data
+    from ..quant.recover import RecoverOptions
+
+    torch.set_num_threads(max(1, threads))  # shared machines: one thread unless asked
+    if recover_epochs < 0 or lr <= 0:
+        raise UsageError("--recover-epochs must be >= 0 and --lr positive")
+    policy = QuantPolicy(block=int(block), fallback=fallback, threshold=threshold,
+                         act_dtype=act, redecide=redecide)
+    ckpt = load_checkpoint(checkpoint)
+    data = recovery_data(ckpt, train_file, seed) if recover_epochs > 0 else None
+    if data is not None:
+        info(f"recovery data: {data.source} (train {len(data.train_texts)}, "
+             f"validation {len(data.val_texts)})")
+    opts = RecoverOptions(epochs=recover_epochs, lr=lr, seed=seed, progress=not as_json)
+    out, doc = quantize_checkpoint(ckpt, policy, data, opts)
+    save_checkpoint(out, output)
+    doc["checkpoint"] = str(output)
+    if as_json:
+        emit_json(doc)
+        return
+    _print_report(doc)
+    info(f"wrote {output}")
+
+
+def _print_report(doc: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="quantized tensors", title_justify="left")
+    for column in ("tensor", "shape", "enc", "fp16 %", "bytes", "max err", "mean err", "rel err"):
+        table.add_column(column, justify="left" if column in ("tensor", "enc") else "right",
+                         no_wrap=True)
+    for t in doc["tensors"]:
+        table.add_row(t["name"].removeprefix("backbone."), "x".join(map(str, t["shape"])), t["encoding"],
+                      f"{100 * t['f16_values'] / t['numel']:.1f}", f"{t['bytes']:,}",
+                      f"{t['max_abs_err']:.2e}", f"{t['mean_abs_err']:.2e}", f"{t['rel_err']:.4f}")
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a pipe or a log: do not wrap at rich's default 80 columns
+        console = Console(stderr=True, width=120)
+    console.print(table)
+    info(f"parameters: {doc['params']:,} packed; int8 {100 * doc['int8_param_share']:.2f}%, "
+         f"fp16 {100 * doc['f16_param_share']:.2f}%, fp32 {100 * doc['f32_param_share']:.2f}%")
+    info(f"weights: {fmt_bytes(doc['weights_bytes'])} ({doc['weights_bytes']:,} bytes) "
+         f"+ {doc['lambda_bytes']} bytes of folded lambdas")
+    info(f"accuracy on {doc['test_split']} (n={doc['n_test']}): fp32 {doc['fp32_accuracy']:.4f}, "
+         f"quantized {doc['quant_accuracy']:.4f}, recovered {doc['recovered_accuracy']:.4f} "
+         f"(drop {doc['drop_points']:+.2f} points)")
