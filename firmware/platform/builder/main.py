@@ -1,0 +1,54 @@
+"""SCons builder of the emulated boards (QEMU MPS2), run by PlatformIO.
+
+Toolchain: arm-none-eabi-* from PATH (Debian's gcc-arm-none-eabi + newlib). The project's
+ld/ folder holds emb_memory.ld (the real board's flash/RAM sizes) and mps2_sections.ld.
+`pio run -t upload` starts QEMU in the background and prints the socket:// URL.
+"""
+
+import os
+
+from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
+
+env = DefaultEnvironment()
+board = env.BoardConfig()
+cpu_flags = list(board.get("build.emb_cpu_flags"))
+ld_dir = os.path.join(env.subst("$PROJECT_DIR"), "ld")
+
+env.Replace(
+    AR="arm-none-eabi-gcc-ar",
+    AS="arm-none-eabi-as",
+    CC="arm-none-eabi-gcc",
+    CXX="arm-none-eabi-g++",
+    GDB="arm-none-eabi-gdb",
+    OBJCOPY="arm-none-eabi-objcopy",
+    RANLIB="arm-none-eabi-gcc-ranlib",
+    SIZETOOL="arm-none-eabi-size",
+    PROGNAME="firmware",
+    PROGSUFFIX=".elf",
+    SIZEPROGREGEXP=r"^(?:\.text|\.data|\.rodata|\.ARM\.exidx)\s+(\d+).*",
+    SIZEDATAREGEXP=r"^(?:\.data|\.bss|\.stack)\s+(\d+).*",
+    SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
+    SIZEPRINTCMD="$SIZETOOL -A -d $SOURCES",
+)
+env.Append(
+    CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections"],
+    LINKFLAGS=cpu_flags + [
+        "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
+        "-Wl,--print-memory-usage", "-L", ld_dir, "-Wl,-T,mps2_sections.ld",
+        "-Wl,--defsym=__emb_stack_bytes=%d" % int(board.get("build.emb_stack_bytes")),
+    ],
+    LIBS=["m"],
+)
+
+target_elf = env.BuildProgram()
+AlwaysBuild(env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Sizes")))
+upload = env.Alias(
+    "upload", target_elf,
+    env.VerboseAction(
+        '"$PYTHONEXE" -m embbert_mcu.emulator start --elf "$SOURCE" --machine %s --cpu %s'
+        % (board.get("build.emb_qemu_machine"), board.get("build.emb_qemu_cpu")),
+        "Starting QEMU %s" % board.get("build.emb_qemu_machine"),
+    ),
+)
+AlwaysBuild(upload)
+Default([target_elf])
