@@ -1,0 +1,152 @@
+"""The export pipeline: checkpoint -> IR -> schedule -> arena plan -> packed weights -> C.
+
+Each stage is its own module and a function from dataclass to dataclass; this one only
+chains them and writes the export directory atomically: everything is rendered into a
+temporary folder beside the target, then swapped in, so a failed export leaves the
+previous one intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..errors import CheckpointError, ExportError, UsageError
+from ..fileio import sha256_file
+from ..quant import checkpoint_policy, pack_model
+from ..resources import resource_dir
+from .graph import build_ir
+from .lower import lower_graph
+from .onnx_out import write_onnx
+from .plan import plan_arena
+from .render import RenderInput, render_sources
+from .testset import tokenized_testset
+from .weights import c_tensors, weights_bytes
+
+PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    manifest: dict
+    arena_bytes: int
+    naive_arena_bytes: int
+    weights_bytes: int
+    macs_at_max_len: int
+    macs_at_mean_len: int
+    mean_len: float
+    n_test: int
+    files: list[str] = field(default_factory=list)
+
+
+def runtime_files() -> list[Path]:
+    """The runtime kernels copied beside the generated sources (emb_config.h is generated)."""
+    folder = resource_dir("firmware") / "runtime"
+    files = sorted(p for p in folder.glob("emb_*.[ch]") if p.name != "emb_config.h")
+    if not any(p.suffix == ".c" for p in files):
+        raise ExportError(f"no runtime kernels (emb_*.c) in {folder}",
+                          hint="run from a full checkout of embbert-mcu")
+    return files
+
+
+def check_prefix(prefix: str) -> str:
+    if not PREFIX_RE.match(prefix) or prefix.startswith("emb_"):
+        raise UsageError(f"prefix {prefix!r} is not a lowercase C identifier",
+                         hint="use letters, digits and _, e.g. embbert (emb_ is the runtime's)")
+    return prefix
+
+
+def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = "embbert",
+                      act_dtype: str | None = None, command: str = "embbert-mcu export",
+                      onnx: bool = True) -> ExportResult:
+    """Export ``ckpt_path`` into ``out_dir`` (see docs/export.md for the layout)."""
+    check_prefix(prefix)
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.kind != "classifier":
+        raise CheckpointError(f"only classifier checkpoints are exported, this is {ckpt.kind!r}",
+                              hint="fine-tune it with `embbert-mcu train`")
+    policy = checkpoint_policy(ckpt)
+    if act_dtype is not None:
+        policy = policy.with_(act_dtype=act_dtype)
+    model = ckpt.model()
+    ir = build_ir(model, ckpt.config.max_len)
+    schedule = lower_graph(ir, model, prefix, policy.act_dtype)
+    plan = plan_arena(schedule)
+    tensors = c_tensors(prefix, pack_model(ckpt), model)
+    sha = sha256_file(ckpt_path)
+    inp = RenderInput(prefix, ckpt.config, schedule, plan, tensors, weights_bytes(tensors), sha,
+                      policy.to_dict(), command)
+    sources = render_sources(inp)
+    testset = tokenized_testset(ckpt)
+    lengths = [len(r["ids"]) for r in testset]
+    mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
+    manifest = _manifest(ckpt, inp, schedule)
+    files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None)
+    return ExportResult(
+        out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,
+        naive_arena_bytes=plan.naive_bytes, weights_bytes=inp.weights_bytes,
+        macs_at_max_len=schedule.macs(ckpt.config.max_len),
+        macs_at_mean_len=schedule.macs(max(1, round(mean_len))), mean_len=mean_len,
+        n_test=len(testset), files=files,
+    )
+
+
+def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule) -> dict:
+    cfg = ckpt.config
+    return {
+        "prefix": inp.prefix, "model_sha256": inp.model_sha256,
+        "arena_bytes": inp.plan.arena_bytes, "weights_bytes": inp.weights_bytes,
+        "max_len": cfg.max_len, "n_classes": cfg.n_classes, "vocab_size": cfg.vocab_size,
+        "d_model": cfg.d_model, "n_layers": cfg.n_layers,
+        "labels": list(ckpt.labels), "act_dtype": schedule.act_dtype,
+        "stages": [s.name for s in schedule.stages], "version": __version__,
+        "quant": inp.policy, "macs_at_max_len": schedule.macs(cfg.max_len),
+        "test_split": (ckpt.test_split or {}).get("name"),
+    }
+
+
+def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list[dict],
+               ckpt: Checkpoint, ir) -> list[str]:
+    """Render everything into a temp dir beside ``out``, then swap it in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; an export directory is an ordinary folder
+    try:
+        for name, text in sources.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        for src in runtime_files():
+            shutil.copyfile(src, tmp / src.name)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / "testset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in testset))
+        if ckpt.tokenizer_json:
+            (tmp / "tokenizer.json").write_text(ckpt.tokenizer_json, encoding="utf-8")
+        if ir is not None:
+            write_onnx(ir, tmp / "model.onnx")
+        files = sorted(p.name for p in tmp.iterdir())
+        _swap(tmp, out)
+        return files
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory", hint="choose another -o")
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

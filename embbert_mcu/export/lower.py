@@ -1,0 +1,212 @@
+"""Stage 2: lower the graph IR onto the C runtime's kernels.
+
+Every IR node must belong to a module whose ops the lowering knows (``SUPPORTED``); anything
+else is an ExportError naming the op and the module. The IR's nodes, grouped by module, then
+map onto row loops of kernel calls:
+
+- embed: for each of the n rows, gather + project the token and position rows, add the
+  segment row, store the row into X;
+- block b: pass 1 stores H = RMSNorm(X) for all n rows; pass 2 computes each output row from
+  H (fused streaming attention with K = V = H, causal conv over H, weighted difference) and
+  stores it into X; the last block computes row 0 only, the one the head reads;
+- head: logits = W x0 + b.
+"""
+
+from __future__ import annotations
+
+
+import torch
+
+from ..config import N_SEGMENTS
+from ..errors import ExportError
+from .graph import GraphIR
+from .schedule import Buffer, Loop, Op, Schedule, Stage
+from .symbols import block_key, lambda_symbol, tensor_symbol
+
+# module class -> aten ops the lowering implements for nodes owned by that module.
+SUPPORTED: dict[str, frozenset[str]] = {
+    "EmbBertForClassification": frozenset({"aten.select", "aten.slice"}),
+    # segment ids and the key mask, computed inline from the ids in C
+    "EmbBERT": frozenset({"aten.eq", "aten._assert_tensor_metadata", "aten.to", "aten.cumsum",
+                          "aten.sub", "aten.gt", "aten.where", "aten.ne"}),
+    "NanoEmbedder": frozenset({"aten.arange", "aten.add"}),
+    "Embedding": frozenset({"aten.embedding"}),
+    "Linear": frozenset({"aten.linear"}),
+    "RMSNorm": frozenset({"aten.rms_norm"}),
+    "Dropout": frozenset({"aten.dropout"}),  # identity at inference
+    "Conv1d": frozenset({"aten.conv1d"}),
+    "EfficientEncoder": frozenset({
+        "aten.mul", "aten.sum", "aten.exp", "aten.select",  # lambdas, folded at export
+        "aten.transpose", "aten.matmul", "aten.div", "aten.unsqueeze", "aten.bitwise_not",
+        "aten.masked_fill", "aten.softmax", "aten.nan_to_num",  # fused attention row
+        "aten.slice", "aten.silu", "aten.sub",  # causal conv, SiLU, weighted difference
+    }),
+}
+ROOT_TYPE = "EmbBertForClassification"
+
+
+def check_supported(ir: GraphIR) -> None:
+    """Raise ExportError for the first node the C kernels cannot run."""
+    for node in ir.nodes:
+        owner = node.module_type or ir.modules.get("", "")
+        allowed = SUPPORTED.get(owner)
+        if allowed is None or node.op not in allowed:
+            where = node.module or "<root>"
+            raise ExportError(
+                f"cannot lower op {node.op} (node {node.name}) in module {where} "
+                f"({owner or 'root'}): no C kernel implements it there",
+                hint="the C runtime implements EmbBERT's ops only; remove the op or add a "
+                     "kernel to firmware/runtime and a lowering rule to embbert_mcu/export/lower.py",
+            )
+    if ir.modules.get("") != ROOT_TYPE:
+        raise ExportError(f"cannot export a {ir.modules.get('')}: only {ROOT_TYPE} is lowered",
+                          hint="export a fine-tuned classifier checkpoint")
+
+
+class _Builder:
+    """Collects buffers and ops while the stages are laid out."""
+
+    def __init__(self, cfg, prefix: str, act_dtype: str):
+        self.cfg, self.prefix, self.act_dtype = cfg, prefix, act_dtype
+        self.schedule = Schedule(act_dtype=act_dtype)
+
+    def sym(self, key: str) -> str:
+        return tensor_symbol(self.prefix, key)
+
+    def vec(self, name: str, count: int, what: str) -> str:
+        self.schedule.buffers[name] = Buffer(name, "float", count, f"({what},) = ({count},)")
+        return name
+
+    def act(self, name: str) -> str:
+        """An l x d activation buffer, int8 rows + row scales or float rows."""
+        l, d = self.cfg.max_len, self.cfg.d_model
+        b = self.schedule.buffers
+        if self.act_dtype == "int8":
+            b[f"{name}_q8"] = Buffer(f"{name}_q8", "int8_t", l * d, f"(l, d) = ({l}, {d})")
+            b[f"{name}_scales"] = Buffer(f"{name}_scales", "float", l, f"(l,) = ({l},)")
+            self.schedule.acts[name] = {"q8": f"{name}_q8", "scales": f"{name}_scales"}
+        else:
+            b[f"{name}_f32"] = Buffer(f"{name}_f32", "float", l * d, f"(l, d) = ({l}, {d})")
+            self.schedule.acts[name] = {"f32": f"{name}_f32"}
+        return name
+
+    def act_bufs(self, name: str) -> tuple[str, ...]:
+        return tuple(self.schedule.acts[name].values())
+
+
+def _linear(b: _Builder, module: str, x: str, y: str, bias: bool = True) -> Op:
+    w = b.sym(f"{module}.weight")
+    bias_arg = b.sym(f"{module}.bias") if bias else "NULL"
+    shape = dict(b.shapes)[f"{module}.weight"]
+    return Op(f"emb_linear_f32(&{w}, {bias_arg}, {x}, {y})", module, "aten.linear",
+              reads=(x,), writes=(y,), status=True, macs=(shape[0] * shape[1], 0))
+
+
+def _embed_stage(b: _Builder) -> Stage:
+    cfg, m = b.cfg, "backbone.embedder"
+    rd, d = cfg.d_embed, cfg.d_model
+    e, x, t = b.vec("emb_e", rd, "rd"), b.vec("emb_x", d, "d"), b.vec("emb_t", d, "d")
+    ops = [
+        Op("seg = emb_segment_u16(ids[i], &after_sep)", "backbone", "segment_ids"),
+        Op(f"emb_gather_row_f32(&{b.sym(m + '.tok.weight')}, ids[i], {e})", m + ".tok",
+           "aten.embedding", writes=(e,), status=True),
+        _linear(b, m + ".tok_proj", e, x, bias=False),
+        Op(f"emb_gather_row_f32(&{b.sym(m + '.pos.weight')}, (uint32_t)i, {e})", m + ".pos",
+           "aten.embedding", writes=(e,), status=True),
+        _linear(b, m + ".pos_proj", e, t, bias=False),
+        Op(f"emb_add_f32({x}, {t}, {d}u)", m, "aten.add", reads=(x, t), writes=(x,)),
+        Op(f"emb_gather_row_f32(&{b.sym(m + '.seg.weight')}, seg, {t})", m + ".seg",
+           "aten.embedding", writes=(t,), status=True),
+        Op(f"emb_add_f32({x}, {t}, {d}u)", m, "aten.add", reads=(x, t), writes=(x,)),
+        Op(f"emb_act_store_row(&act_x, (uint32_t)i, {x})", m, "store X (act)",
+           reads=(x,), writes=b.act_bufs("act_x")),
+    ]
+    return Stage("embed", m, (Loop("n", tuple(ops), "X[i] = tok + pos + seg"),))
+
+
+def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
+    cfg, m = b.cfg, f"backbone.blocks.{layer}"
+    d, width = cfg.d_model, cfg.d_model * cfg.conv_expansion
+    last = layer == cfg.n_layers - 1
+    p = f"b{layer}_"
+    xr, hr = b.vec(p + "x", d, "d"), b.vec(p + "h", d, "d")
+    X, H = b.act_bufs("act_x"), b.act_bufs("act_h")
+    norm = (
+        Op(f"emb_act_load_row(&act_x, (uint32_t)i, {xr})", m, "load X (act)", reads=X,
+           writes=(xr,)),
+        Op(f"emb_rmsnorm_f32({xr}, {b.sym(m + '.norm.weight')}, {d}u, {eps!r}f, {hr})",
+           m + ".norm", "aten.rms_norm", reads=(xr,), writes=(hr,), inplace=((hr, xr),)),
+        Op(f"emb_act_store_row(&act_h, (uint32_t)i, {hr})", m + ".norm", "store H (act)",
+           reads=(hr,), writes=H),
+    )
+    h2, q, ctx = b.vec(p + "hrow", d, "d"), b.vec(p + "q", d, "d"), b.vec(p + "ctx", d, "d")
+    a1, row = b.vec(p + "a1", d, "d"), b.vec(p + "convrow", d, "d")
+    c, a2 = b.vec(p + "c", width, "alpha*d"), b.vec(p + "a2", d, "d")
+    scores = b.vec(p + "scores", cfg.max_len, "l")
+    lam = lambda_symbol(b.prefix, layer)
+    rows = [
+        Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
+           writes=(h2,)),
+        _linear(b, m + ".q", h2, q),
+        Op(f"emb_attention_row_f32({q}, &act_h, (uint32_t)n, {scores}, {ctx})", m,
+           "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul (fused row)",
+           reads=(q,) + H, writes=(ctx, scores), macs=(0, 2 * d)),
+        _linear(b, m + ".out", ctx, a1),
+        Op(f"emb_conv1d_dw_causal_f32(&{b.sym(m + '.conv.weight')}, {b.sym(m + '.conv.bias')}, "
+           f"&act_h, (uint32_t)i, {cfg.conv_expansion}u, {row}, {c})", m + ".conv",
+           "aten.conv1d/slice (causal)", reads=H, writes=(row, c), status=True,
+           macs=(width * cfg.conv_kernel, 0)),
+        Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,)),
+        _linear(b, m + ".contract", c, a2),
+        Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
+           "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,)),
+    ]
+    if last:
+        b.last_row = a1  # the head reads row 0 in float32, not stored
+        loop2 = Loop("1", tuple(rows), "last block: row 0 only (the head reads it)")
+    else:
+        rows.append(Op(f"emb_act_store_row(&act_x, (uint32_t)i, {a1})", m, "store X (act)",
+                       reads=(a1,), writes=X))
+        loop2 = Loop("n", tuple(rows), "X[i] = lambda1 * attn(H)[i] - lambda2 * conv(H)[i]")
+    return Stage(f"block{layer}", m, (Loop("n", norm, "H = RMSNorm(X)"), loop2))
+
+
+def _head_stage(b: _Builder) -> Stage:
+    op = _linear(b, "head", b.last_row, "logits")
+    op = Op(op.code, op.module, "aten.select/linear (first-token pooling)",
+            reads=(b.last_row,), status=True, macs=op.macs)
+    return Stage("head", "head", (Loop("1", (op,), "logits = W x0 + b"),))
+
+
+def rmsnorm_eps(model: torch.nn.Module) -> float:
+    """The float32 eps every block's RMSNorm uses (torch's default is float32 eps)."""
+    eps = {blk.norm.eps for blk in model.backbone.blocks}
+    if len(eps) != 1:
+        raise ExportError("blocks use different RMSNorm eps values", hint="use one eps")
+    value = eps.pop()
+    return float(torch.finfo(torch.float32).eps if value is None else value)
+
+
+def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str) -> Schedule:
+    """IR -> schedule of kernel calls (see the module doc)."""
+    check_supported(ir)
+    cfg = model.cfg
+    if cfg.max_len != ir.max_len:
+        raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
+    b = _Builder(cfg, prefix, act_dtype)
+    b.shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    b.act("act_x")
+    b.act("act_h")
+    eps = rmsnorm_eps(model)
+    stages = [_embed_stage(b)] + [_block_stage(b, i, eps) for i in range(cfg.n_layers)]
+    stages.append(_head_stage(b))
+    b.schedule.stages = stages
+    _check_segments()
+    return b.schedule
+
+
+def _check_segments() -> None:
+    # The inline segment rule in model.c (1 up to and including the first [SEP], 2 after)
+    # mirrors model.segment_ids; it needs exactly three segment rows.
+    if N_SEGMENTS != 3:
+        raise ExportError(f"segment table has {N_SEGMENTS} rows; the C rule assumes 3")

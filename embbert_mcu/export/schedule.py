@@ -1,0 +1,73 @@
+"""The lowered schedule: stages of loops of C kernel calls, and the buffers they touch.
+
+Produced by ``lower.lower_graph`` (IR -> schedule), consumed by ``plan.plan_arena`` (buffers ->
+arena offsets) and by the model.c template, which only lays the records out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A region of the arena: an activation buffer (l rows) or a per-row scratch vector."""
+
+    name: str  # C identifier of the pointer, e.g. "b0_q"
+    ctype: str  # "float" | "int8_t"
+    count: int  # elements
+    shape: str  # shape comment, e.g. "(d,) = (128,)"
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * (4 if self.ctype == "float" else 1)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One C statement: a kernel call (or a short inline statement) from one PyTorch module."""
+
+    code: str  # the C expression, without the trailing semicolon
+    module: str  # PyTorch module path it came from, e.g. "backbone.blocks.0.q"
+    what: str  # the PyTorch ops it implements, e.g. "aten.linear"
+    reads: tuple[str, ...] = ()  # buffer names read
+    writes: tuple[str, ...] = ()  # buffer names written
+    inplace: tuple[tuple[str, str], ...] = ()  # (out, in) pairs the kernel allows to alias
+    status: bool = False  # returns emb_status_t (wrapped in EMB_TRY)
+    macs: tuple[int, int] = (0, 0)  # multiply-accumulates per call: const + per_n * n
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A row loop ``for (i = 0; i < bound; ++i)``; bound "n" or "1" (the last block's row 0)."""
+
+    bound: str  # "n" | "1"
+    ops: tuple[Op, ...]
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # "embed", "block0", ..., "head"
+    module: str  # PyTorch module path of the stage
+    loops: tuple[Loop, ...]
+
+
+@dataclass
+class Schedule:
+    stages: list[Stage] = field(default_factory=list)
+    buffers: dict[str, Buffer] = field(default_factory=dict)
+    acts: dict[str, dict] = field(default_factory=dict)  # "act_x" -> {"f32"|"q8"|"scales": buf}
+    act_dtype: str = "int8"
+
+    def flat_ops(self) -> list[Op]:
+        return [op for s in self.stages for loop in s.loops for op in loop.ops]
+
+    def macs(self, n: int) -> int:
+        """Multiply-accumulates of one inference over n tokens (linear, attention, conv)."""
+        total = 0
+        for stage in self.stages:
+            for loop in stage.loops:
+                trips = n if loop.bound == "n" else int(loop.bound)
+                total += trips * sum(c + per_n * n for c, per_n in (op.macs for op in loop.ops))
+        return total

@@ -1,0 +1,26 @@
+"""The checkpoint's test split, tokenized as the device sees it: {"ids": [int], "label": int}."""
+
+from __future__ import annotations
+
+from ..checkpoint import Checkpoint
+from ..errors import CheckpointError, ExportError
+from ..tokenizer import EmbTokenizer
+
+
+def tokenized_testset(ckpt: Checkpoint) -> list[dict]:
+    """One record per test text, [CLS] first, truncated to max_len; [] without a test split."""
+    split = ckpt.test_split
+    if not split:
+        return []
+    texts, labels = split.get("texts"), split.get("labels")
+    if not isinstance(texts, list) or not isinstance(labels, list) or len(texts) != len(labels):
+        raise CheckpointError("the checkpoint's test split is malformed (texts and labels differ)",
+                              hint="re-create the checkpoint with `embbert-mcu train`")
+    tok = EmbTokenizer.from_json(ckpt.tokenizer_json) if ckpt.tokenizer_json \
+        else EmbTokenizer.default()
+    ids = tok.encode_many(texts, max_len=ckpt.config.max_len)
+    top = max((max(s) for s in ids if s), default=0)
+    if top >= ckpt.config.vocab_size:
+        raise ExportError(f"the tokenizer yields id {top} but the model has "
+                          f"{ckpt.config.vocab_size} tokens", hint="checkpoint and tokenizer differ")
+    return [{"ids": list(map(int, s)), "label": int(y)} for s, y in zip(ids, labels)]
