@@ -90,3 +90,32 @@ def test_recovery_without_data_is_a_usage_error(tiny_ckpt, tmp_path, capsys):
     path, _ = tiny_ckpt  # metrics name "toy", which is no dataset
     code, _, err = _run(["quantize", str(path), "-o", str(tmp_path / "q.pt")], capsys)
     assert code == 4 and "--train" in err and "Traceback" not in err
+
+
+def test_threshold_auto_picks_on_validation(tiny_ckpt, tmp_path, capsys):
+    path, train = tiny_ckpt
+    out = tmp_path / "q.pt"
+    code, stdout, _ = _run(["quantize", str(path), "-o", str(out), "--block", "8", "--threshold",
+                            "auto", "--recover-epochs", "0", "--train", str(train), "--json"], capsys)
+    assert code == 0
+    doc = json.loads(stdout)
+    sweep = doc["threshold_sweep"]
+    assert [r["threshold"] for r in sweep] == sorted(r["threshold"] for r in sweep)
+    # a lower threshold never keeps fewer values in fp16
+    shares = [r["f16_param_share"] for r in sweep]
+    assert shares == sorted(shares, reverse=True)
+    assert load_checkpoint(out).quant["policy"]["threshold"] == doc["policy"]["threshold"]
+    assert doc["policy"]["threshold"] in [r["threshold"] for r in sweep]
+
+
+def test_pick_threshold_respects_the_budget():
+    from embbert_mcu.errors import BudgetError
+    from embbert_mcu.quant.sweep import pick_threshold
+
+    rows = [{"threshold": 0.01, "val_accuracy": 0.80, "weights_bytes": 500},
+            {"threshold": 0.02, "val_accuracy": 0.79, "weights_bytes": 400},
+            {"threshold": 0.05, "val_accuracy": 0.79, "weights_bytes": 390}]
+    assert pick_threshold(rows, 450)["threshold"] == 0.05
+    assert pick_threshold(rows, 600)["threshold"] == 0.01
+    with pytest.raises(BudgetError):
+        pick_threshold(rows, 100)

@@ -8,7 +8,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..quant.policy import ACT_DTYPES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
 from ..quant.blocks import BLOCK_SIZES
-from ..units import fmt_bytes
+from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
 
 
@@ -20,8 +20,12 @@ from . import cli, emit_json, info
               show_default=True, help="Values per int8 block (one fp16 scale each).")
 @click.option("--fallback", type=click.Choice(FALLBACK_RULES), default="block", show_default=True,
               help="What may fall back to fp16: nothing, whole tensors, or blocks of linear weights.")
-@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
-              help="Relative RMS error above which a block (or tensor) is kept in fp16.")
+@click.option("--threshold", default=str(DEFAULT_THRESHOLD), show_default=True,
+              help="Relative RMS error above which a block (or tensor) is kept in fp16, or "
+                   "'auto': the most accurate candidate on the validation slice that fits "
+                   "--max-weights-bytes.")
+@click.option("--max-weights-bytes", default="400kB", show_default=True,
+              help="Weight budget for --threshold auto (e.g. 400kB).")
 @click.option("--act", type=click.Choice(ACT_DTYPES), default="int8", show_default=True,
               help="How the kernel stores activation rows.")
 @click.option("--recover-epochs", type=int, default=2, show_default=True,
@@ -34,25 +38,32 @@ from . import cli, emit_json, info
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def quantize(checkpoint, output, block, fallback, threshold, act, recover_epochs, lr, redecide,
-             train_file, seed, threads, as_json):
+def quantize(checkpoint, output, block, fallback, threshold, max_weights_bytes, act,
+             recover_epochs, lr, redecide, train_file, seed, threads, as_json):
     """Quantize a classifier, recover its accuracy, and report each tensor."""
     from ..errors import UsageError
-    from ..quant.pipeline import quantize_checkpoint, recovery_data
+    from ..quant.pipeline import choose_threshold, quantize_checkpoint, recovery_data
     from ..quant.recover import RecoverOptions
 
     torch.set_num_threads(max(1, threads))  # shared machines: one thread unless asked
     if recover_epochs < 0 or lr <= 0:
         raise UsageError("--recover-epochs must be >= 0 and --lr positive")
-    policy = QuantPolicy(block=int(block), fallback=fallback, threshold=threshold,
-                         act_dtype=act, redecide=redecide)
+    auto = threshold.strip().lower() == "auto"
+    policy = QuantPolicy(block=int(block), fallback=fallback, act_dtype=act, redecide=redecide,
+                         threshold=DEFAULT_THRESHOLD if auto else _threshold(threshold))
     ckpt = load_checkpoint(checkpoint)
-    data = recovery_data(ckpt, train_file, seed) if recover_epochs > 0 else None
+    data = recovery_data(ckpt, train_file, seed) if recover_epochs > 0 or auto else None
     if data is not None:
-        info(f"recovery data: {data.source} (train {len(data.train_texts)}, "
+        info(f"data: {data.source} (train {len(data.train_texts)}, "
              f"validation {len(data.val_texts)})")
+    sweep = None
+    if auto:
+        policy, sweep = choose_threshold(ckpt, policy, data, parse_bytes(max_weights_bytes))
+        info(f"threshold auto: picked {policy.threshold} on the validation slice")
     opts = RecoverOptions(epochs=recover_epochs, lr=lr, seed=seed, progress=not as_json)
     out, doc = quantize_checkpoint(ckpt, policy, data, opts)
+    if sweep is not None:
+        doc["threshold_sweep"] = out.quant["threshold_sweep"] = sweep
     save_checkpoint(out, output)
     doc["checkpoint"] = str(output)
     if as_json:
@@ -60,6 +71,15 @@ def quantize(checkpoint, output, block, fallback, threshold, act, recover_epochs
         return
     _print_report(doc)
     info(f"wrote {output}")
+
+
+def _threshold(text: str) -> float:
+    from ..errors import UsageError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--threshold {text!r} is neither a number nor 'auto'") from None
 
 
 def _print_report(doc: dict) -> None:
@@ -78,6 +98,9 @@ def _print_report(doc: dict) -> None:
     if not console.is_terminal:  # a pipe or a log: do not wrap at rich's default 80 columns
         console = Console(stderr=True, width=120)
     console.print(table)
+    for row in doc.get("threshold_sweep") or []:
+        info(f"threshold {row['threshold']:<7} val accuracy {row['val_accuracy']:.4f}  fp16 "
+             f"{100 * row['f16_param_share']:.2f}%  weights {fmt_bytes(row['weights_bytes'])}")
     info(f"parameters: {doc['params']:,} packed; int8 {100 * doc['int8_param_share']:.2f}%, "
          f"fp16 {100 * doc['f16_param_share']:.2f}%, fp32 {100 * doc['f32_param_share']:.2f}%")
     info(f"weights: {fmt_bytes(doc['weights_bytes'])} ({doc['weights_bytes']:,} bytes) "

@@ -114,3 +114,15 @@ def recovery_data(ckpt: Checkpoint, train_file: str | None = None, seed: int = 0
         raise DataError(f"dataset {name} has labels {ds.labels}, the checkpoint {ckpt.labels}",
                         hint="pass --train FILE with the checkpoint's labels")
     return RecoveryData(name, ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels)
+
+
+def choose_threshold(ckpt: Checkpoint, policy: QuantPolicy, data: RecoveryData,
+                     max_weights_bytes: int) -> tuple[QuantPolicy, list[dict]]:
+    """``policy`` with the threshold picked on the validation slice, and the sweep rows."""
+    from .sweep import pick_threshold, threshold_sweep
+
+    if data is None or not data.val_texts:
+        raise UsageError("--threshold auto needs a validation slice",
+                         hint="pass --train FILE, or give a number to --threshold")
+    rows = threshold_sweep(ckpt, policy, data.val_texts, data.val_labels)
+    return policy.with_(threshold=pick_threshold(rows, max_weights_bytes)["threshold"]), rows
