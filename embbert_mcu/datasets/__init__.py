@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .archive import Archive
-from .builtin import BUILTINS, Builtin, builtin, verify
+from .sets import BUILTINS, Builtin, builtin, verify
 from .fetch import Package, cache_dir, fetch
 from .files import encode_labels, load_files, read_table
 from .splits import Dataset, Split, load_saved, make_splits, save_dataset, stratified_indices

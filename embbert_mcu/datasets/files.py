@@ -43,7 +43,7 @@ def _csv_rows(path: Path, content: str) -> list[tuple[str, str]]:
 
 def _jsonl_rows(path: Path, content: str) -> list[tuple[str, str]]:
     rows = []
-    for line_no, line in enumerate(content.splitlines(), start=1):
+    for line_no, line in enumerate(content.split("\n"), start=1):  # not splitlines: U+2028 in text
         if not line.strip():
             continue
         try:

@@ -87,7 +87,9 @@ def load_saved(folder: Path) -> Dataset | None:
     splits = []
     for part in ("train", "val", "test"):
         split = Split()
-        for line in (folder / f"{part}.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (folder / f"{part}.jsonl").read_text(encoding="utf-8").split("\n"):
+            if not line:
+                continue
             row = json.loads(line)
             if row["label"] not in index:
                 raise DataError(f"{folder}/{part}.jsonl has unknown label {row['label']!r}",

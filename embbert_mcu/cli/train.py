@@ -1,0 +1,135 @@
+"""`embbert-mcu train`, `pretrain` and `eval`: thin commands over train, pretrain, evaluate."""
+
+from __future__ import annotations
+
+import click
+import torch
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import PRESETS
+from ..errors import UsageError
+from . import cli, emit_json, info
+
+
+def _threads(n: int) -> None:
+    # The machines this runs on are shared: one thread unless asked for more.
+    torch.set_num_threads(max(1, n))
+
+
+@cli.command()
+@click.option("--data", "data_name", help="A built-in set (see `data list`) or hf:<name>.")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
+@click.option("--test", "test_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
+@click.option("--init", type=click.Path(dir_okay=False), help="A pretrain checkpoint to start from.")
+@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
+@click.option("--epochs", type=int, default=4, show_default=True)
+@click.option("--max-len", type=int, help="Override l, the position table size.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
+          seed, threads, output, as_json):
+    """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
+    from ..datasets import load_dataset, load_files
+    from ..tokenizer import EmbTokenizer
+    from ..train import TrainOptions, train_classifier
+
+    _threads(threads)
+    if bool(data_name) == bool(train_file or test_file):
+        raise UsageError("give either --data NAME or --train FILE --test FILE")
+    if not data_name and not (train_file and test_file):
+        raise UsageError("--train and --test go together")
+    ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
+    init_ckpt = load_checkpoint(init) if init else None
+    tokenizer = (EmbTokenizer.from_json(init_ckpt.tokenizer_json) if init_ckpt
+                 else EmbTokenizer.default())
+    info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
+    opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
+                        lr=lr, seed=seed)
+    ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
+    save_checkpoint(ckpt, output)
+    m = ckpt.metrics
+    doc = {k: m[k] for k in ("accuracy", "n", "correct", "macro_f1", "floor_accuracy",
+                             "val_accuracy", "best_epoch", "train_seconds")}
+    doc.update(checkpoint=str(output), dataset=ds.name)
+    if as_json:
+        emit_json(doc)
+        return
+    info(f"test accuracy {m['accuracy']:.4f} (n={m['n']}) | TF-IDF + logistic regression floor "
+         f"{m['floor_accuracy']:.4f} | best epoch {m['best_epoch']} | wrote {output}")
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--test", "test_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def eval_(checkpoint, test_file, batch_size, threads, as_json):
+    """Accuracy of the PyTorch model (the checkpoint's own test split unless --test)."""
+    from ..datasets import encode_labels, read_table
+    from ..evaluate import evaluate
+    from ..tokenizer import EmbTokenizer
+
+    _threads(threads)
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.kind != "classifier":
+        raise UsageError(f"{checkpoint} is a {ckpt.kind} checkpoint", hint="eval needs a classifier")
+    if test_file:
+        texts, names = read_table(test_file)
+        labels, source = encode_labels(names, ckpt.labels, test_file), str(test_file)
+    elif ckpt.test_split:
+        texts, labels = ckpt.test_split["texts"], ckpt.test_split["labels"]
+        source = f"stored test split of {ckpt.test_split['name']}"
+    else:
+        raise UsageError(f"{checkpoint} stores no test split", hint="pass --test FILE")
+    tokenizer = EmbTokenizer.from_json(ckpt.tokenizer_json)
+    result = evaluate(ckpt.model(), tokenizer, texts, labels, batch_size=batch_size)
+    result.update(source=source, checkpoint=str(checkpoint))
+    if as_json:
+        emit_json(result)
+        return
+    info(f"accuracy {result['accuracy']:.4f} ({result['correct']}/{result['n']}) on the {source}")
+
+
+@cli.command()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Pretrain checkpoint to write (resume state goes to <output>.resume).")
+@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
+@click.option("--max-len", type=int, help="Override l, the position table size.")
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--seq-len", type=int, default=128, show_default=True,
+              help="Typical example length (10% of examples use the full max_len).")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--save-every", type=int, default=250, show_default=True, help="Steps between saves.")
+@click.option("--resume", is_flag=True, help="Continue from <output>.resume if it exists.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
+             resume, threads, as_json):
+    """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
+    from ..datasets.corpus import evaluation_texts, load_corpus
+    from ..pretrain import PretrainOptions, run_pretraining, tokenize_documents
+    from ..tokenizer import EmbTokenizer
+
+    _threads(threads)
+    tokenizer = EmbTokenizer.default()
+    info("reading the pretraining text (fetched once into the cache) ...")
+    docs = tokenize_documents(load_corpus(evaluation_texts()), tokenizer)
+    info(f"{len(docs)} documents, {sum(len(s) for d in docs for s in d):,} tokens")
+    opts = PretrainOptions(preset=preset_name, max_len=max_len, steps=steps, batch_size=batch_size,
+                           seq_len=seq_len, lr=lr, seed=seed, save_every=save_every)
+    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume)
+    last = ckpt.metrics["last"]
+    doc = {"checkpoint": str(output), "step": ckpt.metrics["step"], **last}
+    if as_json:
+        emit_json(doc)
+        return
+    info(f"step {doc['step']}: mlm loss {last.get('mlm', float('nan')):.3f}, "
+         f"nsp loss {last.get('nsp', float('nan')):.3f}, nsp accuracy {last.get('nsp_acc', 0):.3f}; "
+         f"wrote {output}")
