@@ -1,0 +1,152 @@
+"""`embbert-mcu boards`, `flash` and `bench`: the model on a board (or its emulator)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import EmbError, UsageError
+from ..units import fmt_bytes, parse_bytes
+from . import cli, emit_json, info
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def boards(as_json):
+    """The boards flash and bench know (boards/*.json)."""
+    from ..boards import all_boards, board_summary
+
+    rows = [board_summary(b) for b in all_boards()]
+    if as_json:
+        emit_json({"boards": rows})
+        return
+    for r in rows:
+        kind = "emulated" if r["emulated"] else f"PlatformIO {r['platformio_board']}"
+        info(f"{r['id']:<14} {r['mcu']:<24} {r['core']:<11} {r['clock_hz'] / 1e6:>5.0f} MHz  "
+             f"flash {fmt_bytes(r['flash_bytes']):>10}  RAM {fmt_bytes(r['ram_bytes']):>9}  {kind}")
+
+
+@cli.command()
+@click.option("--board", "board_id", required=True, help="Board id (see `embbert-mcu boards`).")
+@click.option("--model", "model_dir", default="build/model", show_default=True,
+              type=click.Path(file_okay=False), help="Export directory.")
+@click.option("--project-dir", type=click.Path(file_okay=False),
+              help="Where the PlatformIO project goes [default: build/fw/<board>].")
+@click.option("--no-upload", is_flag=True, help="Build only (emulated boards: do not start QEMU).")
+@click.option("--generate-only", is_flag=True, help="Write the PlatformIO project, do not build.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def flash(board_id, model_dir, project_dir, no_upload, generate_only, as_json):
+    """Generate a PlatformIO project for BOARD and the export, build it and upload it."""
+    from ..boards import load_board
+    from ..flash import default_project_dir, flash as do_flash, generate_project
+
+    board = load_board(board_id)
+    project = Path(project_dir or default_project_dir(board.id))
+    if generate_only:
+        generate_project(board, model_dir, project)
+        doc = {"board": board.id, "project_dir": str(project), "built": False}
+    else:
+        info(f"building {board.id} in {project} ...")
+        r = do_flash(board, model_dir, project, upload=not no_upload)
+        doc = {"board": board.id, "project_dir": str(r.project_dir), "built": True,
+               "elf": str(r.elf) if r.elf else None, "url": r.url,
+               "emulator_state": str(r.state_path) if r.state_path else None, **(r.sizes or {})}
+        if r.sizes:
+            info(f"flash {fmt_bytes(r.sizes['flash_bytes'])} of {fmt_bytes(board.flash_bytes)}, "
+                 f"static RAM {fmt_bytes(r.sizes['ram_static_bytes'])} of "
+                 f"{fmt_bytes(board.ram_bytes)} (arena, buffers and reserved stack)")
+    if as_json:
+        emit_json(doc)
+    elif doc.get("url"):
+        click.echo(doc["url"])  # the serial URL is the command's result
+        info(f"QEMU runs in the background; bench it with: embbert-mcu bench --port {doc['url']}")
+    else:
+        info(f"project: {project}")
+
+
+@cli.command()
+@click.option("--port", help="Serial port or URL (/dev/ttyACM0, socket://127.0.0.1:PORT).")
+@click.option("--board", "board_id", help="Emulated board: flash, bench and stop QEMU in one go.")
+@click.option("--model", "model_dir", default="build/model", show_default=True,
+              type=click.Path(file_okay=False), help="Export directory.")
+@click.option("--test", "test_file", type=click.Path(dir_okay=False),
+              help="CSV/JSONL test file [default: the export's testset.jsonl].")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples.")
+@click.option("--budget", help="Fail if flash + peak RAM exceeds this (e.g. 781kB).")
+@click.option("--elf", type=click.Path(dir_okay=False), help="Firmware ELF to measure flash from.")
+@click.option("--project-dir", type=click.Path(file_okay=False),
+              help="PlatformIO project [default: build/fw/<board>].")
+@click.option("--baud", default=115200, show_default=True, help="Baud rate of a real port.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir, baud, as_json):
+    """Run the test set on the device; compare with the host C build; check memory."""
+    from ..bench import check, format_report, load_samples
+
+    if not port and not board_id:
+        raise UsageError("give --port (a flashed device) or --board (an emulated board)")
+    budget_bytes = parse_bytes(budget) if budget else None
+    samples = load_samples(model_dir, test_file, limit)
+    report = _bench_session(port, board_id, model_dir, samples, budget_bytes, elf, project_dir,
+                            baud)
+    if as_json:
+        emit_json(report)
+    else:
+        info(format_report(report))
+    check(report)
+
+
+def _bench_session(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud):
+    from tqdm import tqdm
+
+    from .. import emulator
+    from ..bench import run_bench
+    from ..boards import board_ids, load_board
+    from ..elfsize import firmware_sizes
+    from ..flash import default_project_dir, firmware_elf, flash as do_flash
+    from ..link import Device, SerialTransport
+
+    board = load_board(board_id) if board_id else None
+    state_path, sizes = None, None
+    if board is not None and not port:
+        if not board.emulated:
+            raise UsageError(f"{board.id} is a real board: flash it, then pass --port",
+                             hint=f"embbert-mcu flash --board {board.id}")
+        info(f"flashing {board.id} ...")
+        r = do_flash(board, model_dir, Path(project_dir or default_project_dir(board.id)))
+        port, state_path, sizes = r.url, r.state_path, r.sizes
+    device = Device(SerialTransport(port, baudrate=baud))
+    try:
+        hello = device.hello()
+        if board is None and hello.board in board_ids():
+            board = load_board(hello.board)
+        if sizes is None:
+            path = Path(elf) if elf else (firmware_elf(
+                Path(project_dir or default_project_dir(board.id)), board) if board else None)
+            sizes = firmware_sizes(path) if path and path.is_file() else None
+        info(f"device: {hello.board} ({hello.port}), {len(samples)} samples")
+        bar = lambda xs: tqdm(xs, desc="bench", unit="sample", file=sys.stderr)  # noqa: E731
+        report = run_bench(device, model_dir, samples, sizes, budget_bytes, board, bar)
+    except EmbError:
+        if state_path is not None and emulator.load_state(state_path):
+            emulator.check_alive(emulator.load_state(state_path))  # a fault explains more
+        raise
+    finally:
+        _close(device, state_path)
+    return report
+
+
+def _close(device, state_path) -> None:
+    """Ask an emulator we started to exit, then make sure it is gone."""
+    from .. import emulator
+    from ..errors import DeviceError
+
+    if state_path is not None:
+        try:
+            device.shutdown()
+        except DeviceError:
+            pass
+    device.close()
+    if state_path is not None:
+        emulator.stop(state_path)
