@@ -1,0 +1,38 @@
+"""Every runtime file builds warning-free for Cortex-M4F, and compile_c reports failures."""
+
+import pytest
+
+from embbert_mcu.ccompile import CORTEX_M4_FLAGS, compile_c, find_compiler
+from embbert_mcu.errors import BuildError
+from kernel_driver import RUNTIME
+
+RUNTIME_SOURCES = sorted(RUNTIME.glob("emb_*.c"))
+
+
+def test_runtime_has_every_kernel_file():
+    names = {p.stem for p in RUNTIME_SOURCES}
+    assert {"emb_f16", "emb_gather", "emb_linear", "emb_rmsnorm", "emb_act", "emb_attention",
+            "emb_conv1d", "emb_silu", "emb_wdiff"} <= names
+
+
+@pytest.mark.parametrize("source", RUNTIME_SOURCES, ids=lambda p: p.name)
+def test_runtime_builds_for_cortex_m4(tmp_path, source):
+    if find_compiler("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
+    (tmp_path / "emb_config.h").write_text("#define EMB_QBLOCK 32\n")
+    obj = compile_c([source], tmp_path / (source.stem + ".o"), [tmp_path, RUNTIME],
+                    cc="arm-none-eabi-gcc", extra_flags=(*CORTEX_M4_FLAGS, "-c"))
+    assert obj.stat().st_size > 0
+
+
+def test_compile_c_raises_build_error_with_compiler_message(tmp_path):
+    bad = tmp_path / "bad.c"
+    bad.write_text("int main(void) { double x = 1.0f; float y = x; return (int)y; }\n")
+    with pytest.raises(BuildError) as err:
+        compile_c([bad], tmp_path / "bad", [])
+    assert "float-conversion" in err.value.message and err.value.hint
+
+
+def test_compile_c_missing_compiler(tmp_path):
+    with pytest.raises(BuildError, match="not found"):
+        compile_c([tmp_path / "x.c"], tmp_path / "x", [], cc="no-such-cc-embbert")
