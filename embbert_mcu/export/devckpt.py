@@ -22,9 +22,9 @@ def random_texts(tok: EmbTokenizer, n: int, seed: int, max_words: int) -> list[s
 
 
 def dev_checkpoint(cfg: EmbBertConfig, path: str | Path, seed: int = 0, n_test: int = 64,
-                   labels: list[str] | None = None) -> Checkpoint:
+                   max_words: int | None = None, labels: list[str] | None = None) -> Checkpoint:
     tok = EmbTokenizer.default()
-    texts = random_texts(tok, n_test, seed, max_words=cfg.max_len)
+    texts = random_texts(tok, n_test, seed, max_words=max_words or cfg.max_len)
     rng = random.Random(seed + 1)
     ys = [rng.randrange(cfg.n_classes) for _ in texts]
     ckpt = Checkpoint.from_model(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -18,10 +19,14 @@ def write_onnx(ir: GraphIR, path: Path) -> None:
 
     try:
         # torch.onnx prints progress on stdout; keep stdout clean for --json
+        logger = logging.getLogger("torch.onnx")
+        level = logger.level
+        logger.setLevel(logging.ERROR)  # it warns about torchvision ops we never use
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(ir.program, (), str(path), dynamo=True, external_data=False,
                               input_names=["ids"], output_names=["logits"], verbose=False)
+        logger.setLevel(level)
     except Exception as exc:  # the ONNX exporter raises many types
         raise ExportError(f"ONNX export failed ({type(exc).__name__}: {str(exc)[:160]})",
                           hint="export with --no-onnx to skip model.onnx") from None

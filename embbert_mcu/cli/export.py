@@ -1,0 +1,81 @@
+"""`embbert-mcu export`: a checkpoint to a C inference kernel, optionally verified on the host."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from ..units import fmt_bytes
+from . import cli, emit_json, info
+
+
+def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) -> str:
+    # Only the options that change the output: the banner must not vary with -o or --json.
+    parts = ["embbert-mcu export", checkpoint, "--prefix", prefix]
+    parts += ["--act", act] if act else []
+    parts += ["--no-onnx"] if no_onnx else []
+    return " ".join(parts)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", default="build/model", show_default=True,
+              type=click.Path(file_okay=False), help="Export directory (replaced atomically).")
+@click.option("--prefix", default="embbert", show_default=True, help="C symbol prefix.")
+@click.option("--act", type=click.Choice(["int8", "f32"]), default=None,
+              help="Activation storage (default: the checkpoint's quantization policy).")
+@click.option("--verify", is_flag=True, help="Compile on the host and compare with PyTorch.")
+@click.option("--limit", type=click.IntRange(min=1), help="Verify on the first N test texts.")
+@click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
+    """Export CHECKPOINT as C (model.h/.c, weights.c, runtime) into an export directory."""
+    from ..checkpoint import load_checkpoint
+    from ..export.exporter import export_checkpoint
+    from ..export.sizes import code_size
+    from ..export.verify import check_agreement, verify_export
+
+    start = time.monotonic()
+    result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act,
+                               command=_command_line(checkpoint, prefix, act, no_onnx),
+                               onnx=not no_onnx)
+    doc = {
+        "out_dir": str(result.out_dir), "files": result.files,
+        "arena_bytes": result.arena_bytes, "arena_bytes_without_reuse": result.naive_arena_bytes,
+        "weights_bytes": result.weights_bytes, "macs_at_max_len": result.macs_at_max_len,
+        "macs_at_mean_len": result.macs_at_mean_len, "mean_len": result.mean_len,
+        "act_dtype": result.manifest["act_dtype"], "max_len": result.manifest["max_len"],
+        "export_seconds": round(time.monotonic() - start, 2),
+    }
+    info(f"exported {checkpoint} -> {result.out_dir} in {doc['export_seconds']} s")
+    if verify:
+        report = verify_export(load_checkpoint(checkpoint), result.out_dir, limit=limit)
+        doc.update(report.to_dict())
+        doc["macs_at_mean_len"] = result.macs_at_mean_len
+        doc["code"] = code_size(result.out_dir)
+        doc["verify_seconds"] = round(time.monotonic() - start - doc["export_seconds"], 2)
+    if as_json:
+        emit_json(doc)
+    else:
+        _print_report(doc, verify)
+    if verify:
+        check_agreement(report)
+
+
+def _print_report(doc: dict, verified: bool) -> None:
+    info(f"arena    {fmt_bytes(doc['arena_bytes'])} ({doc['arena_bytes']} B; "
+         f"{doc['arena_bytes_without_reuse']} B without reuse), act {doc['act_dtype']}")
+    info(f"weights  {fmt_bytes(doc['weights_bytes'])} ({doc['weights_bytes']} B) in flash")
+    info(f"MACs     {doc['macs_at_max_len']:,} at n = l = {doc['max_len']}; "
+         f"{doc['macs_at_mean_len']:,} at the test mean n = {doc['mean_len']:.1f}")
+    if not verified:
+        return
+    code = doc["code"]
+    info(f"code     {fmt_bytes(code['code_bytes'])} ({code['code_bytes']} B, {code['target']} -Os)"
+         f"; flash total {fmt_bytes(code['code_bytes'] + doc['weights_bytes'])}")
+    info(f"C logits     {' '.join(f'{v:+.6f}' for v in doc['first_logits_c'])}")
+    info(f"torch logits {' '.join(f'{v:+.6f}' for v in doc['first_logits_torch'])}")
+    info(f"verify on {doc['n']} texts: agreement {doc['agreement']:.2%}, max |logit diff| "
+         f"{doc['max_abs_logit_diff']:.3g}, accuracy C {doc['c_accuracy']:.2%} / simulated "
+         f"{doc['torch_accuracy']:.2%} / float {doc['float_accuracy']:.2%}")

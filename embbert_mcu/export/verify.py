@@ -1,0 +1,88 @@
+"""Stage 6: run the exported C on the host over the test split and compare it with the
+simulated-quantized PyTorch model (the same weights and activation rounding the C uses).
+
+Tolerance policy: the C and the simulation agree to float32 rounding (different summation
+orders), so logits differ by ~1e-6 and argmaxes agree except on near ties; ``--verify``
+fails below ``MIN_AGREEMENT`` argmax agreement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import Checkpoint
+from ..errors import ExportError, VerificationError
+from ..evaluate import predict_logits
+from ..quant import simulated_model
+from .host import HostModel
+
+MIN_AGREEMENT = 0.999
+N_SHOW = 4  # logits printed per side, llm.c check_tensor style
+
+
+@dataclass
+class VerifyReport:
+    n: int
+    act_dtype: str
+    agreement: float  # fraction of sequences where C and PyTorch argmax agree
+    max_abs_logit_diff: float
+    c_accuracy: float
+    torch_accuracy: float
+    float_accuracy: float  # the unquantized float32 model, for reference
+    first_logits_c: list[float]
+    first_logits_torch: list[float]
+    mean_len: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_testset(model_dir: Path, limit: int | None) -> list[dict]:
+    path = Path(model_dir) / "testset.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise ExportError("the checkpoint has no test split to verify with",
+                          hint="export a checkpoint written by `embbert-mcu train`")
+    return rows[:limit] if limit else rows
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(dim=1) == labels).float().mean())
+
+
+def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = None,
+                  host: HostModel | None = None) -> VerifyReport:
+    model_dir = Path(model_dir)
+    act_dtype = json.loads((model_dir / "manifest.json").read_text())["act_dtype"]
+    rows = load_testset(model_dir, limit)
+    ids = [r["ids"] for r in rows]
+    labels = torch.tensor([r["label"] for r in rows])
+    host = host or HostModel(model_dir)
+    c_logits = torch.tensor(host.run_many(ids), dtype=torch.float32)  # (N, C)
+    sim = simulated_model(ckpt)
+    sim.act_dtype = act_dtype  # the export may override the policy's activation storage
+    t_logits = predict_logits(sim, ids)  # (N, C)
+    f_logits = predict_logits(ckpt.model(), ids)
+    agree = float((c_logits.argmax(1) == t_logits.argmax(1)).float().mean())
+    return VerifyReport(
+        n=len(ids), act_dtype=act_dtype, agreement=agree,
+        max_abs_logit_diff=float((c_logits - t_logits).abs().max()),
+        c_accuracy=_accuracy(c_logits, labels), torch_accuracy=_accuracy(t_logits, labels),
+        float_accuracy=_accuracy(f_logits, labels),
+        first_logits_c=[float(v) for v in c_logits.reshape(-1)[:N_SHOW]],
+        first_logits_torch=[float(v) for v in t_logits.reshape(-1)[:N_SHOW]],
+        mean_len=sum(len(s) for s in ids) / len(ids),
+    )
+
+
+def check_agreement(report: VerifyReport) -> None:
+    if report.agreement < MIN_AGREEMENT:
+        raise VerificationError(
+            f"C and PyTorch agree on {report.agreement:.2%} of {report.n} argmaxes "
+            f"(need {MIN_AGREEMENT:.1%}); max logit difference {report.max_abs_logit_diff:.3g}",
+            hint="the C kernels and the simulated model diverge; compare stage by stage",
+        )

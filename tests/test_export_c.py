@@ -1,0 +1,130 @@
+"""The generated C: determinism, strict compiles (gcc and arm-none-eabi-gcc), host logits
+against the simulated-quantized model, edge lengths and error statuses.
+
+Tolerance (written policy): the C and the simulated model compute the same float32 ops in
+different summation orders, so logits agree to LOGIT_TOL; an int8 activation that lands on
+a rounding tie can flip by one step, which stays far below it on these tiny models.
+"""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from embbert_mcu.checkpoint import load_checkpoint
+from embbert_mcu.cli import main
+from embbert_mcu.config import preset
+from embbert_mcu.errors import ExportError
+from embbert_mcu.evaluate import predict_logits
+from embbert_mcu.export.devckpt import dev_checkpoint
+from embbert_mcu.export.exporter import export_checkpoint
+from embbert_mcu.export.host import HostModel
+from embbert_mcu.export.sizes import code_size
+from embbert_mcu.quant import simulated_model
+from embbert_mcu.model import EfficientEncoder
+
+L = 32
+LOGIT_TOL = 1e-4
+EMB_OK, EMB_ERR_LENGTH, EMB_ERR_TOKEN, EMB_ERR_ARENA = 0, 2, 3, 4
+
+
+@pytest.fixture(scope="module")
+def ckpt_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "nano.pt"
+    dev_checkpoint(preset("nano", max_len=L), path, seed=7, n_test=24)
+    return path
+
+
+@pytest.fixture(scope="module", params=["int8", "f32"])
+def exported(request, ckpt_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"exp_{request.param}") / "model"
+    result = export_checkpoint(ckpt_path, out, act_dtype=request.param, onnx=False)
+    return result, HostModel(out)
+
+
+def _sim_logits(ckpt_path, act, ids):
+    sim = simulated_model(load_checkpoint(ckpt_path))
+    sim.act_dtype = act
+    return predict_logits(sim, ids)
+
+
+def test_host_logits_match_simulated_model(exported, ckpt_path):
+    result, host = exported
+    rows = [json.loads(line) for line in (result.out_dir / "testset.jsonl").read_text().splitlines()]
+    ids = [r["ids"] for r in rows]
+    c = torch.tensor(host.run_many(ids))
+    t = _sim_logits(ckpt_path, result.manifest["act_dtype"], ids)
+    assert (c - t).abs().max().item() < LOGIT_TOL
+    assert torch.equal(c.argmax(1), t.argmax(1))
+
+
+def test_one_token_and_full_length(exported, ckpt_path):
+    result, host = exported
+    full = [2] + [7 + (13 * i) % 900 for i in range(L - 1)]
+    for ids in ([2], full):
+        c = torch.tensor(host.run(ids))
+        t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids])[0]
+        assert (c - t).abs().max().item() < LOGIT_TOL
+
+
+def test_bad_inputs_return_error_status(exported):
+    result, host = exported
+    vocab = result.manifest["vocab_size"]
+    assert host.status([2, 5]) == EMB_OK
+    assert host.status([2, vocab]) == EMB_ERR_TOKEN
+    assert host.status([2, 0, 5]) == EMB_ERR_TOKEN  # [PAD] is not a token of a real input
+    assert host.status([]) == EMB_ERR_LENGTH
+    assert host.status([2] * (L + 1)) == EMB_ERR_LENGTH
+    small = HostModel(result.out_dir, arena_bytes=result.arena_bytes - 8)
+    assert small.status([2, 5]) == EMB_ERR_ARENA
+    with pytest.raises(ExportError, match="status 3"):
+        host.run([2, vocab + 1])
+
+
+def test_generated_c_compiles_for_cortex_m4f(exported):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    result, _ = exported
+    sizes = code_size(result.out_dir, target="cortex-m4f")
+    assert sizes["code_bytes"] > 0
+    assert sizes["weights_object_bytes"] >= result.weights_bytes  # const data lands in flash
+
+
+def test_two_exports_give_identical_bytes(ckpt_path, tmp_path):
+    export_checkpoint(ckpt_path, tmp_path / "a", onnx=True)
+    export_checkpoint(ckpt_path, tmp_path / "b", onnx=True)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert {"model.c", "model.h", "weights.c", "emb_config.h", "model.onnx", "manifest.json",
+            "testset.jsonl", "tokenizer.json"} <= set(names)
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    text = (tmp_path / "a" / "model.c").read_text()
+    assert "do not edit" in text and load_checkpoint(ckpt_path) is not None
+    assert "/* backbone.blocks.1.q: aten.linear */" in text
+
+
+def test_failed_export_leaves_previous_intact(ckpt_path, tmp_path, monkeypatch):
+    out = tmp_path / "model"
+    export_checkpoint(ckpt_path, out, onnx=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(EfficientEncoder, "forward",
+                        lambda self, x, m: torch.nn.functional.gelu(x))
+    with pytest.raises(ExportError):
+        export_checkpoint(ckpt_path, out, prefix="other", onnx=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp dir left
+
+
+def test_cli_verify_json(ckpt_path, tmp_path, capsys):
+    main(["export", str(ckpt_path), "-o", str(tmp_path / "m"), "--verify", "--json",
+          "--no-onnx", "--limit", "8", "--prefix", "tiny"])
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("agreement", "max_abs_logit_diff", "c_accuracy", "torch_accuracy",
+                "arena_bytes", "weights_bytes", "macs_at_max_len"):
+        assert key in doc
+    assert doc["n"] == 8 and doc["agreement"] == 1.0
+    header = (tmp_path / "m" / "model.h").read_text()
+    assert f"#define TINY_ARENA_BYTES {doc['arena_bytes']}u" in header
+    assert "tiny_run(" in header
