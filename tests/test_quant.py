@@ -147,3 +147,40 @@ def test_bad_decisions_are_rejected(tiny_cfg):
         pack_model(ckpt)
     with pytest.raises(UsageError):
         QuantPolicy(block=24)
+
+
+def test_training_view_equals_simulated_model(tiny_cfg):
+    from embbert_mcu.quant import FakeQuantClassifier, SimulatedClassifier
+
+    policy = QuantPolicy(block=8, threshold=0.004)
+    ckpt = _ckpt(tiny_cfg, quant={"policy": policy.to_dict()})
+    net = ckpt.model()
+    kinds = tensor_kinds(net)
+    decisions = decide(ckpt.state_dict, kinds, policy)
+    assert any(d["encoding"] == "mixed" for d in decisions.values())  # the mixed path is covered
+    train_view = FakeQuantClassifier(SimulatedClassifier(net, "int8"), kinds, decisions, 8)
+    ids = torch.randint(5, tiny_cfg.vocab_size, (3, 10))
+    ids[:, 0] = 2
+    with torch.no_grad():
+        assert torch.equal(train_view.eval()(ids), simulated_model(ckpt)(ids))
+    # straight-through: every packed float weight receives a gradient
+    train_view(ids).sum().backward()
+    for name, p in net.named_parameters():
+        if name in decisions and "bias" not in name and "norm" not in name:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_report_counts_every_value_once(tiny_cfg):
+    from embbert_mcu.quant.report import build_report
+
+    policy = QuantPolicy(block=8, threshold=0.004)
+    ckpt = _ckpt(tiny_cfg, quant={"policy": policy.to_dict()})
+    kinds = tensor_kinds(ckpt.model())
+    packed = pack_model(ckpt)
+    totals = build_report(ckpt.state_dict, kinds, packed).totals()
+    n_lambda = sum(p.numel() for k, p in ckpt.state_dict.items() if "lambda" in k)
+    assert totals["params"] + n_lambda == sum(p.numel() for p in ckpt.state_dict.values())
+    assert totals["int8_params"] + totals["f16_params"] + totals["f32_params"] == totals["params"]
+    assert totals["f16_params"] == sum(q.f16.size for q in packed.values()) > 0
+    assert totals["weights_bytes"] == sum(q.nbytes() for q in packed.values())
+    assert totals["lambda_bytes"] == 8 * tiny_cfg.n_layers

@@ -19,7 +19,7 @@ from .decide import decide, tensor_kinds
 from .policy import QuantPolicy
 from .report import build_report
 
-DEFAULT_CANDIDATES = (0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1)
+DEFAULT_CANDIDATES = (0.005, 0.006, 0.007, 0.008, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1)
 
 
 def threshold_sweep(ckpt: Checkpoint, policy: QuantPolicy, val_texts: list[str],
