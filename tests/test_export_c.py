@@ -119,8 +119,8 @@ def test_failed_export_leaves_previous_intact(ckpt_path, tmp_path, monkeypatch):
 
 def test_cli_verify_json(ckpt_path, tmp_path, capsys):
     main(["export", str(ckpt_path), "-o", str(tmp_path / "m"), "--verify", "--json",
-          "--no-onnx", "--limit", "8", "--prefix", "tiny"])
-    doc = json.loads(capsys.readouterr().out)
+          "--limit", "8", "--prefix", "tiny"])
+    doc = json.loads(capsys.readouterr().out)  # stdout holds only JSON, even with ONNX on
     for key in ("agreement", "max_abs_logit_diff", "c_accuracy", "torch_accuracy",
                 "arena_bytes", "weights_bytes", "macs_at_max_len"):
         assert key in doc
@@ -128,3 +128,40 @@ def test_cli_verify_json(ckpt_path, tmp_path, capsys):
     header = (tmp_path / "m" / "model.h").read_text()
     assert f"#define TINY_ARENA_BYTES {doc['arena_bytes']}u" in header
     assert "tiny_run(" in header
+
+
+def test_fp16_fallback_encodings_run_in_c(tmp_path):
+    """Mixed (block-level fp16) linear weights and whole-tensor fp16 tables / conv."""
+    from embbert_mcu.checkpoint import save_checkpoint
+    from embbert_mcu.quant import QuantPolicy, decide, tensor_kinds
+
+    ckpt = dev_checkpoint(preset("nano", max_len=L), tmp_path / "a.pt", seed=11, n_test=12)
+    policy = QuantPolicy()
+    decisions = decide(ckpt.state_dict, tensor_kinds(ckpt.model()), policy)
+    decisions["backbone.blocks.0.q.weight"] = {"encoding": "mixed", "fallback_blocks": [0, 3, 5]}
+    decisions["head.weight"] = {"encoding": "mixed", "fallback_blocks": [1]}
+    for name in ("backbone.embedder.tok.weight", "backbone.blocks.1.conv.weight",
+                 "backbone.blocks.0.contract.weight"):
+        decisions[name] = {"encoding": "f16", "fallback_blocks": []}
+    ckpt.quant = {"policy": policy.to_dict(), "tensors": decisions}
+    save_checkpoint(ckpt, tmp_path / "b.pt")
+    result = export_checkpoint(tmp_path / "b.pt", tmp_path / "m", onnx=False)
+    weights = (result.out_dir / "weights.c").read_text()
+    assert "EMB_QT_MIXED" in weights and "EMB_QT_F16" in weights
+    ids = [json.loads(line)["ids"] for line in
+           (result.out_dir / "testset.jsonl").read_text().splitlines()]
+    c = torch.tensor(HostModel(result.out_dir).run_many(ids))
+    t = _sim_logits(tmp_path / "b.pt", "int8", ids)
+    assert (c - t).abs().max().item() < LOGIT_TOL
+
+
+def test_low_agreement_is_a_verification_error():
+    from embbert_mcu.errors import VerificationError
+    from embbert_mcu.export.verify import VerifyReport, check_agreement
+
+    report = VerifyReport(n=1000, act_dtype="int8", agreement=0.998, max_abs_logit_diff=0.5,
+                          c_accuracy=0.8, torch_accuracy=0.8, float_accuracy=0.8,
+                          first_logits_c=[], first_logits_torch=[], mean_len=20.0)
+    with pytest.raises(VerificationError, match="99.80%"):
+        check_agreement(report)
+    check_agreement(VerifyReport(**{**report.to_dict(), "agreement": 0.999}))

@@ -12,7 +12,7 @@ from embbert_mcu.model import build_classifier
 # Committed figures: the planned peak may shrink, never grow. int8 storage: the two l x d
 # buffers X and H (2 x 32 KiB) + their row scales + l scores and a few d-vectors of scratch.
 BASE_L256_INT8_BYTES = 69_632
-BASE_L256_F32_BYTES = 265_216
+BASE_L256_F32_BYTES = 264_192
 
 
 def _plan(cfg, act):
