@@ -23,7 +23,7 @@ static float emb_qrow_dot(const emb_qtensor_t *w, size_t e, uint32_t n, const fl
         const uint32_t off = (uint32_t)(e % EMB_QBLOCK);
         const uint32_t take = EMB_QBLOCK - off < n - i ? EMB_QBLOCK - off : n - i;
         if (blk->d != 0u) { /* an all-zero block contributes nothing */
-            acc += emb_f16_to_f32(blk->d) * emb_dot_q8_f32(blk->qs + off, x + i, take);
+            acc += emb_f16_to_f32_fast(blk->d) * emb_dot_q8_f32(blk->qs + off, x + i, take);
         }
         i += take;
         e += take;

@@ -17,7 +17,7 @@ static void emb_gather_q8(const emb_qtensor_t *table, uint32_t row, float *out)
         const uint32_t off = (uint32_t)(e % EMB_QBLOCK);
         const uint32_t left = cols - j;
         const uint32_t take = EMB_QBLOCK - off < left ? EMB_QBLOCK - off : left;
-        const float d = emb_f16_to_f32(blk->d);
+        const float d = emb_f16_to_f32_fast(blk->d);
         for (uint32_t i = 0; i < take; ++i) {
             out[j + i] = (float)blk->qs[off + i] * d;
         }
@@ -48,7 +48,7 @@ emb_status_t emb_gather_row_f32(const emb_qtensor_t *table, uint32_t row, float 
             return EMB_ERR_ARG;
         }
         for (uint32_t j = 0; j < cols; ++j) {
-            out[j] = emb_f16_to_f32(table->f16[base + j]);
+            out[j] = emb_f16_to_f32_fast(table->f16[base + j]);
         }
         return EMB_OK;
     case EMB_QT_F32:

@@ -6,6 +6,24 @@
  */
 #include "emb_internal.h"
 
+/* q8 weights whose rows are whole blocks (cols % EMB_QBLOCK == 0), the common case:
+ * fixed-length block dots, no segment bookkeeping. */
+static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
+{
+    const uint32_t per_row = w->cols / EMB_QBLOCK;
+    const emb_block_q8_t *blk = w->blocks; /* (rows, per_row) blocks */
+    for (uint32_t r = 0; r < w->rows; ++r) {
+        float acc = 0.0f;
+        for (uint32_t b = 0; b < per_row; ++b, ++blk) {
+            if (blk->d != 0u) { /* an all-zero block contributes nothing */
+                const float d = emb_f16_to_f32_fast(blk->d);
+                acc += d * emb_dot_q8_f32(blk->qs, x + (size_t)b * EMB_QBLOCK, EMB_QBLOCK);
+            }
+        }
+        y[r] = bias != NULL ? acc + bias[r] : acc;
+    }
+}
+
 /* q8 (mask == NULL) or mixed weights: one sequential pass over the n_blocks blocks. */
 static void emb_linear_blocks(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
 {
@@ -19,7 +37,7 @@ static void emb_linear_blocks(const emb_qtensor_t *w, const float *bias, const f
         const int is_f16 = w->mask != NULL && emb_mask_bit(w->mask, b);
         const emb_block_q8_t *blk = is_f16 ? NULL : q8++;
         const uint16_t *h = is_f16 ? f16 : NULL;
-        const float d = is_f16 ? 1.0f : emb_f16_to_f32(blk->d);
+        const float d = is_f16 ? 1.0f : emb_f16_to_f32_fast(blk->d);
         if (is_f16) {
             f16 += EMB_QBLOCK;
         }
@@ -57,6 +75,10 @@ emb_status_t emb_linear_f32(const emb_qtensor_t *w, const float *bias, const flo
         const int has_blocks = mixed ? (w->blocks != NULL || w->f16 != NULL) : w->blocks != NULL;
         if (!has_blocks || ((size_t)rows * cols) % EMB_QBLOCK != 0u || (mixed && w->mask == NULL)) {
             return EMB_ERR_ARG;
+        }
+        if (!mixed && cols % EMB_QBLOCK == 0u) {
+            emb_linear_q8_rows(w, bias, x, y);
+            return EMB_OK;
         }
         emb_qtensor_t view = *w;
         view.mask = mixed ? w->mask : NULL; /* q8 ignores any stray mask pointer */

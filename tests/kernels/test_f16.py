@@ -28,6 +28,12 @@ def test_f16_to_f32_exact_for_all_65536_patterns(driver):
     assert got[0x8000] == 0x80000000 and got[0x0001] == 0x33800000  # -0, smallest subnormal
 
 
+def test_inline_f16_to_f32_matches_for_all_patterns(driver):
+    # emb_f16_to_f32_fast (emb_internal.h) is what the kernels' inner loops call
+    fast = np.frombuffer(driver.call("f16_to_f32_fast", arr(ALL_F16, "<u2")), "<u4")
+    assert np.array_equal(fast, c_f16_to_f32(driver, ALL_F16))
+
+
 def test_f32_to_f16_round_trips_every_fp16_value(driver):
     values = ref.f16_to_f32(ALL_F16)
     got = c_f32_to_f16(driver, values)
