@@ -119,3 +119,12 @@ def test_pick_threshold_respects_the_budget():
     assert pick_threshold(rows, 600)["threshold"] == 0.01
     with pytest.raises(BudgetError):
         pick_threshold(rows, 100)
+
+
+def test_train_file_with_unknown_labels_is_a_data_error(tiny_ckpt, tmp_path, capsys):
+    path, _ = tiny_ckpt
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\nfine,pos\nodd,maybe\n")
+    code, _, err = _run(["quantize", str(path), "-o", str(tmp_path / "q.pt"), "--train",
+                         str(other)], capsys)
+    assert code == 4 and "maybe" in err and "Traceback" not in err
