@@ -73,3 +73,28 @@ def test_flash_prints_socket_url_and_bench_by_port(tmp_path, model, capsys):
         assert report["flash_bytes"] > 0  # found the ELF from the board id in HELLO
     finally:
         emulator.stop(state)
+
+
+def test_stack_overflow_hits_the_mpu_guard(tmp_path, model):
+    """A stack too small for one inference faults into the guard instead of corrupting RAM."""
+    import dataclasses
+
+    from embbert_mcu import emulator
+    from embbert_mcu.boards import load_board
+    from embbert_mcu.errors import DeviceError
+    from embbert_mcu.flash import flash
+    from embbert_mcu.link import Device, SerialTransport
+
+    board = dataclasses.replace(load_board("qemu_h743"), stack_bytes=256)
+    r = flash(board, model, tmp_path / "fw")
+    dev = Device(SerialTransport(r.url), timeout_s=5, infer_timeout_s=10)
+    try:
+        assert dev.hello().stack_bytes == 256
+        with pytest.raises(DeviceError):
+            dev.infer([2, 100, 200])
+        state = emulator.load_state(r.state_path)
+        assert emulator.exit_code(state, 5) == 4
+        assert "MPU guard" in emulator.describe_exit(state)
+    finally:
+        dev.close()
+        emulator.stop(r.state_path)

@@ -34,8 +34,10 @@ env.Append(
     CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections"],
     LINKFLAGS=cpu_flags + [
         "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
-        "-Wl,--print-memory-usage", "-L", ld_dir, "-Wl,-T,mps2_sections.ld",
+        "-Wl,--print-memory-usage", "-L", ld_dir,
+        # before the script: its DEFINED() test sees only symbols defined earlier
         "-Wl,--defsym=__emb_stack_bytes=%d" % int(board.get("build.emb_stack_bytes")),
+        "-Wl,-T,mps2_sections.ld",
     ],
     LIBS=["m"],
 )

@@ -69,6 +69,10 @@ void emb_fault_exit(uint32_t code)
 {
     static const char *const what[] = {"", "", "", "embbert-mcu: HardFault\n",
                                        "embbert-mcu: MemManage fault (stack guard hit)\n"};
+    /* QEMU reads semihosting arguments through the MPU, at page granularity: a guard in
+     * the same 1 KB page as the argument block would make the exit call fail. */
+    MPU_CTRL = 0u;
+    emb_dsb_isb();
     emb_semihost(0x04u, what[code]); /* SYS_WRITE0 to QEMU's stderr */
     emb_port_shutdown((int)code);
 }
