@@ -62,7 +62,8 @@ def test_host_logits_match_simulated_model(exported, ckpt_path):
 def test_one_token_and_full_length(exported, ckpt_path):
     result, host = exported
     full = [2] + [7 + (13 * i) % 900 for i in range(L - 1)]
-    for ids in ([2], full):
+    pair = [2, 10, 11, 4, 12, 13, 4]  # [CLS] a [SEP] b [SEP]: segments 1 then 2
+    for ids in ([2], full, pair):
         c = torch.tensor(host.run(ids))
         t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids])[0]
         assert (c - t).abs().max().item() < LOGIT_TOL

@@ -93,3 +93,16 @@ def test_lowering_maps_each_module_to_kernels(nano):
     # no l x l buffer exists: the largest float scratch is l scores or a d-vector
     floats = [b.count for b in sched.buffers.values() if b.name.startswith("b")]
     assert max(floats) == max(L, d)
+
+
+def test_a_block_missing_its_conv_branch_is_refused():
+    model = build_classifier(preset("nano", max_len=L), seed=3)
+    block = model.backbone.blocks[0]
+
+    def attention_only(self, x, key_mask):
+        h = self.norm(x)
+        return self.lambdas()[0] * self.attention(h, key_mask)
+
+    block.forward = types.MethodType(attention_only, block)
+    with pytest.raises(ExportError, match=r"backbone.blocks.0 runs .*aten.conv1d 0 time"):
+        lower_graph(build_ir(model, L), model, "embbert", "int8")

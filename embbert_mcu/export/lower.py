@@ -43,6 +43,15 @@ SUPPORTED: dict[str, frozenset[str]] = {
     }),
 }
 ROOT_TYPE = "EmbBertForClassification"
+# The ops that carry the computation, per group of modules: the graph must contain exactly
+# these, or a kernel call would be missing (e.g. a forward that skips the conv branch).
+EXPECTED_OPS: dict[str, dict[str, int]] = {
+    "embedder": {"aten.embedding": 3, "aten.linear": 2, "aten.add": 2},
+    "block": {"aten.rms_norm": 1, "aten.linear": 3, "aten.matmul": 2, "aten.softmax": 1,
+              "aten.conv1d": 1, "aten.silu": 1, "aten.exp": 1, "aten.sub": 1},
+    "head": {"aten.linear": 1},
+}
+BLOCK_LINEARS = ("q", "out", "contract")
 
 
 def check_supported(ir: GraphIR) -> None:
@@ -61,6 +70,32 @@ def check_supported(ir: GraphIR) -> None:
     if ir.modules.get("") != ROOT_TYPE:
         raise ExportError(f"cannot export a {ir.modules.get('')}: only {ROOT_TYPE} is lowered",
                           hint="export a fine-tuned classifier checkpoint")
+
+
+def _check_group(ir: GraphIR, prefix: str, kind: str, linears: tuple[str, ...]) -> None:
+    nodes = ir.by_module(prefix)
+    wrong = []
+    for op, count in EXPECTED_OPS[kind].items():
+        found = sum(1 for n in nodes if n.op == op)
+        if found != count:
+            wrong.append(f"{op} {found} time(s) (expected {count})")
+    if wrong:
+        raise ExportError(f"module {prefix} runs " + ", ".join(wrong),
+                          hint="the exporter lowers EmbBERT's forward as embbert_mcu.model defines it")
+    order = tuple(n.module for n in nodes if n.op == "aten.linear")
+    if order != linears:
+        raise ExportError(f"module {prefix} applies its linears as {order}, expected {linears}",
+                          hint="the exporter lowers EmbBERT's forward as embbert_mcu.model defines it")
+
+
+def check_structure(ir: GraphIR, n_layers: int) -> None:
+    """Every block, the embedder and the head hold the ops their kernel calls implement."""
+    emb = "backbone.embedder"
+    _check_group(ir, emb, "embedder", (f"{emb}.tok_proj", f"{emb}.pos_proj"))
+    for i in range(n_layers):
+        m = f"backbone.blocks.{i}"
+        _check_group(ir, m, "block", tuple(f"{m}.{name}" for name in BLOCK_LINEARS))
+    _check_group(ir, "head", "head", ("head",))
 
 
 class _Builder:
@@ -124,27 +159,29 @@ def _embed_stage(b: _Builder) -> Stage:
     return Stage("embed", m, (Loop("n", tuple(ops), "X[i] = tok + pos + seg"),))
 
 
-def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
-    cfg, m = b.cfg, f"backbone.blocks.{layer}"
-    d, width = cfg.d_model, cfg.d_model * cfg.conv_expansion
-    last = layer == cfg.n_layers - 1
-    p = f"b{layer}_"
-    xr, hr = b.vec(p + "x", d, "d"), b.vec(p + "h", d, "d")
-    X, H = b.act_bufs("act_x"), b.act_bufs("act_h")
-    norm = (
-        Op(f"emb_act_load_row(&act_x, (uint32_t)i, {xr})", m, "load X (act)", reads=X,
-           writes=(xr,)),
+def _norm_loop(b: _Builder, layer: int, eps: float) -> Loop:
+    """H[i] = RMSNorm(X[i]) for every row: attention and conv read all of H afterwards."""
+    m, d = f"backbone.blocks.{layer}", b.cfg.d_model
+    xr, hr = b.vec(f"b{layer}_x", d, "d"), b.vec(f"b{layer}_h", d, "d")
+    return Loop("n", (
+        Op(f"emb_act_load_row(&act_x, (uint32_t)i, {xr})", m, "load X (act)",
+           reads=b.act_bufs("act_x"), writes=(xr,)),
         Op(f"emb_rmsnorm_f32({xr}, {b.sym(m + '.norm.weight')}, {d}u, {eps!r}f, {hr})",
            m + ".norm", "aten.rms_norm", reads=(xr,), writes=(hr,), inplace=((hr, xr),)),
         Op(f"emb_act_store_row(&act_h, (uint32_t)i, {hr})", m + ".norm", "store H (act)",
-           reads=(hr,), writes=H),
-    )
+           reads=(hr,), writes=b.act_bufs("act_h")),
+    ), "H = RMSNorm(X)")
+
+
+def _row_ops(b: _Builder, layer: int) -> list[Op]:
+    """Output row i from H: streaming attention row, causal conv row, weighted difference."""
+    cfg, m, p = b.cfg, f"backbone.blocks.{layer}", f"b{layer}_"
+    d, width, H = cfg.d_model, cfg.d_model * cfg.conv_expansion, b.act_bufs("act_h")
     h2, q, ctx = b.vec(p + "hrow", d, "d"), b.vec(p + "q", d, "d"), b.vec(p + "ctx", d, "d")
     a1, row = b.vec(p + "a1", d, "d"), b.vec(p + "convrow", d, "d")
     c, a2 = b.vec(p + "c", width, "alpha*d"), b.vec(p + "a2", d, "d")
-    scores = b.vec(p + "scores", cfg.max_len, "l")
-    lam = lambda_symbol(b.prefix, layer)
-    rows = [
+    scores, lam = b.vec(p + "scores", cfg.max_len, "l"), lambda_symbol(b.prefix, layer)
+    return [
         Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
            writes=(h2,)),
         _linear(b, m + ".q", h2, q),
@@ -161,14 +198,19 @@ def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
         Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
            "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,)),
     ]
-    if last:
-        b.last_row = a1  # the head reads row 0 in float32, not stored
+
+
+def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
+    m, rows = f"backbone.blocks.{layer}", _row_ops(b, layer)
+    out = f"b{layer}_a1"
+    if layer == b.cfg.n_layers - 1:
+        b.last_row = out  # the head reads row 0 in float32, not stored
         loop2 = Loop("1", tuple(rows), "last block: row 0 only (the head reads it)")
     else:
-        rows.append(Op(f"emb_act_store_row(&act_x, (uint32_t)i, {a1})", m, "store X (act)",
-                       reads=(a1,), writes=X))
+        rows.append(Op(f"emb_act_store_row(&act_x, (uint32_t)i, {out})", m, "store X (act)",
+                       reads=(out,), writes=b.act_bufs("act_x")))
         loop2 = Loop("n", tuple(rows), "X[i] = lambda1 * attn(H)[i] - lambda2 * conv(H)[i]")
-    return Stage(f"block{layer}", m, (Loop("n", norm, "H = RMSNorm(X)"), loop2))
+    return Stage(f"block{layer}", m, (_norm_loop(b, layer, eps), loop2))
 
 
 def _head_stage(b: _Builder) -> Stage:
@@ -191,6 +233,7 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
     """IR -> schedule of kernel calls (see the module doc)."""
     check_supported(ir)
     cfg = model.cfg
+    check_structure(ir, cfg.n_layers)
     if cfg.max_len != ir.max_len:
         raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
     b = _Builder(cfg, prefix, act_dtype)
