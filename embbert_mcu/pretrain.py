@@ -132,8 +132,11 @@ def resume_path(output: str | Path) -> Path:
 
 
 def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: PretrainOptions,
-                    output: str | Path, resume: bool = False) -> Checkpoint:
-    """Train MLM + NSP for ``opts.steps`` steps, saving checkpoint and resume state as it goes."""
+                    output: str | Path, resume: bool = False, stop_at: int | None = None) -> Checkpoint:
+    """Train MLM + NSP for ``opts.steps`` steps, saving checkpoint and resume state as it goes.
+
+    ``stop_at`` ends this run early after that step (saved; continue later with ``resume``).
+    """
     if opts.steps < 1 or opts.batch_size < 1 or opts.seq_len < 8:
         raise UsageError("steps and batch size must be positive and seq_len at least 8")
     cfg = preset(opts.preset, max_len=opts.max_len, vocab_size=tokenizer.vocab_size, n_classes=2)
@@ -148,12 +151,14 @@ def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: 
         start, history = _load_state(resume_path(output), opts, model, optimizer, schedule)
     sampler = PairSampler(docs, cfg.max_len, opts.seq_len)
     model.train()
-    bar = tqdm(range(start, opts.steps), initial=start, total=opts.steps, desc="pretrain",
+    end = min(opts.steps, stop_at) if stop_at else opts.steps
+    bar = tqdm(range(start, end), initial=start, total=opts.steps, desc="pretrain",
                disable=not opts.progress, unit="step")
     window: list[dict] = []
     started = time.monotonic()
     for step in bar:
         inputs, targets, is_next = make_batch(sampler, cfg.vocab_size, opts.seed, step, opts.batch_size)
+        torch.manual_seed(opts.seed * 1_000_003 + step)  # dropout, also a function of the step
         loss, parts = pretrain_loss(model, inputs, targets, is_next)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -166,11 +171,11 @@ def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: 
         if done % 50 == 0 or done == opts.steps:
             history.append({"step": done, **{k: float(np.mean([w[k] for w in window])) for k in parts}})
             window = []
-        if done % opts.save_every == 0 or done == opts.steps:
+        if done % opts.save_every == 0 or done == end:
             ckpt = _checkpoint(model, tokenizer, opts, history, done, time.monotonic() - started)
             save_checkpoint(ckpt, output)
             _save_state(resume_path(output), opts, model, optimizer, schedule, done, history)
-    return _checkpoint(model, tokenizer, opts, history, opts.steps, time.monotonic() - started)
+    return _checkpoint(model, tokenizer, opts, history, max(start, end), time.monotonic() - started)
 
 
 def _checkpoint(model, tokenizer, opts, history, step, seconds) -> Checkpoint:

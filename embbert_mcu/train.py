@@ -9,6 +9,7 @@ is kept; test accuracy is reported beside the TF-IDF floor on the same split.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -143,7 +144,8 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
         val = _val_accuracy(model, tokenizer, ds)
         history.append({"epoch": epoch, "train_loss": total / len(train_ids), "val_accuracy": val})
         if opts.progress:
-            tqdm.write(f"epoch {epoch}: train loss {total / len(train_ids):.4f}, val accuracy {val:.4f}")
+            tqdm.write(f"epoch {epoch}: train loss {total / len(train_ids):.4f}, val accuracy {val:.4f}",
+                       file=sys.stderr)  # stdout is kept for --json
         if val > best_acc:
             best_acc, best_state = val, copy.deepcopy(model.state_dict())
     return history, best_state
