@@ -165,7 +165,8 @@ def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
     stats = device.stats()
     report = {"model_sha256": manifest["model_sha256"], "device_board": info.board,
               "port": info.port, "clock_hz": info.clock_hz,
-              "mean_len": statistics.mean(len(s["ids"]) for s in samples)}
+              "mean_len": statistics.mean(len(s["ids"]) for s in samples),
+              "weights_bytes": manifest.get("weights_bytes")}
     report.update(compare(samples, dev, host))
     report.update(latency(info, ticks, stages, len(samples)))
     report.update(memory(info, stats, sizes, budget_bytes, board))

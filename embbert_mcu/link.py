@@ -27,7 +27,13 @@ class SerialTransport:
         while True:
             try:
                 self.ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05,
-                                                 write_timeout=10)
+                                                 write_timeout=10, do_not_open=True)
+                if not port.startswith("socket://"):
+                    # ESP32 boards wire RTS to EN and DTR to GPIO0: leave both released so
+                    # opening the port does not hold the chip in reset or in its bootloader.
+                    self.ser.dtr = False
+                    self.ser.rts = False
+                self.ser.open()
                 return
             except (serial.SerialException, OSError, ValueError) as exc:
                 # An emulator's TCP port may still be opening: retry until the deadline.
