@@ -139,8 +139,6 @@ def flash(board: Board, model_dir: str | Path, project_dir: str | Path,
           upload: bool = True) -> FlashResult:
     """Generate, build and (unless upload is False) upload; emulated boards start QEMU."""
     project = generate_project(board, model_dir, project_dir)
-    if not board.emulated and not upload:
-        return FlashResult(board.id, project, None, None, None, None)
     run_pio(project, board, ["upload"] if upload else [])
     elf = firmware_elf(project, board)
     sizes = elfsize.firmware_sizes(elf) if elf.is_file() else None
