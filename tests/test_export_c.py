@@ -166,3 +166,41 @@ def test_low_agreement_is_a_verification_error():
     with pytest.raises(VerificationError, match="99.80%"):
         check_agreement(report)
     check_agreement(VerifyReport(**{**report.to_dict(), "agreement": 0.999}))
+
+
+HOOK_DRIVER = r"""
+#include <stdio.h>
+#include "model.h"
+static uint64_t arena[(EMBBERT_ARENA_BYTES + 7u) / 8u];
+static void record(void *ctx, unsigned stage) { (void)ctx; printf("%u %s\n", stage,
+    stage < EMBBERT_N_STAGES ? embbert_stage_names[stage] : "end"); }
+int main(void) {
+    const uint16_t ids[3] = {2u, 10u, 11u};
+    float logits[EMBBERT_N_CLASSES];
+    return (int)embbert_run(arena, sizeof(arena), ids, 3u, logits, record, NULL);
+}
+"""
+
+
+def test_stage_hook_is_called_per_stage_and_at_the_end(exported, tmp_path):
+    import subprocess
+
+    from embbert_mcu.ccompile import compile_c
+
+    result, _ = exported
+    driver = tmp_path / "hook_main.c"
+    driver.write_text(HOOK_DRIVER)
+    exe = compile_c(sorted(result.out_dir.glob("*.c")) + [driver], tmp_path / "hook",
+                    include_dirs=[result.out_dir])
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    stages = result.manifest["stages"]
+    expected = [f"{i} {name}" for i, name in enumerate(stages)] + [f"{len(stages)} end"]
+    assert proc.stdout.splitlines() == expected
+
+
+def test_bad_prefix_is_a_usage_error(ckpt_path, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(ckpt_path), "-o", str(tmp_path / "m"), "--prefix", "Bad-Name"])
+    assert exit_info.value.code == 2
+    assert "error: prefix 'Bad-Name'" in capsys.readouterr().err

@@ -54,6 +54,7 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
         doc.update(report.to_dict())
         doc["macs_at_mean_len"] = result.macs_at_mean_len
         doc["code"] = code_size(result.out_dir)
+        doc["flash_bytes"] = doc["code"]["code_bytes"] + result.weights_bytes
         doc["verify_seconds"] = round(time.monotonic() - start - doc["export_seconds"], 2)
     if as_json:
         emit_json(doc)
@@ -73,7 +74,7 @@ def _print_report(doc: dict, verified: bool) -> None:
         return
     code = doc["code"]
     info(f"code     {fmt_bytes(code['code_bytes'])} ({code['code_bytes']} B, {code['target']} -Os)"
-         f"; flash total {fmt_bytes(code['code_bytes'] + doc['weights_bytes'])}")
+         f"; flash total {fmt_bytes(doc['flash_bytes'])}")
     info(f"C logits     {' '.join(f'{v:+.6f}' for v in doc['first_logits_c'])}")
     info(f"torch logits {' '.join(f'{v:+.6f}' for v in doc['first_logits_torch'])}")
     info(f"verify on {doc['n']} texts: agreement {doc['agreement']:.2%}, max |logit diff| "
