@@ -210,7 +210,8 @@ def m4_instructions(encoding: str, reps: int, work: Path) -> tuple[int, float]:
     elf = compile_c(
         [src, runtime / "emb_linear.c", runtime / "emb_f16.c"], work / f"m4_{encoding}.elf",
         [work, runtime], cc="arm-none-eabi-gcc",
-        extra_flags=(*CORTEX_M4_FLAGS, "-nostartfiles", "--specs=nosys.specs", f"-T{work / 'm4.ld'}"),
+        extra_flags=(*CORTEX_M4_FLAGS, "-nostartfiles", "--specs=nosys.specs",
+                     f"-T{work / 'm4.ld'}"),
     )
     proc = subprocess.run(
         ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",

@@ -59,7 +59,9 @@ def compile_c(
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise BuildError(f"{cc} timed out after {TIMEOUT_S} s", hint="check the sources' size") from exc
+        raise BuildError(
+            f"{cc} timed out after {TIMEOUT_S} s", hint="check the size of the sources"
+        ) from exc
     if proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip()
         raise BuildError(

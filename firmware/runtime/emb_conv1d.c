@@ -8,7 +8,7 @@
  */
 #include "emb_internal.h"
 
-/* sum_i w.flat[e + i] * x[i], i < n, for a q8, f16 or f32 tensor (random access). */
+/* sum_i w.flat[e + i] * x[i], i < n, for a q8, f16 or f32 tensor w (width, k) (random access). */
 static float emb_qrow_dot(const emb_qtensor_t *w, size_t e, uint32_t n, const float *x)
 {
     if (w->encoding == EMB_QT_F32) {
@@ -31,13 +31,20 @@ static float emb_qrow_dot(const emb_qtensor_t *w, size_t e, uint32_t n, const fl
     return acc;
 }
 
-/* win[i] = x[t0 + i][ch], i < n: one input channel's taps, dequantized. */
+/* win (n) = x[t0 .. t0 + n - 1][ch]: one input channel's taps, dequantized (stride d). */
 static void emb_load_taps(const emb_act_t *x, uint32_t t0, uint32_t ch, uint32_t n, float *win)
 {
     const uint32_t d = x->d;
-    for (uint32_t i = 0; i < n; ++i) {
-        const size_t at = (size_t)(t0 + i) * d + ch;
-        win[i] = x->q8 != NULL ? (float)x->q8[at] * x->scales[t0 + i] : x->f32[at];
+    if (x->q8 != NULL) {
+        const int8_t *q = x->q8 + (size_t)t0 * d + ch; /* (rows, d) int8 */
+        for (uint32_t i = 0; i < n; ++i, q += d) {
+            win[i] = (float)*q * x->scales[t0 + i];
+        }
+    } else {
+        const float *f = x->f32 + (size_t)t0 * d + ch; /* (rows, d) float */
+        for (uint32_t i = 0; i < n; ++i, f += d) {
+            win[i] = *f;
+        }
     }
 }
 

@@ -36,7 +36,8 @@ static inline float emb_f16_to_f32_fast(uint16_t h)
         return emb_f16_to_f32(h);
     }
     /* rebias the exponent 15 -> 127: add 112 << 10 to the 15 low bits before the shift */
-    const uint32_t bits = ((uint32_t)(h & 0x8000u) << 16) | (((uint32_t)(h & 0x7fffu) + 0x1c000u) << 13);
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t bits = sign | (((uint32_t)(h & 0x7fffu) + 0x1c000u) << 13);
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;

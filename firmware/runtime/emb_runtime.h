@@ -69,7 +69,8 @@ uint16_t emb_f32_to_f16(float f);
 /* out (cols) = row `row` of a q8, f16 or f32 table, dequantized; row >= rows -> EMB_ERR_TOKEN. */
 emb_status_t emb_gather_row_f32(const emb_qtensor_t *table, uint32_t row, float *out);
 
-/* y (rows) = W (rows, cols) x (cols) + bias (rows, may be NULL); any encoding. */
+/* y (rows) = W (rows, cols) x (cols) + bias (rows, may be NULL); any encoding.
+ * y must not alias x. */
 emb_status_t emb_linear_f32(const emb_qtensor_t *w, const float *bias, const float *x, float *y);
 
 /* y (d) = x / sqrt(mean(x^2) + eps) * weight; y may alias x. */

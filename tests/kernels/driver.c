@@ -287,7 +287,8 @@ static const struct {
     const char *name;
     void (*run)(void);
 } ops[] = {
-    {"f16_to_f32", op_f16_to_f32},   {"f16_to_f32_fast", op_f16_to_f32_fast}, {"f32_to_f16", op_f32_to_f16}, {"round", op_round},
+    {"f16_to_f32", op_f16_to_f32}, {"f16_to_f32_fast", op_f16_to_f32_fast},
+    {"f32_to_f16", op_f32_to_f16}, {"round", op_round},
     {"gather", op_gather},         {"linear", op_linear},         {"rmsnorm", op_rmsnorm},
     {"act", op_act},               {"attention", op_attention},   {"conv1d", op_conv1d},
     {"silu", op_silu},             {"wdiff", op_wdiff},           {"add", op_add},

@@ -50,7 +50,8 @@ def assert_close(name: str, c: np.ndarray, r: np.ndarray, magnitude: np.ndarray 
         i = int(np.argmax(err - bound))
         raise AssertionError(
             f"{name}: {int(bad.sum())} of {err.size} beyond tolerance; worst at {i}: "
-            f"C {c.flat[i]!r} vs reference {r.flat[i]!r} (err {err.flat[i]:.3g} > {bound.flat[i]:.3g})"
+            f"C {c.flat[i]!r} vs reference {r.flat[i]!r} "
+            f"(err {err.flat[i]:.3g} > {bound.flat[i]:.3g})"
         )
 
 
