@@ -9,6 +9,7 @@ fails below ``MIN_AGREEMENT`` argmax agreement.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,11 +63,13 @@ def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = N
     ids = [r["ids"] for r in rows]
     labels = torch.tensor([r["label"] for r in rows])
     host = host or HostModel(model_dir)
-    c_logits = torch.tensor(host.run_many(ids), dtype=torch.float32)  # (N, C)
-    sim = simulated_model(ckpt)
-    sim.act_dtype = act_dtype  # the export may override the policy's activation storage
-    t_logits = predict_logits(sim, ids)  # (N, C)
-    f_logits = predict_logits(ckpt.model(), ids)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the C runs while PyTorch computes
+        c_future = pool.submit(host.run_many, ids)
+        sim = simulated_model(ckpt)
+        sim.act_dtype = act_dtype  # the export may override the policy's activation storage
+        t_logits = predict_logits(sim, ids)  # (N, C)
+        f_logits = predict_logits(ckpt.model(), ids)
+        c_logits = torch.tensor(c_future.result(), dtype=torch.float32)  # (N, C)
     agree = float((c_logits.argmax(1) == t_logits.argmax(1)).float().mean())
     return VerifyReport(
         n=len(ids), act_dtype=act_dtype, agreement=agree,
