@@ -21,7 +21,7 @@ from ..config import N_SEGMENTS
 from ..errors import ExportError
 from .graph import GraphIR
 from .schedule import Buffer, Loop, Op, Schedule, Stage
-from .symbols import block_key, lambda_symbol, tensor_symbol
+from .symbols import lambda_symbol, tensor_symbol
 
 # module class -> aten ops the lowering implements for nodes owned by that module.
 SUPPORTED: dict[str, frozenset[str]] = {
@@ -244,12 +244,14 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
     stages = [_embed_stage(b)] + [_block_stage(b, i, eps) for i in range(cfg.n_layers)]
     stages.append(_head_stage(b))
     b.schedule.stages = stages
-    _check_segments()
+    _check_segments(model)
     return b.schedule
 
 
-def _check_segments() -> None:
+def _check_segments(model: torch.nn.Module) -> None:
     # The inline segment rule in model.c (1 up to and including the first [SEP], 2 after)
-    # mirrors model.segment_ids; it needs exactly three segment rows.
-    if N_SEGMENTS != 3:
-        raise ExportError(f"segment table has {N_SEGMENTS} rows; the C rule assumes 3")
+    # mirrors model.segment_ids and indexes a table of exactly N_SEGMENTS rows.
+    rows = model.backbone.embedder.seg.num_embeddings
+    if rows != N_SEGMENTS:
+        raise ExportError(f"the segment table has {rows} rows; the C rule needs {N_SEGMENTS}",
+                          hint="use the segment layout of embbert_mcu.model")

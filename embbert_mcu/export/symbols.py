@@ -25,7 +25,3 @@ def tensor_symbol(prefix: str, key: str) -> str:
 def lambda_symbol(prefix: str, layer: int) -> str:
     """The two folded lambdas of a block: const float[2]."""
     return f"{prefix}_layer{layer}_lambda"
-
-
-def block_key(layer: int, name: str) -> str:
-    return f"backbone.blocks.{layer}.{name}"
