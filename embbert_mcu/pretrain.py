@@ -35,7 +35,7 @@ class PretrainOptions:
     max_len: int | None = None
     steps: int = 2000
     batch_size: int = 32
-    seq_len: int = 128  # typical example length; 10% of examples use the full max_len
+    seq_len: int = 64  # typical example length; 10% of batches use the full max_len
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: float = 0.05
@@ -70,8 +70,9 @@ class PairSampler:
             raise UsageError("pretraining needs at least two non-empty documents")
         self.max_len, self.seq_len = max_len, min(seq_len, max_len)
 
-    def draw(self, rng: np.random.Generator) -> tuple[list[int], int]:
-        target = self.max_len if rng.random() < 0.1 else self.seq_len
+    def draw(self, rng: np.random.Generator, long: bool = False) -> tuple[list[int], int]:
+        """One example of at most ``seq_len`` ids (``max_len`` if ``long``)."""
+        target = self.max_len if long else self.seq_len
         budget = target - 3  # [CLS] a [SEP] b [SEP]
         d = int(rng.integers(len(self.docs)))
         doc = self.docs[d]
@@ -100,7 +101,8 @@ def make_batch(sampler: PairSampler, vocab_size: int, seed: int, step: int, batc
     """(inputs, targets, is_next) of one step; a pure function of (seed, step)."""
     rng = np.random.default_rng([seed, step])
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    examples = [sampler.draw(rng) for _ in range(batch_size)]
+    long = bool(rng.random() < 0.1)  # per batch, so short batches stay short after padding
+    examples = [sampler.draw(rng, long) for _ in range(batch_size)]
     ids = pad_batch([e[0] for e in examples])
     inputs, targets = mask_tokens(ids, vocab_size, gen)
     return inputs, targets, torch.tensor([e[1] for e in examples])
@@ -168,7 +170,7 @@ def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: 
         window.append(parts)
         bar.set_postfix(mlm=f"{parts['mlm']:.3f}", nsp=f"{parts['nsp']:.3f}")
         done = step + 1
-        if done % 50 == 0 or done == opts.steps:
+        if done % 50 == 0 or done == end:
             history.append({"step": done, **{k: float(np.mean([w[k] for w in window])) for k in parts}})
             window = []
         if done % opts.save_every == 0 or done == end:

@@ -102,16 +102,17 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
 @click.option("--max-len", type=int, help="Override l, the position table size.")
 @click.option("--steps", type=int, default=2000, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--seq-len", type=int, default=128, show_default=True,
-              help="Typical example length (10% of examples use the full max_len).")
+@click.option("--seq-len", type=int, default=64, show_default=True,
+              help="Typical example length (10% of batches use the full max_len).")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=int, default=250, show_default=True, help="Steps between saves.")
 @click.option("--resume", is_flag=True, help="Continue from <output>.resume if it exists.")
+@click.option("--stop-at", type=int, help="End this run after that step (continue with --resume).")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
-             resume, threads, as_json):
+             resume, stop_at, threads, as_json):
     """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus
     from ..pretrain import PretrainOptions, run_pretraining, tokenize_documents
@@ -124,7 +125,7 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
     info(f"{len(docs)} documents, {sum(len(s) for d in docs for s in d):,} tokens")
     opts = PretrainOptions(preset=preset_name, max_len=max_len, steps=steps, batch_size=batch_size,
                            seq_len=seq_len, lr=lr, seed=seed, save_every=save_every)
-    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume)
+    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume, stop_at=stop_at)
     last = ckpt.metrics["last"]
     doc = {"checkpoint": str(output), "step": ckpt.metrics["step"], **last}
     if as_json:
