@@ -10,17 +10,33 @@
 #include "emb_internal.h"
 #include "emb_runtime.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define REDZONE 64u /* poisoned bytes after each buffer under AddressSanitizer */
+
 static unsigned char pool[1u << 24];
 static size_t pool_used;
 
+/* A buffer of exactly nbytes: under ASan, a kernel reading or writing past it is caught. */
 static void *take(size_t nbytes)
 {
     const size_t at = (pool_used + 7u) & ~(size_t)7u;
-    if (at + nbytes > sizeof pool) {
+    if (at + nbytes + REDZONE > sizeof pool) {
         fprintf(stderr, "driver: pool exhausted\n");
         return NULL;
     }
-    pool_used = at + nbytes;
+    if (pool_used == 0u) {
+        POISON(pool, sizeof pool);
+    }
+    pool_used = at + nbytes + REDZONE;
+    UNPOISON(pool + at, nbytes);
     return pool + at;
 }
 
@@ -167,7 +183,7 @@ static void op_gather(void)
 {
     const emb_qtensor_t t = read_qtensor();
     const uint32_t row = read_u32();
-    float *out = take((size_t)t.cols * sizeof(float) + 4u);
+    float *out = take((size_t)t.cols * sizeof(float));
     write_status(emb_gather_row_f32(&t, row, out));
     write_out(out, (size_t)t.cols * sizeof(float));
 }
@@ -177,7 +193,7 @@ static void op_linear(void)
     const emb_qtensor_t w = read_qtensor();
     const float *bias = read_array(sizeof(float), NULL);
     const float *x = read_array(sizeof(float), NULL);
-    float *y = take((size_t)w.rows * sizeof(float) + 4u);
+    float *y = take((size_t)w.rows * sizeof(float));
     write_status(emb_linear_f32(&w, bias, x, y));
     write_out(y, (size_t)w.rows * sizeof(float));
 }
@@ -189,7 +205,7 @@ static void op_rmsnorm(void)
     const float *weight = read_array(sizeof(float), NULL);
     const float eps = read_f32();
     const uint32_t alias = read_u32();
-    float *y = alias != 0u ? x : take((size_t)d * sizeof(float) + 4u);
+    float *y = alias != 0u ? x : take((size_t)d * sizeof(float));
     emb_rmsnorm_f32(x, weight, d, eps, y);
     write_out(y, (size_t)d * sizeof(float));
 }
@@ -202,12 +218,12 @@ static void op_act(void)
     const float *x = read_array(sizeof(float), NULL); /* (rows, d) */
     emb_act_t a = {NULL, NULL, NULL, d};
     if (mode == 0u) {
-        a.f32 = take((size_t)rows * d * sizeof(float) + 4u);
+        a.f32 = take((size_t)rows * d * sizeof(float));
     } else {
-        a.q8 = take((size_t)rows * d + 4u);
-        a.scales = take((size_t)rows * sizeof(float) + 4u);
+        a.q8 = take((size_t)rows * d);
+        a.scales = take((size_t)rows * sizeof(float));
     }
-    float *back = take((size_t)rows * d * sizeof(float) + 4u);
+    float *back = take((size_t)rows * d * sizeof(float));
     if (x == NULL || back == NULL) {
         failed = 1;
         return;
@@ -232,7 +248,7 @@ static void op_attention(void)
     const uint32_t n = read_u32();
     const float *q = read_array(sizeof(float), NULL);
     float *scores = scratch_with_sentinel(n);
-    float *out = take((size_t)kv.d * sizeof(float) + 4u);
+    float *out = take((size_t)kv.d * sizeof(float));
     emb_attention_row_f32(q, &kv, n, scores, out);
     write_out(out, (size_t)kv.d * sizeof(float));
     write_sentinel_ok(scores, n);
@@ -247,7 +263,7 @@ static void op_conv1d(void)
     const uint32_t t = read_u32();
     const uint32_t alpha = read_u32();
     float *row = scratch_with_sentinel(x.d);
-    float *out = take((size_t)w.rows * sizeof(float) + 4u);
+    float *out = take((size_t)w.rows * sizeof(float));
     write_status(emb_conv1d_dw_causal_f32(&w, bias, &x, t, alpha, row, out));
     write_out(out, (size_t)w.rows * sizeof(float));
     write_sentinel_ok(row, x.d);
@@ -269,7 +285,7 @@ static void op_wdiff(void)
     const float l2 = read_f32();
     float *b = read_array(sizeof(float), NULL);
     const uint32_t alias = read_u32(); /* 0: fresh y, 1: y = a, 2: y = b */
-    float *y = alias == 1u ? a : alias == 2u ? b : take((size_t)n * sizeof(float) + 4u);
+    float *y = alias == 1u ? a : alias == 2u ? b : take((size_t)n * sizeof(float));
     emb_wdiff_f32(l1, a, l2, b, n, y);
     write_out(y, (size_t)n * sizeof(float));
 }

@@ -55,12 +55,19 @@ def assert_close(name: str, c: np.ndarray, r: np.ndarray, magnitude: np.ndarray 
         )
 
 
-def build_driver(out_dir: Path, qblock: int = 32, cc: str = "gcc") -> Path:
+# AddressSanitizer (the driver poisons the bytes after every buffer it hands a kernel) and
+# UndefinedBehaviorSanitizer, including float -> int conversions out of range; any report fails.
+SANITIZE_FLAGS = ("-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer", "-g")
+
+
+def build_driver(out_dir: Path, qblock: int = 32, extra_flags=()) -> Path:
     """Compile driver.c with every runtime kernel and an emb_config.h of EMB_QBLOCK qblock."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "emb_config.h").write_text(f"#define EMB_QBLOCK {qblock}\n")
     sources = [HERE / "driver.c", *sorted(RUNTIME.glob("emb_*.c"))]
-    return compile_c(sources, out_dir / f"driver_q{qblock}", [out_dir, RUNTIME], cc=cc)
+    return compile_c(sources, out_dir / f"driver_q{qblock}", [out_dir, RUNTIME],
+                     extra_flags=extra_flags)
 
 
 # ---- wire format: little-endian; arrays are u32 count + elements ----

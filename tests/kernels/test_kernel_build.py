@@ -1,10 +1,13 @@
-"""Every runtime file builds warning-free for Cortex-M4F, and compile_c reports failures."""
+"""Every runtime file builds warning-free for Cortex-M4F; compile_c reports failures; the
+sanitized driver really catches a kernel reading past its input."""
 
+import numpy as np
 import pytest
 
 from embbert_mcu.ccompile import CORTEX_M4_FLAGS, compile_c, find_compiler
 from embbert_mcu.errors import BuildError
-from kernel_driver import RUNTIME
+from embbert_mcu.quant.blocks import pack_tensor
+from kernel_driver import RUNTIME, arr, qtensor
 
 RUNTIME_SOURCES = sorted(RUNTIME.glob("emb_*.c"))
 
@@ -36,3 +39,10 @@ def test_compile_c_raises_build_error_with_compiler_message(tmp_path):
 def test_compile_c_missing_compiler(tmp_path):
     with pytest.raises(BuildError, match="not found"):
         compile_c([tmp_path / "x.c"], tmp_path / "x", [], cc="no-such-cc-embbert")
+
+
+def test_sanitized_driver_catches_a_read_past_the_input(sanitized_driver):
+    w = pack_tensor("w", np.ones((4, 32), np.float32), "q8", 32)
+    short_x = np.ones(31, np.float32)  # the kernel reads 32 values
+    with pytest.raises(RuntimeError, match="AddressSanitizer"):
+        sanitized_driver.call("linear", qtensor(w) + arr(None, "<f4") + arr(short_x, "<f4"))
