@@ -17,7 +17,7 @@ from ..errors import ExportError
 from ..quant.blocks import QTensor
 from .symbols import lambda_symbol, tensor_symbol
 
-PER_LINE = 16  # values per line for flat arrays
+PER_LINE = 16  # values per line for flat arrays (fp16 bits, mask bytes, floats)
 ENC_MACRO = {"q8": "EMB_QT_Q8", "f16": "EMB_QT_F16", "mixed": "EMB_QT_MIXED", "f32": "EMB_QT_F32"}
 
 
@@ -51,13 +51,14 @@ def c_float(x: float) -> str:
 
 
 def _rows(values: list[str], per_line: int = PER_LINE) -> tuple[str, ...]:
-    return tuple(", ".join(values[i:i + per_line]) + "," for i in range(0, len(values), per_line))
+    return tuple(",".join(values[i:i + per_line]) + "," for i in range(0, len(values), per_line))
 
 
 def _block_lines(qt: QTensor) -> tuple[str, ...]:
+    # one block per line, no spaces: the base model's weights.c stays under 1.5 MB
     return tuple(
-        f"{{0x{int(s):04x}u, {{{', '.join(str(int(v)) for v in q)}}}}},"
-        for s, q in zip(qt.scales, qt.qs)
+        f"{{0x{int(s):04x}u,{{{','.join(map(str, q.tolist()))}}}}},"
+        for s, q in zip(qt.scales.tolist(), qt.qs)
     )
 
 
