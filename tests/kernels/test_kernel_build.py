@@ -1,15 +1,18 @@
 """Every runtime file builds warning-free for Cortex-M4F; compile_c reports failures; the
 sanitized driver really catches a kernel reading past its input."""
 
+import subprocess
+
 import numpy as np
 import pytest
 
-from embbert_mcu.ccompile import CORTEX_M4_FLAGS, compile_c, find_compiler
+from embbert_mcu.ccompile import CORTEX_M4_FLAGS, CORTEX_M7_FLAGS, compile_c, find_compiler
 from embbert_mcu.errors import BuildError
 from embbert_mcu.quant.blocks import pack_tensor
 from kernel_driver import RUNTIME, arr, qtensor
 
 RUNTIME_SOURCES = sorted(RUNTIME.glob("emb_*.c"))
+DOUBLE_LIBM = {"exp", "sqrt", "floor", "fabs", "pow", "log", "tanh"}
 
 
 def test_runtime_has_every_kernel_file():
@@ -18,14 +21,19 @@ def test_runtime_has_every_kernel_file():
             "emb_conv1d", "emb_silu", "emb_wdiff"} <= names
 
 
+@pytest.mark.parametrize("cpu_flags", [CORTEX_M4_FLAGS, CORTEX_M7_FLAGS], ids=["m4f", "m7"])
 @pytest.mark.parametrize("source", RUNTIME_SOURCES, ids=lambda p: p.name)
-def test_runtime_builds_for_cortex_m4(tmp_path, source):
+def test_runtime_builds_for_cortex_m(tmp_path, source, cpu_flags):
     if find_compiler("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
     (tmp_path / "emb_config.h").write_text("#define EMB_QBLOCK 32\n")
     obj = compile_c([source], tmp_path / (source.stem + ".o"), [tmp_path, RUNTIME],
-                    cc="arm-none-eabi-gcc", extra_flags=(*CORTEX_M4_FLAGS, "-c"))
-    assert obj.stat().st_size > 0
+                    cc="arm-none-eabi-gcc", extra_flags=(*cpu_flags, "-c"))
+    # float32 only: no double-precision helper or libm double function may be called
+    undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True,
+                               text=True, check=True).stdout.split()
+    doubles = [s for s in undefined if s.startswith("__aeabi_d") or s in DOUBLE_LIBM]
+    assert not doubles, f"{source.name} calls double-precision code: {doubles}"
 
 
 def test_compile_c_raises_build_error_with_compiler_message(tmp_path):
