@@ -7,8 +7,9 @@
 #include "emb_internal.h"
 
 /* q8 weights whose rows are whole blocks (cols % EMB_QBLOCK == 0), the common case:
- * fixed-length block dots, no segment bookkeeping. */
-static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
+ * fixed-length block dots, no segment bookkeeping, no mask test. */
+static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const float *x,
+                               float *y)
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
     const emb_block_q8_t *blk = w->blocks; /* (rows, per_row) blocks */
@@ -24,7 +25,34 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
     }
 }
 
-/* q8 (mask == NULL) or mixed weights: one sequential pass over the n_blocks blocks. */
+/* The same for mixed weights: the bitmap picks an fp16 or an int8 block at each step. */
+static void emb_linear_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
+{
+    const uint32_t per_row = w->cols / EMB_QBLOCK;
+    const emb_block_q8_t *blk = w->blocks; /* next int8 block */
+    const uint16_t *h = w->f16;            /* next fp16 block (mixed) */
+    uint32_t b = 0;                        /* block index, for the mask */
+    for (uint32_t r = 0; r < w->rows; ++r) {
+        float acc = 0.0f;
+        const float *xb = x; /* (EMB_QBLOCK) slice of x under block b */
+        for (uint32_t i = 0; i < per_row; ++i, ++b, xb += EMB_QBLOCK) {
+            if (emb_mask_bit(w->mask, b)) {
+                acc += emb_dot_f16_f32(h, xb, EMB_QBLOCK);
+                h += EMB_QBLOCK;
+            } else {
+                if (blk->d != 0u) { /* an all-zero block contributes nothing */
+                    const float d = emb_f16_to_f32_fast(blk->d);
+                    acc += d * emb_dot_q8_f32(blk->qs, xb, EMB_QBLOCK);
+                }
+                ++blk;
+            }
+        }
+        y[r] = bias != NULL ? acc + bias[r] : acc;
+    }
+}
+
+/* q8 (mask == NULL) or mixed weights, any layout (blocks holding several rows): one
+ * sequential pass over the n_blocks blocks, cut into segments at row ends. */
 static void emb_linear_blocks(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
 {
     const uint32_t cols = w->cols;
@@ -76,13 +104,15 @@ emb_status_t emb_linear_f32(const emb_qtensor_t *w, const float *bias, const flo
         if (!has_blocks || ((size_t)rows * cols) % EMB_QBLOCK != 0u || (mixed && w->mask == NULL)) {
             return EMB_ERR_ARG;
         }
-        if (!mixed && cols % EMB_QBLOCK == 0u) {
-            emb_linear_q8_rows(w, bias, x, y);
-            return EMB_OK;
-        }
         emb_qtensor_t view = *w;
         view.mask = mixed ? w->mask : NULL; /* q8 ignores any stray mask pointer */
-        emb_linear_blocks(&view, bias, x, y);
+        if (cols % EMB_QBLOCK == 0u && !mixed) {
+            emb_linear_q8_rows(&view, bias, x, y);
+        } else if (cols % EMB_QBLOCK == 0u) {
+            emb_linear_rows(&view, bias, x, y);
+        } else {
+            emb_linear_blocks(&view, bias, x, y);
+        }
         return EMB_OK;
     }
     case EMB_QT_F16:
