@@ -26,7 +26,7 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
 }
 
 /* The same for mixed weights: the bitmap picks an fp16 or an int8 block at each step. */
-static void emb_linear_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
+static void emb_linear_mixed_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
     const emb_block_q8_t *blk = w->blocks; /* next int8 block */
@@ -109,7 +109,7 @@ emb_status_t emb_linear_f32(const emb_qtensor_t *w, const float *bias, const flo
         if (cols % EMB_QBLOCK == 0u && !mixed) {
             emb_linear_q8_rows(&view, bias, x, y);
         } else if (cols % EMB_QBLOCK == 0u) {
-            emb_linear_rows(&view, bias, x, y);
+            emb_linear_mixed_rows(&view, bias, x, y);
         } else {
             emb_linear_blocks(&view, bias, x, y);
         }
