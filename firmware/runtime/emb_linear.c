@@ -26,7 +26,8 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
 }
 
 /* The same for mixed weights: the bitmap picks an fp16 or an int8 block at each step. */
-static void emb_linear_mixed_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
+static void emb_linear_mixed_rows(const emb_qtensor_t *w, const float *bias, const float *x,
+                                  float *y)
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
     const emb_block_q8_t *blk = w->blocks; /* next int8 block */
