@@ -36,6 +36,11 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
     from ..export.sizes import code_size
     from ..export.verify import check_agreement, verify_export
 
+    import torch
+
+    # One intra-op thread: the host C runs beside PyTorch in its own process, and small
+    # batches gain nothing from more threads (on a shared 2-core host they lose 3x).
+    torch.set_num_threads(1)
     start = time.monotonic()
     result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act,
                                command=_command_line(checkpoint, prefix, act, no_onnx),
