@@ -106,3 +106,18 @@ def test_a_block_missing_its_conv_branch_is_refused():
     block.forward = types.MethodType(attention_only, block)
     with pytest.raises(ExportError, match=r"backbone.blocks.0 runs .*aten.conv1d 0 time"):
         lower_graph(build_ir(model, L), model, "embbert", "int8")
+
+
+def test_every_compute_node_is_named_by_a_kernel_call(nano):
+    from embbert_mcu.export.lower import lambda_nodes
+
+    ir = build_ir(nano, L)
+    sched = lower_graph(ir, nano, "embbert", "int8")
+    covered = [name for op in sched.flat_ops() for name in op.nodes]
+    assert len(covered) == len(set(covered))  # no node is claimed twice
+    layout = {"aten.transpose", "aten.unsqueeze", "aten.bitwise_not", "aten.dropout",
+              "aten.arange"}  # views, the key mask, identity at inference
+    prelude = {n.name for n in ir.nodes if n.module == "backbone"}  # segment ids, key mask
+    rest = {n.name for n in ir.nodes if n.op not in layout} - prelude - lambda_nodes(ir)
+    assert rest == set(covered)
+    assert {"exp", "sum_1", "select", "select_1"} <= lambda_nodes(ir)

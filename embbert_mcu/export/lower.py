@@ -15,6 +15,8 @@ map onto row loops of kernel calls:
 from __future__ import annotations
 
 
+from dataclasses import replace
+
 import torch
 
 from ..config import N_SEGMENTS
@@ -220,6 +222,54 @@ def _head_stage(b: _Builder) -> Stage:
     return Stage("head", "head", (Loop("1", (op,), "logits = W x0 + b"),))
 
 
+def lambda_nodes(ir: GraphIR) -> set[str]:
+    """The nodes computing lambda_i = exp(<lq_i, lk_i>) and selecting them: folded at export."""
+    by_name = {n.name: n for n in ir.nodes}
+    folded: set[str] = set()
+    for node in ir.nodes:
+        if node.op != "aten.exp":
+            continue
+        stack = [node.name]
+        while stack:  # the exp and what feeds it inside the block (mul, sum)
+            name = stack.pop()
+            if name in by_name and name not in folded and by_name[name].module == node.module:
+                folded.add(name)
+                stack.extend(by_name[name].inputs)
+        folded |= {n.name for n in ir.nodes if node.name in n.inputs and n.op == "aten.select"}
+    return folded
+
+
+def _take(free: dict, module: str, op: str) -> str | None:
+    """The first unassigned node ``op`` of ``module`` or of the nearest module above it."""
+    while True:
+        names = free.get((module, op))
+        if names:
+            return names.pop(0)
+        if not module:
+            return None
+        module = module.rsplit(".", 1)[0] if "." in module else ""
+
+
+def _annotate(stages: list[Stage], ir: GraphIR) -> list[Stage]:
+    """Name, on each kernel call, the IR nodes it implements (in graph order)."""
+    folded = lambda_nodes(ir)
+    free: dict[tuple[str, str], list[str]] = {}
+    for node in ir.nodes:
+        if node.name not in folded:
+            free.setdefault((node.module, node.op), []).append(node.name)
+    out = []
+    for stage in stages:
+        loops = []
+        for loop in stage.loops:
+            ops = []
+            for op in loop.ops:
+                names = [_take(free, op.module, a) for a in op.aten_ops]
+                ops.append(replace(op, nodes=tuple(n for n in names if n)))
+            loops.append(replace(loop, ops=tuple(ops)))
+        out.append(replace(stage, loops=tuple(loops)))
+    return out
+
+
 def rmsnorm_eps(model: torch.nn.Module) -> float:
     """The float32 eps every block's RMSNorm uses (torch's default is float32 eps)."""
     eps = {blk.norm.eps for blk in model.backbone.blocks}
@@ -243,7 +293,7 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
     eps = rmsnorm_eps(model)
     stages = [_embed_stage(b)] + [_block_stage(b, i, eps) for i in range(cfg.n_layers)]
     stages.append(_head_stage(b))
-    b.schedule.stages = stages
+    b.schedule.stages = _annotate(stages, ir)
     _check_segments(model)
     return b.schedule
 

@@ -35,6 +35,20 @@ class Op:
     inplace: tuple[tuple[str, str], ...] = ()  # (out, in) pairs the kernel allows to alias
     status: bool = False  # returns emb_status_t (wrapped in EMB_TRY)
     macs: tuple[int, int] = (0, 0)  # multiply-accumulates per call: const + per_n * n
+    nodes: tuple[str, ...] = ()  # names of the IR nodes this call implements
+
+    @property
+    def aten_ops(self) -> list[str]:
+        """"aten.mul/mul/sub (...)" -> ["aten.mul", "aten.mul", "aten.sub"]."""
+        head = self.what.split(" ")[0]
+        if not head.startswith("aten."):
+            return []
+        return ["aten." + name for name in head[len("aten."):].split("/")]
+
+    @property
+    def comment(self) -> str:
+        nodes = f" [{', '.join(self.nodes)}]" if self.nodes else ""
+        return f"{self.module}: {self.what}{nodes}"
 
 
 @dataclass(frozen=True)
