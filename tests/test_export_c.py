@@ -103,7 +103,7 @@ def test_two_exports_give_identical_bytes(ckpt_path, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     text = (tmp_path / "a" / "model.c").read_text()
     assert "do not edit" in text and load_checkpoint(ckpt_path) is not None
-    assert "/* backbone.blocks.1.q: aten.linear */" in text
+    assert "/* backbone.blocks.1.q: aten.linear [linear_5] */" in text
 
 
 def test_failed_export_leaves_previous_intact(ckpt_path, tmp_path, monkeypatch):
