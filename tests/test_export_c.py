@@ -204,3 +204,19 @@ def test_bad_prefix_is_a_usage_error(ckpt_path, tmp_path, capsys):
         main(["export", str(ckpt_path), "-o", str(tmp_path / "m"), "--prefix", "Bad-Name"])
     assert exit_info.value.code == 2
     assert "error: prefix 'Bad-Name'" in capsys.readouterr().err
+
+
+def test_stage_outputs_match_simulated_x(exported, ckpt_path):
+    from embbert_mcu.export.stages import simulated_stage_outputs, stage_diffs
+
+    result, host = exported
+    sim = simulated_model(load_checkpoint(ckpt_path))
+    sim.act_dtype = result.manifest["act_dtype"]
+    ids = [2, 40, 41, 4, 42, 43, 44]
+    c_out = host.stage_outputs(ids)
+    assert sorted(c_out) == [1, 2]  # X at the start of block0 and block1 (nano: 2 blocks)
+    t_out = simulated_stage_outputs(sim, ids)
+    for stage in (1, 2):
+        assert c_out[stage].shape == t_out[stage].shape == (len(ids), result.manifest["d_model"])
+        assert abs(c_out[stage] - t_out[stage]).max() < 1e-5
+    assert [r["after"] for r in stage_diffs(host, sim, ids)] == ["embed", "block0"]

@@ -82,6 +82,8 @@ def _print_report(doc: dict, verified: bool) -> None:
          f"; flash total {fmt_bytes(doc['flash_bytes'])}")
     info(f"C logits     {' '.join(f'{v:+.6f}' for v in doc['first_logits_c'])}")
     info(f"torch logits {' '.join(f'{v:+.6f}' for v in doc['first_logits_torch'])}")
+    stages = ", ".join(f"{r['after']} {r['max_abs_diff']:.2g}" for r in doc["worst_stages"])
+    info(f"worst text #{doc['worst_index']}: max |X diff| after {stages or '-'}")
     info(f"verify on {doc['n']} texts: agreement {doc['agreement']:.2%}, max |logit diff| "
          f"{doc['max_abs_logit_diff']:.3g}, accuracy C {doc['c_accuracy']:.2%} / simulated "
          f"{doc['torch_accuracy']:.2%} / float {doc['float_accuracy']:.2%}")

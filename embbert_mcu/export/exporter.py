@@ -89,6 +89,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     lengths = [len(r["ids"]) for r in testset]
     mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
     manifest = _manifest(ckpt, inp, schedule)
+    manifest["x_layout"] = {part: plan.placements[buf].offset
+                            for part, buf in schedule.acts["act_x"].items()}
     files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None)
     return ExportResult(
         out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from ..errors import ExportError, VerificationError
 from ..evaluate import predict_logits
 from ..quant import simulated_model
 from .host import HostModel
+from .stages import stage_diffs
 
 MIN_AGREEMENT = 0.999
 N_SHOW = 4  # logits printed per side, llm.c check_tensor style
@@ -37,6 +38,8 @@ class VerifyReport:
     first_logits_c: list[float]
     first_logits_torch: list[float]
     mean_len: float
+    worst_index: int = -1  # the test sequence with the largest logit difference
+    worst_stages: list[dict] = field(default_factory=list)  # its X, stage by stage
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +74,7 @@ def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = N
         f_logits = predict_logits(ckpt.model(), ids)
         c_logits = torch.tensor(c_future.result(), dtype=torch.float32)  # (N, C)
     agree = float((c_logits.argmax(1) == t_logits.argmax(1)).float().mean())
+    worst = int((c_logits - t_logits).abs().max(dim=1).values.argmax())
     return VerifyReport(
         n=len(ids), act_dtype=act_dtype, agreement=agree,
         max_abs_logit_diff=float((c_logits - t_logits).abs().max()),
@@ -79,6 +83,7 @@ def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = N
         first_logits_c=[float(v) for v in c_logits.reshape(-1)[:N_SHOW]],
         first_logits_torch=[float(v) for v in t_logits.reshape(-1)[:N_SHOW]],
         mean_len=sum(len(s) for s in ids) / len(ids),
+        worst_index=worst, worst_stages=stage_diffs(host, sim, ids[worst]),
     )
 
 
