@@ -14,7 +14,6 @@ map onto row loops of kernel calls:
 
 from __future__ import annotations
 
-
 from dataclasses import replace
 
 import torch
@@ -103,9 +102,11 @@ def check_structure(ir: GraphIR, n_layers: int) -> None:
 class _Builder:
     """Collects buffers and ops while the stages are laid out."""
 
-    def __init__(self, cfg, prefix: str, act_dtype: str):
-        self.cfg, self.prefix, self.act_dtype = cfg, prefix, act_dtype
+    def __init__(self, model: torch.nn.Module, prefix: str, act_dtype: str):
+        self.cfg, self.prefix, self.act_dtype = model.cfg, prefix, act_dtype
+        self.shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         self.schedule = Schedule(act_dtype=act_dtype)
+        self.last_row = ""  # the float row the head reads, set by the last block
 
     def sym(self, key: str) -> str:
         return tensor_symbol(self.prefix, key)
@@ -131,10 +132,10 @@ class _Builder:
         return tuple(self.schedule.acts[name].values())
 
 
-def _linear(b: _Builder, module: str, x: str, y: str, bias: bool = True) -> Op:
+def _linear(b: _Builder, module: str, x: str, y: str) -> Op:
     w = b.sym(f"{module}.weight")
-    bias_arg = b.sym(f"{module}.bias") if bias else "NULL"
-    shape = dict(b.shapes)[f"{module}.weight"]
+    bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
+    shape = b.shapes[f"{module}.weight"]  # (out, in)
     return Op(f"emb_linear_f32(&{w}, {bias_arg}, {x}, {y})", module, "aten.linear",
               reads=(x,), writes=(y,), status=True, macs=(shape[0] * shape[1], 0))
 
@@ -147,10 +148,10 @@ def _embed_stage(b: _Builder) -> Stage:
         Op("seg = emb_segment_u16(ids[i], &after_sep)", "backbone", "segment_ids"),
         Op(f"emb_gather_row_f32(&{b.sym(m + '.tok.weight')}, ids[i], {e})", m + ".tok",
            "aten.embedding", writes=(e,), status=True),
-        _linear(b, m + ".tok_proj", e, x, bias=False),
+        _linear(b, m + ".tok_proj", e, x),
         Op(f"emb_gather_row_f32(&{b.sym(m + '.pos.weight')}, (uint32_t)i, {e})", m + ".pos",
            "aten.embedding", writes=(e,), status=True),
-        _linear(b, m + ".pos_proj", e, t, bias=False),
+        _linear(b, m + ".pos_proj", e, t),
         Op(f"emb_add_f32({x}, {t}, {d}u)", m, "aten.add", reads=(x, t), writes=(x,)),
         Op(f"emb_gather_row_f32(&{b.sym(m + '.seg.weight')}, seg, {t})", m + ".seg",
            "aten.embedding", writes=(t,), status=True),
@@ -286,8 +287,7 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
     check_structure(ir, cfg.n_layers)
     if cfg.max_len != ir.max_len:
         raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
-    b = _Builder(cfg, prefix, act_dtype)
-    b.shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    b = _Builder(model, prefix, act_dtype)
     b.act("act_x")
     b.act("act_h")
     eps = rmsnorm_eps(model)
