@@ -23,6 +23,8 @@
 #define SYST_RVR EMB_REG(0xE000E014u)
 #define SYST_CVR EMB_REG(0xE000E018u)
 #define NVIC_ISER0 EMB_REG(0xE000E100u)
+#define SCB_ICSR EMB_REG(0xE000ED04u)
+#define ICSR_PENDSTSET (1u << 26)
 #define SCB_SHCSR EMB_REG(0xE000ED24u)
 #define SCB_CPACR EMB_REG(0xE000ED88u)
 #define MPU_CTRL EMB_REG(0xE000ED94u)
@@ -170,13 +172,21 @@ void emb_port_write(const uint8_t *data, size_t n)
     }
 }
 
+/* The counter reloads before its interrupt runs: a pending SysTick means a wrap the count
+ * does not have yet, so count it and read the value again (after the wrap). A wrap counted
+ * by the ISR during the reads shows as a changed count: read again. */
 uint32_t emb_port_ticks(void)
 {
-    uint32_t hi, val;
-    do { /* a wrap between the two reads shows as a changed count: read again */
-        hi = emb_systick_wraps;
+    uint32_t wraps, hi, val;
+    do {
+        wraps = emb_systick_wraps;
+        hi = wraps;
         val = SYST_CVR;
-    } while (hi != emb_systick_wraps);
+        if (SCB_ICSR & ICSR_PENDSTSET) {
+            hi = wraps + 1u;
+            val = SYST_CVR;
+        }
+    } while (wraps != emb_systick_wraps);
     return (hi << 24) | (0x00FFFFFFu - val);
 }
 
