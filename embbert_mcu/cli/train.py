@@ -22,10 +22,10 @@ def _threads(n: int) -> None:
 @click.option("--test", "test_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
 @click.option("--init", type=click.Path(dir_okay=False), help="A pretrain checkpoint to start from.")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
-@click.option("--epochs", type=int, default=4, show_default=True)
+@click.option("--epochs", type=int, default=5, show_default=True)
 @click.option("--max-len", type=int, help="Override l, the position table size.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
@@ -44,6 +44,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("--train and --test go together")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
     init_ckpt = load_checkpoint(init) if init else None
+    if init_ckpt:
+        info(f"architecture and tokenizer from {init} (--preset is not used)")
     tokenizer = (EmbTokenizer.from_json(init_ckpt.tokenizer_json) if init_ckpt
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
@@ -100,7 +102,7 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
               help="Pretrain checkpoint to write (resume state goes to <output>.resume).")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
 @click.option("--max-len", type=int, help="Override l, the position table size.")
-@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--steps", type=int, default=1500, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--seq-len", type=int, default=64, show_default=True,
               help="Typical example length (10% of batches use the full max_len).")
