@@ -53,7 +53,7 @@ class EmbBertConfig:
 
 PRESETS: dict[str, EmbBertConfig] = {
     "nano": EmbBertConfig(d_model=64, d_embed=8, n_layers=2, conv_kernel=16),
-    "tiny": EmbBertConfig(d_model=96, d_embed=12, n_layers=3, conv_kernel=32),
+    "tiny": EmbBertConfig(d_model=96, d_embed=16, n_layers=3, conv_kernel=32),
     "base": EmbBertConfig(),
     "med": EmbBertConfig(max_len=512, d_model=256, d_embed=32, n_layers=8, conv_kernel=32),
     "big": EmbBertConfig(
