@@ -172,9 +172,10 @@ void emb_port_write(const uint8_t *data, size_t n)
     }
 }
 
-/* The counter reloads before its interrupt runs: a pending SysTick means a wrap the count
- * does not have yet, so count it and read the value again (after the wrap). A wrap counted
- * by the ISR during the reads shows as a changed count: read again. */
+/* The wrap interrupt comes as the counter reaches 0, so 0 is the first tick of the next
+ * period: elapsed = (2^24 - val) mod 2^24. The interrupt may still be pending then: count the
+ * wrap and read the value again. A wrap counted by the ISR during the reads shows as a
+ * changed count: read again. */
 uint32_t emb_port_ticks(void)
 {
     uint32_t wraps, hi, val;
@@ -187,7 +188,7 @@ uint32_t emb_port_ticks(void)
             val = SYST_CVR;
         }
     } while (wraps != emb_systick_wraps);
-    return (hi << 24) | (0x00FFFFFFu - val);
+    return (hi << 24) | ((0x01000000u - val) & 0x00FFFFFFu);
 }
 
 uint32_t emb_port_stack_peak(void)
