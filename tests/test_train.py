@@ -2,13 +2,11 @@
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from embbert_mcu.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from embbert_mcu.checkpoint import Checkpoint, load_checkpoint
 from embbert_mcu.cli import main
 from embbert_mcu.config import preset
 from embbert_mcu.errors import UsageError
@@ -102,14 +100,13 @@ def test_eval_unknown_label_and_bad_options(trained, tmp_path, capsys):
     assert code == 2 and "either --data" in err
 
 
-def test_corrupt_checkpoint_exits_cleanly(trained, tmp_path):
+def test_corrupt_checkpoint_exits_cleanly(trained, tmp_path, capsys):
     out, _ = trained
     broken = tmp_path / "broken.pt"
     broken.write_bytes(out.read_bytes()[:5000])
-    proc = subprocess.run([sys.executable, "-m", "embbert_mcu", "eval", str(broken), "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 3
-    assert "error:" in proc.stderr and "Traceback" not in proc.stderr and proc.stdout == ""
+    code, stdout, err = run_cli(["eval", str(broken), "--json"], capsys)
+    assert code == 3 and stdout == ""
+    assert err.startswith("error:") and "corrupt or truncated" in err and "Traceback" not in err
 
 
 def test_padding_does_not_change_predictions():
