@@ -88,7 +88,7 @@ def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir,
         raise UsageError("give --port (a flashed device) or --board (an emulated board)")
     budget_bytes = parse_bytes(budget) if budget else None
     samples = load_samples(model_dir, test_file, limit)
-    report = _bench_session(port, board_id, model_dir, samples, budget_bytes, elf, project_dir,
+    report = _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir,
                             baud)
     if as_json:
         emit_json(report)
@@ -97,7 +97,7 @@ def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir,
     check(report)
 
 
-def _bench_session(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud):
+def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud):
     from tqdm import tqdm
 
     from .. import emulator
