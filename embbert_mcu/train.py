@@ -117,6 +117,26 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
     model.backbone.load_state_dict(state)
 
 
+def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
+                progress: bool) -> float:
+    """One pass over the training rows in length-bucketed batches; the mean training loss."""
+    model.train()
+    batches = bucketed_batches([len(s) for s in train_ids], batch_size, rng)
+    bar = tqdm(batches, desc=desc, disable=not progress, leave=False, unit="batch")
+    total = 0.0
+    for rows in bar:
+        loss = F.cross_entropy(model(pad_batch([train_ids[i] for i in rows])), labels[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        total += loss.item() * len(rows)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return total / len(train_ids)
+
+
 def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions):
     """Train for ``opts.epochs``; returns (history, state dict of the best epoch)."""
     torch.manual_seed(opts.seed)
@@ -127,24 +147,12 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps, opts.warmup))
     history, best_state, best_acc = [], None, -1.0
     for epoch in range(1, opts.epochs + 1):
-        model.train()
-        batches = bucketed_batches([len(s) for s in train_ids], opts.batch_size, rng)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{opts.epochs}", disable=not opts.progress,
-                   leave=False, unit="batch")
-        total = 0.0
-        for rows in bar:
-            loss = F.cross_entropy(model(pad_batch([train_ids[i] for i in rows])), labels[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(rows)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
+                           f"epoch {epoch}/{opts.epochs}", opts.progress)
         val = _val_accuracy(model, tokenizer, ds)
-        history.append({"epoch": epoch, "train_loss": total / len(train_ids), "val_accuracy": val})
+        history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
         if opts.progress:
-            tqdm.write(f"epoch {epoch}: train loss {total / len(train_ids):.4f}, val accuracy {val:.4f}",
+            tqdm.write(f"epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
                        file=sys.stderr)  # stdout is kept for --json
         if val > best_acc:
             best_acc, best_state = val, copy.deepcopy(model.state_dict())

@@ -10,17 +10,16 @@ and epoch 0 (no recovery) is a candidate too, so recovery never makes validation
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..evaluate import pad_batch
 from ..model import EmbBertForClassification
-from ..train import bucketed_batches, warmup_linear
+from ..train import train_epoch, warmup_linear
 from .decide import decide, tensor_kinds
 from .policy import QuantPolicy
 from .simulate import FakeQuantClassifier, SimulatedClassifier
@@ -61,33 +60,14 @@ def recover(net: EmbBertForClassification, policy: QuantPolicy, train_ids: list[
     optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps, opts.warmup))
     for epoch in range(1, opts.epochs + 1):
-        loss = _epoch(model, train_ids, labels, optimizer, schedule, rng, opts, epoch)
+        loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
+                           f"recovery {epoch}/{opts.epochs}", opts.progress)
         state = copy.deepcopy(net.state_dict())
         val = score(state)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
         if opts.progress:
-            tqdm.write(f"recovery epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}")
+            tqdm.write(f"recovery epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
+                       file=sys.stderr)
         if val > best:
             best, best_state = val, state
     return best_state, history
-
-
-def _epoch(model, train_ids, labels, optimizer, schedule, rng, opts: RecoverOptions,
-           epoch: int) -> float:
-    """One pass over the training rows; returns the mean training loss."""
-    model.train()
-    batches = bucketed_batches([len(s) for s in train_ids], opts.batch_size, rng)
-    bar = tqdm(batches, desc=f"recovery {epoch}/{opts.epochs}", disable=not opts.progress,
-               leave=False, unit="batch")
-    total = 0.0
-    for rows in bar:
-        loss = F.cross_entropy(model(pad_batch([train_ids[i] for i in rows])), labels[rows])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        total += loss.item() * len(rows)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    model.eval()
-    return total / len(train_ids)
