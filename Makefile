@@ -64,7 +64,7 @@ bench-kernels: setup toolchain
 # minutes on one CPU core (docs/training.md), then quantization with 2 epochs of recovery,
 # about 4 minutes (docs/quantization.md).
 model: setup
-	$(EMB) train --data rt-polarity --preset base --epochs 5 --lr 5e-4 -o $(FLOAT_CKPT)
+	$(EMB) train --data rt-polarity --preset base --epochs 10 --lr 1e-3 -o $(FLOAT_CKPT)
 	$(EMB) quantize $(FLOAT_CKPT) -o $(DEFAULT_CKPT)
 
 clean:

@@ -24,6 +24,26 @@ def segment_ids(ids: torch.Tensor) -> torch.Tensor:
     return torch.where(ids == PAD_ID, 0, seg)
 
 
+INIT_STD = 0.02  # BERT's initializer_range
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module) -> None:
+    """BERT-style initialisation: Linear and Embedding weights N(0, 0.02), biases 0, [PAD] row 0.
+
+    PyTorch's defaults (N(0, 1) embeddings, uniform Linear) leave this residual-free stack on
+    the majority class for epochs: with unit-scale embeddings, Adam's steps barely move the
+    token vectors, and the MLM loss of pretraining stalls at the unigram level. Convolutions,
+    norms and the lambda vectors keep their own initialisation.
+    """
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, INIT_STD)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        module.weight[module.padding_idx].zero_()
+
+
 class NanoEmbedder(nn.Module):
     """x = P_tok(E_tok[t]) + P_pos(E_pos[p]) + E_seg[s]; no norm, no dropout."""
 
@@ -90,6 +110,7 @@ class EmbBERT(nn.Module):
         self.cfg = cfg
         self.embedder = NanoEmbedder(cfg)
         self.blocks = nn.ModuleList(EfficientEncoder(cfg) for _ in range(cfg.n_layers))
+        self.apply(init_weights)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         if segments is None:
@@ -109,6 +130,7 @@ class EmbBertForClassification(nn.Module):
         self.cfg = cfg
         self.backbone = EmbBERT(cfg)
         self.head = nn.Linear(cfg.d_model, cfg.n_classes)
+        init_weights(self.head)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.backbone(ids, segments)[:, 0])  # (B, n_classes)
@@ -123,6 +145,8 @@ class EmbBertForPretraining(nn.Module):
         self.backbone = EmbBERT(cfg)
         self.mlm = nn.Linear(cfg.d_model, cfg.vocab_size)
         self.nsp = nn.Linear(cfg.d_model, 2)
+        self.mlm.apply(init_weights)
+        self.nsp.apply(init_weights)
 
     def forward(
         self, ids: torch.Tensor, segments: torch.Tensor | None = None

@@ -32,10 +32,10 @@ from .tokenizer import EmbTokenizer
 @dataclass
 class TrainOptions:
     preset: str = "base"
-    epochs: int = 5
+    epochs: int = 10
     max_len: int | None = None  # None: the preset's (or the init checkpoint's) position table
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: float = 0.06  # fraction of all steps
     seed: int = 0
