@@ -1,6 +1,6 @@
 """Fine-tuning: a classifier from a preset (or a pretrained backbone) on a labelled dataset.
 
-Recipe (CPU): AdamW, peak lr 5e-4 with 6% linear warm-up then linear decay, weight decay 0.05,
+Recipe (CPU): AdamW, peak lr 1e-3 with 6% linear warm-up then linear decay, weight decay 0.05,
 batch 32, gradient norm clipped at 1.0, fixed seed. Batches group texts of similar length
 and are padded only to their longest member. The epoch with the best validation accuracy
 is kept; test accuracy is reported beside the TF-IDF floor on the same split.
