@@ -99,3 +99,18 @@ def test_pretraining_heads_shapes(tiny_cfg):
 def test_embedding_pad_row_is_zero(tiny_cfg):
     model = EmbBERT(tiny_cfg)
     assert torch.count_nonzero(model.embedder.tok.weight[PAD_ID]) == 0
+
+
+def test_linear_and_embedding_weights_start_bert_style_and_the_rest_keeps_its_init():
+    torch.manual_seed(0)
+    model = EmbBertForPretraining(preset("base"))
+    emb, block = model.backbone.embedder, model.backbone.blocks[0]
+    for weight in (emb.tok.weight[1:], emb.tok_proj.weight, block.q.weight, model.mlm.weight):
+        assert abs(weight.std().item() - 0.02) < 0.002
+        assert abs(weight.mean().item()) < 0.002
+    assert torch.count_nonzero(emb.tok.weight[PAD_ID]) == 0
+    assert torch.count_nonzero(block.q.bias) == 0 and torch.count_nonzero(model.nsp.bias) == 0
+    assert torch.equal(block.norm.weight, torch.ones(128))  # RMSNorm keeps its unit weight
+    bound = 1 / 32 ** 0.5  # Conv1d's own uniform init: fan_in = k for a depthwise kernel
+    assert block.conv.weight.abs().max().item() <= bound and block.conv.weight.std().item() > 0.05
+    assert abs(block.lambda_q.std().item() - 0.1) < 0.02
