@@ -60,7 +60,7 @@ bench: setup toolchain
 bench-kernels: setup toolchain
 	$(BIN)/python benchmarks/kernels.py
 
-# Re-make the committed default checkpoints (base preset, rt-polarity): fine-tuning, about 20
+# Re-make the committed default checkpoints (base preset, rt-polarity): fine-tuning, about 10
 # minutes on one CPU core (docs/training.md), then quantization with 2 epochs of recovery,
 # about 4 minutes (docs/quantization.md).
 model: setup

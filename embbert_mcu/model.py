@@ -31,10 +31,9 @@ INIT_STD = 0.02  # BERT's initializer_range
 def init_weights(module: nn.Module) -> None:
     """BERT-style initialisation: Linear and Embedding weights N(0, 0.02), biases 0, [PAD] row 0.
 
-    PyTorch's defaults (N(0, 1) embeddings, uniform Linear) leave this residual-free stack on
-    the majority class for epochs: with unit-scale embeddings, Adam's steps barely move the
-    token vectors, and the MLM loss of pretraining stalls at the unigram level. Convolutions,
-    norms and the lambda vectors keep their own initialisation.
+    With PyTorch's defaults (N(0, 1) embeddings, uniform Linear) this residual-free stack sat on
+    the majority class for epochs of fine-tuning (docs/training.md). Convolutions, norms and the
+    lambda vectors keep their own initialisation.
     """
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, INIT_STD)
