@@ -139,25 +139,19 @@ static void write_sentinel_ok(const float *s, uint32_t n)
 
 /* ---- ops: each reads its inputs, calls one kernel, writes its outputs ---- */
 
-static void op_f16_to_f32(void)
+static void f16_array_to_f32(float (*convert)(uint16_t))
 {
     uint32_t n;
     const uint16_t *h = read_array(sizeof(uint16_t), &n);
     for (uint32_t i = 0; i < n; ++i) {
-        const float f = emb_f16_to_f32(h[i]);
+        const float f = convert(h[i]);
         write_out(&f, sizeof f); /* raw bits: NaN payloads survive */
     }
 }
 
-static void op_f16_to_f32_fast(void)
-{
-    uint32_t n;
-    const uint16_t *h = read_array(sizeof(uint16_t), &n);
-    for (uint32_t i = 0; i < n; ++i) {
-        const float f = emb_f16_to_f32_fast(h[i]);
-        write_out(&f, sizeof f);
-    }
-}
+static void op_f16_to_f32(void) { f16_array_to_f32(emb_f16_to_f32); }
+
+static void op_f16_to_f32_fast(void) { f16_array_to_f32(emb_f16_to_f32_fast); }
 
 static void op_f32_to_f16(void)
 {
