@@ -60,9 +60,9 @@ bench: setup toolchain
 bench-kernels: setup toolchain
 	$(BIN)/python benchmarks/kernels.py
 
-# Re-make the committed default checkpoints (base preset, rt-polarity): fine-tuning, about 10
+# Re-make the committed default checkpoints (base preset, rt-polarity): fine-tuning, about 6
 # minutes on one CPU core (docs/training.md), then quantization with 2 epochs of recovery,
-# about 4 minutes (docs/quantization.md).
+# about a minute (docs/quantization.md).
 model: setup
 	$(EMB) train --data rt-polarity --preset base --epochs 10 --lr 1e-3 -o $(FLOAT_CKPT)
 	$(EMB) quantize $(FLOAT_CKPT) -o $(DEFAULT_CKPT)

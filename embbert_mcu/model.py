@@ -32,8 +32,9 @@ def init_weights(module: nn.Module) -> None:
     """BERT-style initialisation: Linear and Embedding weights N(0, 0.02), biases 0, [PAD] row 0.
 
     With PyTorch's defaults (N(0, 1) embeddings, uniform Linear) this residual-free stack sat on
-    the majority class for epochs of fine-tuning (docs/training.md). Convolutions, norms and the
-    lambda vectors keep their own initialisation.
+    the majority class for epochs of fine-tuning (docs/training.md). Norms and the lambda
+    vectors keep their own initialisation; the backbone then starts each block's conv branch
+    as a skip path (``EfficientEncoder.init_conv_skip``).
     """
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, INIT_STD)
@@ -78,6 +79,24 @@ class EfficientEncoder(nn.Module):
         nn.init.normal_(self.lambda_q, 0.0, cfg.lambda_init_std)
         nn.init.normal_(self.lambda_k, 0.0, cfg.lambda_init_std)
 
+    @torch.no_grad()
+    def init_conv_skip(self) -> None:
+        """Start the conv branch as a skip path: -lambda2 * conv(h) = lambda2 * SiLU(h) + noise.
+
+        The causal conv's current-position tap is 1 and the contraction maps each input channel's
+        first conv output back to it with weight -1, both over N(0, 0.02) noise, biases 0. The
+        block keeps its shape; only the starting point changes. Without it, MLM pretraining sat
+        at the unigram loss (docs/training.md).
+        """
+        nn.init.normal_(self.conv.weight, 0.0, INIT_STD)
+        self.conv.weight[:, 0, -1] += 1.0  # output t reads input t through the last tap
+        nn.init.zeros_(self.conv.bias)
+        nn.init.normal_(self.contract.weight, 0.0, INIT_STD)
+        d, width = self.contract.weight.shape
+        channel = torch.arange(d)  # conv output channel i * alpha reads input channel i
+        self.contract.weight[channel, channel * (width // d)] -= 1.0
+        nn.init.zeros_(self.contract.bias)
+
     def lambdas(self) -> torch.Tensor:
         """(2,) lambda_i = exp(<lq_i, lk_i>)."""
         return torch.exp((self.lambda_q * self.lambda_k).sum(dim=-1))
@@ -110,6 +129,8 @@ class EmbBERT(nn.Module):
         self.embedder = NanoEmbedder(cfg)
         self.blocks = nn.ModuleList(EfficientEncoder(cfg) for _ in range(cfg.n_layers))
         self.apply(init_weights)
+        for block in self.blocks:
+            block.init_conv_skip()
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         if segments is None:

@@ -33,7 +33,7 @@ IGNORE = -100  # cross_entropy's ignore_index: positions without an MLM target
 class PretrainOptions:
     preset: str = "base"
     max_len: int | None = None
-    steps: int = 1500
+    steps: int = 10000
     batch_size: int = 32
     seq_len: int = 64  # typical example length; 10% of batches use the full max_len
     lr: float = 1e-3

@@ -101,16 +101,30 @@ def test_embedding_pad_row_is_zero(tiny_cfg):
     assert torch.count_nonzero(model.embedder.tok.weight[PAD_ID]) == 0
 
 
-def test_linear_and_embedding_weights_start_bert_style_and_the_rest_keeps_its_init():
+def test_linear_and_embedding_weights_start_bert_style_and_norms_and_lambdas_keep_their_init():
     torch.manual_seed(0)
     model = EmbBertForPretraining(preset("base"))
     emb, block = model.backbone.embedder, model.backbone.blocks[0]
-    for weight in (emb.tok.weight[1:], emb.tok_proj.weight, block.q.weight, model.mlm.weight):
+    for weight in (emb.tok.weight[1:], emb.tok_proj.weight, block.q.weight, block.out.weight,
+                   model.mlm.weight):
         assert abs(weight.std().item() - 0.02) < 0.002
         assert abs(weight.mean().item()) < 0.002
     assert torch.count_nonzero(emb.tok.weight[PAD_ID]) == 0
     assert torch.count_nonzero(block.q.bias) == 0 and torch.count_nonzero(model.nsp.bias) == 0
     assert torch.equal(block.norm.weight, torch.ones(128))  # RMSNorm keeps its unit weight
-    bound = 1 / 32 ** 0.5  # Conv1d's own uniform init: fan_in = k for a depthwise kernel
-    assert block.conv.weight.abs().max().item() <= bound and block.conv.weight.std().item() > 0.05
     assert abs(block.lambda_q.std().item() - 0.1) < 0.02
+
+
+@pytest.mark.parametrize("expansion", [1, 2])
+def test_conv_branch_starts_as_a_skip_path(expansion):
+    """-conv(h) is SiLU(h) up to the N(0, 0.02) noise, whatever the expansion alpha."""
+    torch.manual_seed(0)
+    cfg = preset("base", conv_expansion=expansion)
+    block = EmbBERT(cfg).blocks[0]
+    h = block.norm(torch.randn(2, 40, cfg.d_model))
+    with torch.no_grad():
+        got, want = -block.convolution(h), torch.nn.functional.silu(h)
+    err = (got - want).norm() / want.norm()
+    assert err < 0.5  # noise only: 31 other taps and the off-diagonal contraction
+    cos = torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0)
+    assert cos > 0.85

@@ -99,15 +99,18 @@ def test_int8_rows_match_numpy_reference():
 
 
 def test_int8_activations_change_but_track_f32(tiny_cfg):
-    ckpt = _ckpt(tiny_cfg, quant={"policy": QuantPolicy(block=8).to_dict()})
-    ids = torch.randint(5, tiny_cfg.vocab_size, (4, 10))
+    # As many classes as features, so the logits carry the whole [CLS] row: with two random
+    # head rows a logit is a near-cancelling sum and its relative error says little.
+    cfg = tiny_cfg.with_(n_classes=tiny_cfg.d_model)
+    ckpt = _ckpt(cfg, quant={"policy": QuantPolicy(block=8).to_dict()})
+    ids = torch.randint(5, cfg.vocab_size, (4, 10))
     ids[:, 0] = 2
     with torch.no_grad():
         a = simulated_model(ckpt)(ids)
         ckpt.quant["policy"]["act_dtype"] = "f32"
         b = simulated_model(ckpt)(ids)
     assert not torch.equal(a, b)
-    assert torch.allclose(a, b, atol=0.05 * float(b.abs().max()))
+    assert (a - b).norm() < 0.03 * b.norm()  # ~0.8% measured: int8 rows, two blocks
 
 
 def test_pack_model_is_deterministic(tiny_cfg):
