@@ -62,7 +62,7 @@ bench-kernels: setup toolchain
 
 # Re-make the committed default checkpoints (base preset, rt-polarity): fine-tuning, about 6
 # minutes on one CPU core (docs/training.md), then quantization with 2 epochs of recovery,
-# about a minute (docs/quantization.md).
+# 1-2 minutes (docs/quantization.md).
 model: setup
 	$(EMB) train --data rt-polarity --preset base --epochs 10 --lr 1e-3 -o $(FLOAT_CKPT)
 	$(EMB) quantize $(FLOAT_CKPT) -o $(DEFAULT_CKPT)

@@ -165,8 +165,8 @@ class EmbBertForPretraining(nn.Module):
         self.backbone = EmbBERT(cfg)
         self.mlm = nn.Linear(cfg.d_model, cfg.vocab_size)
         self.nsp = nn.Linear(cfg.d_model, 2)
-        self.mlm.apply(init_weights)
-        self.nsp.apply(init_weights)
+        init_weights(self.mlm)
+        init_weights(self.nsp)
 
     def forward(
         self, ids: torch.Tensor, segments: torch.Tensor | None = None
