@@ -4,6 +4,9 @@ Recipe (CPU): AdamW, peak lr 1e-3 with 6% linear warm-up then linear decay, weig
 batch 32, gradient norm clipped at 1.0, fixed seed. Batches group texts of similar length
 and are padded only to their longest member. The epoch with the best validation accuracy
 is kept; test accuracy is reported beside the TF-IDF floor on the same split.
+
+With ``distill`` the targets also come from an n-gram teacher over augmented copies of the
+training texts (``distill.py``); each epoch then holds ``1 + augment`` rows per text.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .baseline import tfidf_floor
 from .checkpoint import Checkpoint
 from .config import preset
 from .datasets import Dataset
+from .distill import Teaching, augment
 from .errors import UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from .model import EmbBertForClassification, build_classifier
@@ -40,6 +44,9 @@ class TrainOptions:
     warmup: float = 0.06  # fraction of all steps
     seed: int = 0
     progress: bool = True
+    distill: bool = False
+    augment: int = 2  # perturbed copies of each training text per epoch (distill only)
+    alpha: float = 0.5  # weight of the gold label on original rows (distill only)
 
 
 def train_classifier(
@@ -51,7 +58,8 @@ def train_classifier(
     max_len = model.cfg.max_len
     train_ids = encode_batch(tokenizer, ds.train.texts, max_len)
     started = time.monotonic()
-    history, best_state = _fit(model, train_ids, ds, tokenizer, opts)
+    teaching, teacher_metrics = _teacher(ds, opts)
+    history, best_state = _fit(model, train_ids, ds, tokenizer, opts, teaching)
     model.load_state_dict(best_state)
     test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels)
     floor = tfidf_floor(ds.train.texts, ds.train.labels, ds.test.texts, ds.test.labels,
@@ -69,6 +77,7 @@ def train_classifier(
         "n_val": len(ds.val),
         "options": asdict(opts),
         "init": bool(init),
+        **teacher_metrics,
         "train_seconds": round(time.monotonic() - started, 1),
     }
     return Checkpoint.from_model(
@@ -80,6 +89,8 @@ def train_classifier(
 def _check(ds: Dataset, opts: TrainOptions) -> None:
     if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise UsageError("epochs, batch size and learning rate must be positive")
+    if opts.augment < 0 or not 0.0 <= opts.alpha <= 1.0:
+        raise UsageError("--augment must be >= 0 and --alpha within [0, 1]")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
 
@@ -117,15 +128,53 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
     model.backbone.load_state_dict(state)
 
 
+def _teacher(ds: Dataset, opts: TrainOptions):
+    """(Teaching or None, metrics about the teacher)."""
+    if not opts.distill:
+        return None, {}
+    teaching = Teaching.prepare(ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels,
+                                len(ds.labels), seed=opts.seed)
+    teacher = teaching.teacher
+    return teaching, {"teacher_accuracy": teacher.accuracy(ds.test.texts, ds.test.labels),
+                      "teacher_C": teacher.c}
+
+
+def _distill_rows(teaching: Teaching, ds: Dataset, train_ids, tokenizer: EmbTokenizer, max_len: int,
+                  opts: TrainOptions, rng: np.random.Generator):
+    """One epoch's rows: the training texts, then ``augment`` perturbed copies of each, with
+    (ids, gold labels, soft targets, gold weights)."""
+    n = len(train_ids)
+    extra = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts]
+    ids = train_ids + encode_batch(tokenizer, extra, max_len)
+    soft = np.concatenate([teaching.train_targets,
+                           teaching.teacher.predict_proba(extra, len(ds.labels))])
+    gold = torch.tensor(list(ds.train.labels) + [0] * len(extra), dtype=torch.long)
+    weight = torch.zeros(len(ids))
+    weight[:n] = opts.alpha
+    return ids, gold, torch.tensor(soft, dtype=torch.float32), weight
+
+
 def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
-                progress: bool) -> float:
-    """One pass over the training rows in length-bucketed batches; the mean training loss."""
+                progress: bool, soft: torch.Tensor | None = None,
+                gold_weight: torch.Tensor | None = None) -> float:
+    """One pass over the training rows in length-bucketed batches; the mean training loss.
+
+    With ``soft`` targets each row's loss is ``w * CE(gold) + (1 - w) * CE(soft)``,
+    ``w = gold_weight[row]``.
+    """
     model.train()
     batches = bucketed_batches([len(s) for s in train_ids], batch_size, rng)
     bar = tqdm(batches, desc=desc, disable=not progress, leave=False, unit="batch")
     total = 0.0
     for rows in bar:
-        loss = F.cross_entropy(model(pad_batch([train_ids[i] for i in rows])), labels[rows])
+        logits = model(pad_batch([train_ids[i] for i in rows]))
+        if soft is None:
+            loss = F.cross_entropy(logits, labels[rows])
+        else:
+            w = gold_weight[rows]
+            hard = F.cross_entropy(logits, labels[rows], reduction="none")
+            taught = -(soft[rows] * F.log_softmax(logits, -1)).sum(-1)
+            loss = (w * hard + (1 - w) * taught).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -137,18 +186,28 @@ def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: 
     return total / len(train_ids)
 
 
-def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions):
+def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
+         teaching: Teaching | None = None):
     """Train for ``opts.epochs``; returns (history, state dict of the best epoch)."""
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
+    augment_rng = np.random.default_rng(opts.seed + 1)
     labels = torch.tensor(ds.train.labels, dtype=torch.long)
-    steps = opts.epochs * -(-len(train_ids) // opts.batch_size)
+    rows = len(train_ids) * (1 + opts.augment if teaching else 1)
+    steps = opts.epochs * -(-rows // opts.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps, opts.warmup))
     history, best_state, best_acc = [], None, -1.0
     for epoch in range(1, opts.epochs + 1):
-        loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
-                           f"epoch {epoch}/{opts.epochs}", opts.progress)
+        desc = f"epoch {epoch}/{opts.epochs}"
+        if teaching is None:
+            loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
+                               desc, opts.progress)
+        else:
+            ids, gold, soft, weight = _distill_rows(teaching, ds, train_ids, tokenizer,
+                                                    model.cfg.max_len, opts, augment_rng)
+            loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
+                               opts.progress, soft=soft, gold_weight=weight)
         val = _val_accuracy(model, tokenizer, ds)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
         if opts.progress:

@@ -27,11 +27,17 @@ def _threads(n: int) -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--distill", is_flag=True,
+              help="Also learn from a word + character n-gram teacher on augmented copies.")
+@click.option("--augment", type=int, default=2, show_default=True,
+              help="With --distill: perturbed copies of each training text per epoch.")
+@click.option("--alpha", type=float, default=0.5, show_default=True,
+              help="With --distill: weight of the gold label on the original texts.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
-          seed, threads, output, as_json):
+          seed, distill, augment, alpha, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
@@ -50,18 +56,22 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
-                        lr=lr, seed=seed)
+                        lr=lr, seed=seed, distill=distill, augment=augment, alpha=alpha)
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
     save_checkpoint(ckpt, output)
     m = ckpt.metrics
     doc = {k: m[k] for k in ("accuracy", "n", "correct", "macro_f1", "floor_accuracy",
                              "val_accuracy", "best_epoch", "train_seconds")}
     doc.update(checkpoint=str(output), dataset=ds.name)
+    if distill:
+        doc["teacher_accuracy"] = m["teacher_accuracy"]
     if as_json:
         emit_json(doc)
         return
     info(f"test accuracy {m['accuracy']:.4f} (n={m['n']}) | TF-IDF + logistic regression floor "
-         f"{m['floor_accuracy']:.4f} | best epoch {m['best_epoch']} | wrote {output}")
+         f"{m['floor_accuracy']:.4f}"
+         + (f" | n-gram teacher {m['teacher_accuracy']:.4f}" if distill else "")
+         + f" | best epoch {m['best_epoch']} | wrote {output}")
 
 
 @cli.command("eval")
