@@ -99,3 +99,15 @@ def test_train_distill_through_the_cli(tmp_path, capsys):
     assert doc["accuracy"] == ckpt.metrics["accuracy"]
     evaluated = json.loads(run_ok(["eval", str(out), "--test", str(test_csv), "--json"], capsys).out)
     assert evaluated["accuracy"] == doc["accuracy"]
+
+
+def test_distill_options_without_distill_or_out_of_range_are_clear_errors(tmp_path, capsys):
+    from test_train import run_cli
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 40, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    base = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "1", "-o", str(tmp_path / "x.pt")]
+    code, _, err = run_cli(base + ["--augment", "3"], capsys)
+    assert code == 2 and "only apply with --distill" in err and "Traceback" not in err
+    code, _, err = run_cli(base + ["--distill", "--alpha", "1.5"], capsys)
+    assert code == 2 and "--alpha within [0, 1]" in err
+    assert not (tmp_path / "x.pt").exists()

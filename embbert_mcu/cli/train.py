@@ -29,10 +29,10 @@ def _threads(n: int) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--distill", is_flag=True,
               help="Also learn from a word + character n-gram teacher on augmented copies.")
-@click.option("--augment", type=int, default=2, show_default=True,
-              help="With --distill: perturbed copies of each training text per epoch.")
-@click.option("--alpha", type=float, default=0.5, show_default=True,
-              help="With --distill: weight of the gold label on the original texts.")
+@click.option("--augment", type=int,
+              help="With --distill: perturbed copies of each training text per epoch [default: 2].")
+@click.option("--alpha", type=float,
+              help="With --distill: weight of the gold label on the original texts [default: 0.5].")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
@@ -48,6 +48,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("give either --data NAME or --train FILE --test FILE")
     if not data_name and not (train_file and test_file):
         raise UsageError("--train and --test go together")
+    if not distill and (augment is not None or alpha is not None):
+        raise UsageError("--augment and --alpha only apply with --distill")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
     init_ckpt = load_checkpoint(init) if init else None
     if init_ckpt:
@@ -56,7 +58,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
-                        lr=lr, seed=seed, distill=distill, augment=augment, alpha=alpha)
+                        lr=lr, seed=seed, distill=distill,
+                        **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
     save_checkpoint(ckpt, output)
     m = ckpt.metrics
