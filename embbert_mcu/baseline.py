@@ -22,7 +22,7 @@ def tfidf_floor(
     val_labels: Sequence[int] = (),
 ) -> dict:
     """{"accuracy", "n", "C"}: word 1-2 gram TF-IDF + LogisticRegression fitted on train."""
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)
+    vectorizer = word_ngrams()
     x_train = vectorizer.fit_transform(train_texts)
     best_c = 1.0
     if len(val_texts):
@@ -32,6 +32,11 @@ def tfidf_floor(
     clf = _fit(x_train, train_labels, best_c)
     accuracy = float(clf.score(vectorizer.transform(test_texts), test_labels))
     return {"accuracy": accuracy, "n": len(test_texts), "C": best_c}
+
+
+def word_ngrams() -> TfidfVectorizer:
+    """The floor's features: word 1-2 gram TF-IDF (also the first half of the distillation teacher's)."""
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000)
 
 
 def _fit(x, y, c: float) -> LogisticRegression:
