@@ -126,7 +126,10 @@ def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project
                 Path(project_dir or default_project_dir(board.id)), board) if board else None)
             sizes = firmware_sizes(path) if path and path.is_file() else None
         info(f"device: {hello.board} ({hello.port}), {len(samples)} samples")
-        bar = lambda xs: tqdm(xs, desc="bench", unit="sample", file=sys.stderr)  # noqa: E731
+        # In a log (no terminal) a redraw per sample is hundreds of lines: redraw every 10 s.
+        interval = 0.1 if sys.stderr.isatty() else 10.0
+        bar = lambda xs: tqdm(xs, desc="bench", unit="sample", file=sys.stderr,  # noqa: E731
+                              mininterval=interval)
         report = run_bench(device, model_dir, samples, sizes, budget_bytes, board, bar)
     except EmbError:
         if state_path is not None and emulator.load_state(state_path):
