@@ -7,6 +7,9 @@ is kept; test accuracy is reported beside the TF-IDF floor on the same split.
 
 With ``distill`` the targets also come from an n-gram teacher over augmented copies of the
 training texts (``distill.py``); each epoch then holds ``1 + augment`` rows per text.
+
+With ``ema`` (in epochs) the weights that are validated and kept are an exponential moving
+average of the training weights over about that many epochs, not the weights of the last step.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import __version__
@@ -47,6 +51,7 @@ class TrainOptions:
     distill: bool = False
     augment: int = 2  # perturbed copies of each training text per epoch (distill only)
     alpha: float = 0.5  # weight of the gold label on original rows (distill only)
+    ema: float = 0.0  # epochs the kept weights are averaged over (exponential); 0 = no average
 
 
 def train_classifier(
@@ -91,6 +96,8 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
         raise UsageError("epochs, batch size and learning rate must be positive")
     if opts.augment < 0 or not 0.0 <= opts.alpha <= 1.0:
         raise UsageError("--augment must be >= 0 and --alpha within [0, 1]")
+    if opts.ema < 0:
+        raise UsageError(f"--ema must be >= 0 epochs, got {opts.ema}")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
 
@@ -156,11 +163,11 @@ def _distill_rows(teaching: Teaching, ds: Dataset, train_ids, tokenizer: EmbToke
 
 def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
                 progress: bool, soft: torch.Tensor | None = None,
-                gold_weight: torch.Tensor | None = None) -> float:
+                gold_weight: torch.Tensor | None = None, after_step=None) -> float:
     """One pass over the training rows in length-bucketed batches; the mean training loss.
 
     With ``soft`` targets each row's loss is ``w * CE(gold) + (1 - w) * CE(soft)``,
-    ``w = gold_weight[row]``.
+    ``w = gold_weight[row]``. ``after_step()`` is called after every optimizer step.
     """
     model.train()
     batches = bucketed_batches([len(s) for s in train_ids], batch_size, rng)
@@ -180,6 +187,8 @@ def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
+        if after_step is not None:
+            after_step()
         total += loss.item() * len(rows)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
@@ -188,7 +197,10 @@ def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: 
 
 def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
          teaching: Teaching | None = None):
-    """Train for ``opts.epochs``; returns (history, state dict of the best epoch)."""
+    """Train for ``opts.epochs``; returns (history, state dict of the best epoch).
+
+    With ``opts.ema`` each epoch's candidate is the moving average of the weights.
+    """
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
     augment_rng = np.random.default_rng(opts.seed + 1)
@@ -197,25 +209,37 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     steps = opts.epochs * -(-rows // opts.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps, opts.warmup))
+    averaged = _averaged(model, opts.ema, steps // opts.epochs)
+    after_step = (lambda: averaged.update_parameters(model)) if averaged else None
+    kept = averaged.module if averaged else model
     history, best_state, best_acc = [], None, -1.0
     for epoch in range(1, opts.epochs + 1):
         desc = f"epoch {epoch}/{opts.epochs}"
         if teaching is None:
             loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
-                               desc, opts.progress)
+                               desc, opts.progress, after_step=after_step)
         else:
             ids, gold, soft, weight = _distill_rows(teaching, ds, train_ids, tokenizer,
                                                     model.cfg.max_len, opts, augment_rng)
             loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
-                               opts.progress, soft=soft, gold_weight=weight)
-        val = _val_accuracy(model, tokenizer, ds)
+                               opts.progress, soft=soft, gold_weight=weight, after_step=after_step)
+        val = _val_accuracy(kept, tokenizer, ds)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
         if opts.progress:
             tqdm.write(f"epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
                        file=sys.stderr)  # stdout is kept for --json
         if val > best_acc:
-            best_acc, best_state = val, copy.deepcopy(model.state_dict())
+            best_acc, best_state = val, copy.deepcopy(kept.state_dict())
     return history, best_state
+
+
+def _averaged(model, epochs: float, steps_per_epoch: int) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights over about ``epochs`` epochs
+    (decay ``1 - 1 / (epochs * steps_per_epoch)`` per step), or None for ``epochs`` 0."""
+    if not epochs:
+        return None
+    decay = 1.0 - 1.0 / max(1.0, epochs * steps_per_epoch)
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 def _val_accuracy(model, tokenizer: EmbTokenizer, ds: Dataset) -> float:

@@ -139,3 +139,36 @@ def test_init_loads_the_pretrained_backbone():
     assert torch.equal(state["blocks.1.q.weight"], pre.state_dict["backbone.blocks.1.q.weight"])
     with pytest.raises(UsageError, match="pretrain checkpoint"):
         load_backbone(model, Checkpoint.from_model(model))
+
+
+def test_weight_average_is_the_exponential_moving_average():
+    from embbert_mcu.train import _averaged
+
+    model = build_classifier(preset("nano", vocab_size=50, max_len=20), seed=0)
+    assert _averaged(model, 0, 100) is None
+    averaged = _averaged(model, 0.5, 4)  # over half an epoch of 4 steps: decay 1 - 1/2
+    for value in (1.0, 3.0, -2.0):
+        with torch.no_grad():
+            model.head.weight.fill_(value)
+        averaged.update_parameters(model)
+    expected = 0.5 * (0.5 * 1.0 + 0.5 * 3.0) + 0.5 * -2.0  # the first update copies
+    assert torch.allclose(averaged.module.head.weight, torch.full_like(model.head.weight, expected))
+    pos = model.backbone.embedder.pos.weight  # never changed: its average is itself
+    assert torch.allclose(averaged.module.backbone.embedder.pos.weight, pos)
+
+
+def test_ema_training_keeps_the_average_and_eval_reproduces_it(trained, tmp_path, capsys):
+    plain, test_csv = trained
+    train_csv = make_csv(tmp_path / "train.csv", 160, 0)  # the fixture's data and options
+    out = tmp_path / "ema.pt"
+    args = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "2", "--max-len", "16", "--lr", "3e-3", "-o", str(out), "--json"]
+    doc = json.loads(run_ok(args + ["--ema", "1"], capsys).out)
+    ckpt = load_checkpoint(out)
+    assert ckpt.metrics["options"]["ema"] == 1.0
+    same_run = load_checkpoint(plain).state_dict  # same seed and batches, last-step weights
+    assert any(not torch.equal(v, same_run[k]) for k, v in ckpt.state_dict.items())
+    again = json.loads(run_ok(["eval", str(out), "--json"], capsys).out)
+    assert again["accuracy"] == doc["accuracy"]
+    code, _, err = run_cli(args + ["--ema", "-1"], capsys)
+    assert code == 2 and "--ema must be >= 0" in err

@@ -33,11 +33,14 @@ def _threads(n: int) -> None:
               help="With --distill: perturbed copies of each training text per epoch [default: 2].")
 @click.option("--alpha", type=float,
               help="With --distill: weight of the gold label on the original texts [default: 0.5].")
+@click.option("--ema", type=float, default=0.0, show_default=True, metavar="EPOCHS",
+              help="Validate and keep a moving average of the weights over about EPOCHS epochs; "
+                   "0 keeps each epoch's last weights.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
-          seed, distill, augment, alpha, threads, output, as_json):
+          seed, distill, augment, alpha, ema, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
@@ -58,7 +61,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
-                        lr=lr, seed=seed, distill=distill,
+                        lr=lr, seed=seed, distill=distill, ema=ema,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
     save_checkpoint(ckpt, output)
