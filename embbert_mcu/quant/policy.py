@@ -16,8 +16,8 @@ ACT_DTYPES = ("int8", "f32")
 # Relative RMS error (block or tensor error over the tensor's RMS) above which values go fp16.
 # `--threshold auto` (the most accurate candidate within 400 kB on the validation slice, fewest
 # bytes on a tie) picked it for the first rt-polarity base default; on the current default it
-# keeps 12.6% of the parameters in fp16 (the convs and the contractions' diagonal blocks) for a
-# 0.16-point test cost (docs/quantization.md).
+# keeps 13.0% of the parameters in fp16 (the convs and the contractions' diagonal blocks) for a
+# test cost of 0 points (docs/quantization.md).
 DEFAULT_THRESHOLD = 0.008
 
 
