@@ -63,8 +63,8 @@ bench-kernels: setup toolchain
 
 # Re-make the committed default checkpoints (base preset, rt-polarity), on one CPU core
 # (docs/training.md): 10,000 MLM+NSP pretraining steps, about 42 minutes (resumable), then
-# fine-tuning distilled from the n-gram teacher with averaged weights, about 18 minutes, then quantization with
-# 2 epochs of recovery, 1-2 minutes (docs/quantization.md).
+# fine-tuning distilled from the n-gram teacher with averaged weights, about 18 minutes,
+# then quantization with 2 epochs of recovery, 1-2 minutes (docs/quantization.md).
 model: setup
 	$(EMB) pretrain --steps 10000 --resume -o $(PRETRAIN_CKPT)
 	$(EMB) train --data rt-polarity --init $(PRETRAIN_CKPT) --distill --epochs 10 --ema 2 -o $(FLOAT_CKPT)

@@ -69,7 +69,8 @@ def train_classifier(
     test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels)
     floor = tfidf_floor(ds.train.texts, ds.train.labels, ds.test.texts, ds.test.labels,
                         ds.val.texts, ds.val.labels)
-    best = max(history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
+    best = history[-1] if not len(ds.val) else max(
+        history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
     metrics = {
         **test,
         "floor_accuracy": floor["accuracy"],
@@ -228,7 +229,7 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
         if opts.progress:
             tqdm.write(f"epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
                        file=sys.stderr)  # stdout is kept for --json
-        if val > best_acc:
+        if val > best_acc or not len(ds.val):  # no validation slice: the last epoch wins
             best_acc, best_state = val, copy.deepcopy(kept.state_dict())
     return history, best_state
 

@@ -172,3 +172,14 @@ def test_ema_training_keeps_the_average_and_eval_reproduces_it(trained, tmp_path
     assert again["accuracy"] == doc["accuracy"]
     code, _, err = run_cli(args + ["--ema", "-1"], capsys)
     assert code == 2 and "--ema must be >= 0" in err
+
+
+def test_without_a_validation_slice_the_last_epoch_is_kept(tmp_path, capsys):
+    from embbert_mcu.datasets import load_files
+
+    train_csv, test_csv = make_csv(tmp_path / "a.csv", 4, 5), make_csv(tmp_path / "b.csv", 6, 6)
+    assert len(load_files(train_csv, test_csv).val) == 0  # too small to cut a slice from
+    out = tmp_path / "last.pt"
+    run_ok(["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "3", "--max-len", "12", "-o", str(out), "--json"], capsys)
+    assert load_checkpoint(out).metrics["best_epoch"] == 3
