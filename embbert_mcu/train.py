@@ -64,13 +64,11 @@ def train_classifier(
     train_ids = encode_batch(tokenizer, ds.train.texts, max_len)
     started = time.monotonic()
     teaching, teacher_metrics = _teacher(ds, opts)
-    history, best_state = _fit(model, train_ids, ds, tokenizer, opts, teaching)
+    history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching)
     model.load_state_dict(best_state)
     test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels)
     floor = tfidf_floor(ds.train.texts, ds.train.labels, ds.test.texts, ds.test.labels,
                         ds.val.texts, ds.val.labels)
-    best = history[-1] if not len(ds.val) else max(
-        history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
     metrics = {
         **test,
         "floor_accuracy": floor["accuracy"],
@@ -198,7 +196,9 @@ def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: 
 
 def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
          teaching: Teaching | None = None):
-    """Train for ``opts.epochs``; returns (history, state dict of the best epoch).
+    """Train for ``opts.epochs``; returns (history, state dict and history row of the best
+    epoch). The first epoch with the best validation accuracy wins; with no validation slice,
+    the last epoch.
 
     With ``opts.ema`` each epoch's candidate is the moving average of the weights.
     """
@@ -213,7 +213,7 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     averaged = _averaged(model, opts.ema, steps // opts.epochs)
     after_step = (lambda: averaged.update_parameters(model)) if averaged else None
     kept = averaged.module if averaged else model
-    history, best_state, best_acc = [], None, -1.0
+    history, best_state, best = [], None, None
     for epoch in range(1, opts.epochs + 1):
         desc = f"epoch {epoch}/{opts.epochs}"
         if teaching is None:
@@ -229,9 +229,9 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
         if opts.progress:
             tqdm.write(f"epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
                        file=sys.stderr)  # stdout is kept for --json
-        if val > best_acc or not len(ds.val):  # no validation slice: the last epoch wins
-            best_acc, best_state = val, copy.deepcopy(kept.state_dict())
-    return history, best_state
+        if best is None or val > best["val_accuracy"] or not len(ds.val):
+            best, best_state = history[-1], copy.deepcopy(kept.state_dict())
+    return history, best_state, best
 
 
 def _averaged(model, epochs: float, steps_per_epoch: int) -> AveragedModel | None:
@@ -244,7 +244,7 @@ def _averaged(model, epochs: float, steps_per_epoch: int) -> AveragedModel | Non
 
 
 def _val_accuracy(model, tokenizer: EmbTokenizer, ds: Dataset) -> float:
-    if len(ds.val) == 0:  # no validation slice: the last epoch wins
+    if len(ds.val) == 0:  # no validation slice (_fit then keeps the last epoch)
         return 0.0
     return evaluate(model, tokenizer, ds.val.texts, ds.val.labels)["accuracy"]
 
