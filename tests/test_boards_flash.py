@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from embbert_mcu.boards import all_boards, board_ids, load_board
+from embbert_mcu.device.boards import all_boards, board_ids, load_board
 from embbert_mcu.errors import BudgetError, UsageError
-from embbert_mcu.flash import generate_project, raise_overflow
+from embbert_mcu.device.flash import generate_project, raise_overflow
 
 from _device_util import tiny_export
 
@@ -88,7 +88,7 @@ def test_overflow_message_becomes_budget_error():
 def test_model_too_big_fails_at_link_time(tmp_path, model):
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed")
-    from embbert_mcu.flash import flash
+    from embbert_mcu.device.flash import flash
 
     small = dataclasses.replace(load_board("qemu_f446"), ram_bytes=8 * 1024)
     with pytest.raises(BudgetError, match="RAM needs"):
@@ -99,7 +99,7 @@ def test_model_too_big_fails_at_link_time(tmp_path, model):
 def test_elf_sizes_match_size_tool(tmp_path, model):
     if shutil.which("arm-none-eabi-size") is None:
         pytest.skip("arm-none-eabi-size is not installed")
-    from embbert_mcu.flash import flash
+    from embbert_mcu.device.flash import flash
 
     r = flash(load_board("qemu_h743"), model, tmp_path / "h7", upload=False)
     out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(r.elf)], capture_output=True,

@@ -59,7 +59,7 @@ def test_budget_failure_exits_nonzero(tmp_path, model, capsys):
 
 
 def test_flash_prints_socket_url_and_bench_by_port(tmp_path, model, capsys):
-    from embbert_mcu import emulator
+    from embbert_mcu.device import emulator
 
     main(["flash", "--board", "qemu_f446", "--model", str(model), "--project-dir",
           str(tmp_path / "fw")])
@@ -79,11 +79,11 @@ def test_stack_overflow_hits_the_mpu_guard(tmp_path, model):
     """A stack too small for one inference faults into the guard instead of corrupting RAM."""
     import dataclasses
 
-    from embbert_mcu import emulator
-    from embbert_mcu.boards import load_board
+    from embbert_mcu.device import emulator
+    from embbert_mcu.device.boards import load_board
     from embbert_mcu.errors import DeviceError
-    from embbert_mcu.flash import flash
-    from embbert_mcu.link import Device, SerialTransport
+    from embbert_mcu.device.flash import flash
+    from embbert_mcu.device.link import Device, SerialTransport
 
     board = dataclasses.replace(load_board("qemu_h743"), stack_bytes=256)
     r = flash(board, model, tmp_path / "fw")

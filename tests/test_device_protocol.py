@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from embbert_mcu import protocol as P
+from embbert_mcu.device import protocol as P
 from embbert_mcu.errors import DeviceError
-from embbert_mcu.link import Device, PipeTransport, SerialTransport
+from embbert_mcu.device.link import Device, PipeTransport, SerialTransport
 
 from _device_util import tiny_export
 
@@ -41,7 +41,7 @@ def test_reader_waits_for_split_frames():
 def harness(tmp_path_factory):
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the harness for the host")
-    from embbert_mcu.firmware import build_host_harness
+    from embbert_mcu.device.firmware import build_host_harness
 
     root = tmp_path_factory.mktemp("proto")
     model = tiny_export(root)

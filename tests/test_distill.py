@@ -9,9 +9,9 @@ import torch
 
 from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.config import preset
-from embbert_mcu.distill import NgramTeacher, Teaching, augment, crossfit_proba
+from embbert_mcu.training.distill import NgramTeacher, Teaching, augment, crossfit_proba
 from embbert_mcu.model import build_classifier
-from embbert_mcu.train import train_epoch
+from embbert_mcu.training.train import train_epoch
 from test_train import make_csv, run_ok
 
 

@@ -16,7 +16,7 @@ from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.cli import main
 from embbert_mcu.config import preset
 from embbert_mcu.errors import ExportError
-from embbert_mcu.evaluate import predict_logits
+from embbert_mcu.training.evaluate import predict_logits
 from embbert_mcu.export.devckpt import dev_checkpoint
 from embbert_mcu.export.exporter import export_checkpoint
 from embbert_mcu.export.host import HostModel

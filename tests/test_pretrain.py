@@ -7,7 +7,7 @@ import torch
 from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.config import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 from embbert_mcu.errors import UsageError
-from embbert_mcu.pretrain import (
+from embbert_mcu.training.pretrain import (
     IGNORE, PairSampler, PretrainOptions, make_batch, mask_tokens, resume_path, run_pretraining,
 )
 from embbert_mcu.tokenizer import EmbTokenizer

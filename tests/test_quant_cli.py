@@ -61,7 +61,7 @@ def test_quantize_json_and_repack(tiny_ckpt, tmp_path, capsys):
     assert q.quant["policy"]["block"] == 8
     assert {t["name"] for t in doc["tensors"]} == set(packed)
     # the stored accuracy is what the simulated model of the written checkpoint measures
-    from embbert_mcu.evaluate import evaluate
+    from embbert_mcu.training.evaluate import evaluate
 
     tok = EmbTokenizer.from_json(q.tokenizer_json)
     acc = evaluate(simulated_model(q), tok, q.test_split["texts"], q.test_split["labels"])

@@ -10,9 +10,9 @@ from embbert_mcu.checkpoint import Checkpoint, load_checkpoint
 from embbert_mcu.cli import main
 from embbert_mcu.config import preset
 from embbert_mcu.errors import UsageError
-from embbert_mcu.evaluate import pad_batch, predict_logits
+from embbert_mcu.training.evaluate import pad_batch, predict_logits
 from embbert_mcu.model import EmbBertForPretraining, build_classifier
-from embbert_mcu.train import bucketed_batches, load_backbone
+from embbert_mcu.training.train import bucketed_batches, load_backbone
 
 GOOD = ["great", "wonderful", "superb", "lovely", "brilliant"]
 BAD = ["awful", "terrible", "boring", "dreadful", "poor"]
@@ -142,7 +142,7 @@ def test_init_loads_the_pretrained_backbone():
 
 
 def test_weight_average_is_the_exponential_moving_average():
-    from embbert_mcu.train import _averaged
+    from embbert_mcu.training.train import _averaged
 
     model = build_classifier(preset("nano", vocab_size=50, max_len=20), seed=0)
     assert _averaged(model, 0, 100) is None

@@ -16,7 +16,7 @@ from . import cli, emit_json, info
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def boards(as_json):
     """The boards flash and bench know (boards/*.json)."""
-    from ..boards import all_boards, board_summary
+    from ..device.boards import all_boards, board_summary
 
     rows = [board_summary(b) for b in all_boards()]
     if as_json:
@@ -39,8 +39,8 @@ def boards(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def flash(board_id, model_dir, project_dir, no_upload, generate_only, as_json):
     """Generate a PlatformIO project for BOARD and the export, build it and upload it."""
-    from ..boards import load_board
-    from ..flash import default_project_dir, flash as do_flash, generate_project
+    from ..device.boards import load_board
+    from ..device.flash import default_project_dir, flash as do_flash, generate_project
 
     board = load_board(board_id)
     project = Path(project_dir or default_project_dir(board.id))
@@ -82,7 +82,7 @@ def flash(board_id, model_dir, project_dir, no_upload, generate_only, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir, baud, as_json):
     """Run the test set on the device; compare with the host C build; check memory."""
-    from ..bench import check, format_report, load_samples
+    from ..device.bench import check, format_report, load_samples
 
     if not port and not board_id:
         raise UsageError("give --port (a flashed device) or --board (an emulated board)")
@@ -100,12 +100,12 @@ def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir,
 def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud):
     from tqdm import tqdm
 
-    from .. import emulator
-    from ..bench import run_bench
-    from ..boards import board_ids, load_board
-    from ..elfsize import firmware_sizes
-    from ..flash import default_project_dir, firmware_elf, flash as do_flash
-    from ..link import Device, SerialTransport
+    from ..device import emulator
+    from ..device.bench import run_bench
+    from ..device.boards import board_ids, load_board
+    from ..device.elfsize import firmware_sizes
+    from ..device.flash import default_project_dir, firmware_elf, flash as do_flash
+    from ..device.link import Device, SerialTransport
 
     board = load_board(board_id) if board_id else None
     state_path, sizes = None, None
@@ -142,7 +142,7 @@ def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project
 
 def _close(device, state_path) -> None:
     """Ask an emulator we started to exit, then make sure it is gone."""
-    from .. import emulator
+    from ..device import emulator
     from ..errors import DeviceError
 
     if state_path is not None:

@@ -44,7 +44,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
-    from ..train import TrainOptions, train_classifier
+    from ..training.train import TrainOptions, train_classifier
 
     _threads(threads)
     if bool(data_name) == bool(train_file or test_file):
@@ -89,7 +89,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
 def eval_(checkpoint, test_file, batch_size, threads, as_json):
     """Accuracy of the PyTorch model (the checkpoint's own test split unless --test)."""
     from ..datasets import encode_labels, read_table
-    from ..evaluate import evaluate
+    from ..training.evaluate import evaluate
     from ..tokenizer import EmbTokenizer
 
     _threads(threads)
@@ -134,7 +134,7 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
              resume, stop_at, threads, as_json):
     """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus
-    from ..pretrain import PretrainOptions, run_pretraining, tokenize_documents
+    from ..training.pretrain import PretrainOptions, run_pretraining, tokenize_documents
     from ..tokenizer import EmbTokenizer
 
     _threads(threads)

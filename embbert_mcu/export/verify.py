@@ -17,7 +17,7 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..errors import ExportError, VerificationError
-from ..evaluate import predict_logits
+from ..training.evaluate import predict_logits
 from ..quant import simulated_model
 from .host import HostModel
 from .stages import stage_diffs

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, DataError, UsageError
-from ..evaluate import encode_batch, evaluate
+from ..training.evaluate import encode_batch, evaluate
 from ..tokenizer import EmbTokenizer
 from . import pack_model, simulated_model
 from .decide import decide, tensor_kinds

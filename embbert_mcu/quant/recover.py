@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from ..model import EmbBertForClassification
-from ..train import train_epoch, warmup_linear
+from ..training.train import train_epoch, warmup_linear
 from .decide import decide, tensor_kinds
 from .policy import QuantPolicy
 from .simulate import FakeQuantClassifier, SimulatedClassifier

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..checkpoint import Checkpoint
 from ..errors import BudgetError
-from ..evaluate import evaluate
+from ..training.evaluate import evaluate
 from ..tokenizer import EmbTokenizer
 from . import pack_model, simulated_model
 from .decide import decide, tensor_kinds

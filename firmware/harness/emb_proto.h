@@ -1,6 +1,6 @@
 /*
  * embbert-mcu serial protocol: framing, CRC and byte order, shared by every port.
- * Mirrored byte for byte by embbert_mcu/protocol.py.
+ * Mirrored byte for byte by embbert_mcu/device/protocol.py.
  *
  * Frame (little-endian):
  *   off 0  sync 0xEB 0x42

@@ -47,7 +47,7 @@ AlwaysBuild(env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Si
 upload = env.Alias(
     "upload", target_elf,
     env.VerboseAction(
-        '"$PYTHONEXE" -m embbert_mcu.emulator start --elf "$SOURCE" --machine %s --cpu %s'
+        '"$PYTHONEXE" -m embbert_mcu.device.emulator start --elf "$SOURCE" --machine %s --cpu %s'
         % (board.get("build.emb_qemu_machine"), board.get("build.emb_qemu_cpu")),
         "Starting QEMU %s" % board.get("build.emb_qemu_machine"),
     ),

@@ -6,7 +6,7 @@ instructions, which is what the firmware's ticks then measure. State (pid, URL, 
 code file) is kept in a JSON file beside the ELF so a later command can stop it.
 
 Also a tiny command line, run by the local PlatformIO platform's upload target:
-``python -m embbert_mcu.emulator start --elf fw.elf --machine mps2-an500 --cpu cortex-m7``.
+``python -m embbert_mcu.device.emulator start --elf fw.elf --machine mps2-an500 --cpu cortex-m7``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import BuildError, DeviceError
-from .fileio import write_text
+from ..errors import BuildError, DeviceError
+from ..fileio import write_text
 
 FAULTS = {3: "HardFault", 4: "MemManage fault: the stack overflowed into the MPU guard"}
 
@@ -150,7 +150,7 @@ def check_alive(state: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m embbert_mcu.emulator")
+    ap = argparse.ArgumentParser(prog="python -m embbert_mcu.device.emulator")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("start")
     s.add_argument("--elf", required=True)

@@ -11,9 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import BuildError, UsageError
-from .fileio import write_text
-from .resources import resource_dir
+from ..errors import BuildError, UsageError
+from ..fileio import write_text
+from ..resources import resource_dir
 
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion",
                 "-Wfloat-conversion"]

@@ -2,7 +2,7 @@
 
 Real boards use the official platforms and frameworks (ststm32 + stm32cube, espressif32 +
 espidf). Emulated boards use the local platform in firmware/platform/, which builds offline
-with arm-none-eabi-gcc from PATH; its upload starts QEMU (embbert_mcu.emulator).
+with arm-none-eabi-gcc from PATH; its upload starts QEMU (embbert_mcu.device.emulator).
 PlatformIO's core folder is kept inside the project (``.pio-core``), never the user's home.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 from . import elfsize, emulator
 from .boards import Board
-from .errors import BudgetError, BuildError
-from .fileio import write_text
+from ..errors import BudgetError, BuildError
+from ..fileio import write_text
 from .firmware import STRICT_FLAGS, read_manifest, stage_sources
 from .pio_project import platformio_ini, write_board_files
-from .resources import resource_dir
+from ..resources import resource_dir
 
 SCONS_VERSION = "4.41101.0"  # what PlatformIO 6.x asks for (dependencies.py)
 OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
@@ -78,7 +78,7 @@ def pio_env(project: Path) -> dict:
     env["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "No"
     env["PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL"] = "3650"
     env["PLATFORMIO_NO_ANSI"] = "true"
-    # The emulated platform's upload runs `python -m embbert_mcu.emulator`: make it importable.
+    # The emulated platform's upload runs `python -m embbert_mcu.device.emulator`: make it importable.
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     return env

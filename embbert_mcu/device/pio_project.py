@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from .boards import Board
-from .fileio import write_text
-from .resources import resource_dir
+from ..fileio import write_text
+from ..resources import resource_dir
 
 # ESP-IDF wants CMake files; logs and the task watchdog would write into our UART0 stream.
 ESP_ROOT_CMAKE = """cmake_minimum_required(VERSION 3.16.0)

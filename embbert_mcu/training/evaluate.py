@@ -11,8 +11,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from .config import PAD_ID
-from .tokenizer import EmbTokenizer
+from ..config import PAD_ID
+from ..tokenizer import EmbTokenizer
 
 
 def encode_batch(tokenizer: EmbTokenizer, texts: Iterable[str], max_len: int) -> list[list[int]]:

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from . import protocol as P
-from .errors import DeviceError
+from ..errors import DeviceError
 
 HINT_PORT = "check the port name (embbert-mcu flash prints the emulator's socket:// URL)"
 

@@ -13,10 +13,10 @@ import statistics
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import BudgetError, UsageError, VerificationError
+from ..errors import BudgetError, UsageError, VerificationError
 from .firmware import read_manifest
 from .link import Device
-from .units import fmt_bytes
+from ..units import fmt_bytes
 
 
 def load_samples(model_dir: str | Path, test: str | Path | None = None,
@@ -40,8 +40,8 @@ def load_samples(model_dir: str | Path, test: str | Path | None = None,
 
 
 def _tokenize_file(model_dir: Path, manifest: dict, test: str | Path) -> list[dict]:
-    from .datasets.files import read_table
-    from .tokenizer import EmbTokenizer
+    from ..datasets.files import read_table
+    from ..tokenizer import EmbTokenizer
 
     texts, names = read_table(test)
     tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
@@ -155,7 +155,7 @@ def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
               sizes: dict | None = None, budget_bytes: int | None = None, board=None,
               progress: Callable[[Iterable], Iterable] = iter) -> dict:
     """The whole bench on a connected device; returns the report (checked by ``check``)."""
-    from .export.host import HostModel
+    from ..export.host import HostModel
 
     manifest = read_manifest(model_dir)
     check_identity(device, manifest)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from .errors import BuildError
+from ..errors import BuildError
 
 SHF_WRITE, SHF_ALLOC = 0x1, 0x2
 SHT_NOBITS = 8

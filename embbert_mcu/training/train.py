@@ -25,16 +25,16 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from . import __version__
+from .. import __version__
 from .baseline import tfidf_floor
-from .checkpoint import Checkpoint
-from .config import preset
-from .datasets import Dataset
+from ..checkpoint import Checkpoint
+from ..config import preset
+from ..datasets import Dataset
 from .distill import Teaching, augment
-from .errors import UsageError
+from ..errors import UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
-from .model import EmbBertForClassification, build_classifier
-from .tokenizer import EmbTokenizer
+from ..model import EmbBertForClassification, build_classifier
+from ..tokenizer import EmbTokenizer
 
 
 @dataclass

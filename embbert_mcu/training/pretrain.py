@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__
-from .checkpoint import Checkpoint, save_checkpoint
-from .config import CLS_ID, MASK_ID, SEP_ID, preset
-from .errors import CheckpointError, UsageError
+from .. import __version__
+from ..checkpoint import Checkpoint, save_checkpoint
+from ..config import CLS_ID, MASK_ID, SEP_ID, preset
+from ..errors import CheckpointError, UsageError
 from .evaluate import pad_batch
-from .fileio import atomic_path
-from .model import EmbBertForPretraining
-from .tokenizer import EmbTokenizer
+from ..fileio import atomic_path
+from ..model import EmbBertForPretraining
+from ..tokenizer import EmbTokenizer
 
 N_SPECIALS = SEP_ID + 1  # ids below this are special and never masked nor drawn as noise
 IGNORE = -100  # cross_entropy's ignore_index: positions without an MLM target

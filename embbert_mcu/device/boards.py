@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .errors import UsageError
-from .resources import resource_dir
+from ..errors import UsageError
+from ..resources import resource_dir
 
 REQUIRED = ("id", "name", "mcu", "core", "clock_hz", "flash_bytes", "ram_bytes", "stack_bytes",
             "emulated", "port", "tick_unit", "platformio", "source")

@@ -1,0 +1,1 @@
+"""Training stage: fine-tuning, pretraining, distillation, evaluation, the free floor."""
