@@ -8,6 +8,8 @@ weighted difference of an attention branch and a causal convolution branch.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,27 @@ def segment_ids(ids: torch.Tensor) -> torch.Tensor:
     seg = torch.where(after_first_sep, 2, 1)
     return torch.where(ids == PAD_ID, 0, seg)
 
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+@dataclass(frozen=True)
+class ForwardHooks:
+    """What the one forward does at the C's storage and stage points; the plain model does nothing.
+
+    ``store`` is applied to every row the C writes to its arena: X = the embedder output, and per
+    block b: H = RMSNorm(X) and X = the block output if b < N - 1 (the last block's output goes
+    to the head unrounded). The quantized simulation rounds there (quant/simulate.py).
+    ``capture(stage, x)`` sees X at the start of each block's stage (1..N), as stored; the stage
+    comparison of export --verify reads the simulated model there (export/stages.py).
+    """
+
+    store: Callable[[torch.Tensor], torch.Tensor] = _identity
+    capture: Callable[[int, torch.Tensor], None] | None = None
+
+
+PLAIN = ForwardHooks()
 
 INIT_STD = 0.02  # BERT's initializer_range
 
@@ -114,8 +137,9 @@ class EfficientEncoder(nn.Module):
         c = self.conv(h.transpose(1, 2))[:, :, :length]  # (B, width, L), causal
         return self.contract(F.silu(c).transpose(1, 2))  # (B, L, d)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        h = self.norm(x)
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor,
+                store: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
+        h = store(self.norm(x))  # K = V = the stored H
         lam = self.lambdas()
         return lam[0] * self.attention(h, key_mask) - lam[1] * self.convolution(h)
 
@@ -132,13 +156,19 @@ class EmbBERT(nn.Module):
         for block in self.blocks:
             block.init_conv_skip()
 
-    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None,
+                hooks: ForwardHooks | None = None) -> torch.Tensor:
+        hooks = hooks or PLAIN
         if segments is None:
             segments = segment_ids(ids)
         key_mask = ids != PAD_ID
-        x = self.embedder(ids, segments)
-        for block in self.blocks:
-            x = block(x, key_mask)
+        x = hooks.store(self.embedder(ids, segments))  # (B, L, d)
+        last = len(self.blocks) - 1
+        for b, block in enumerate(self.blocks):
+            if hooks.capture is not None:
+                hooks.capture(b + 1, x)
+            y = block(x, key_mask, hooks.store)
+            x = hooks.store(y) if b < last else y
         return x
 
 
@@ -152,8 +182,9 @@ class EmbBertForClassification(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.n_classes)
         init_weights(self.head)
 
-    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.backbone(ids, segments)[:, 0])  # (B, n_classes)
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None,
+                hooks: ForwardHooks | None = None) -> torch.Tensor:
+        return self.head(self.backbone(ids, segments, hooks)[:, 0])  # (B, n_classes)
 
 
 class EmbBertForPretraining(nn.Module):

@@ -1,10 +1,9 @@
 """A classifier whose forward is what the C kernel computes.
 
 Weights: the module's parameters as given (``simulated_model`` loads the dequantized packed
-weights; recovery training wraps it in ``FakeQuantClassifier``). Activations: rows stored in
-the X and H buffers are rounded at exactly the C's storage points:
-  X = embedder output; per block b: H = RMSNorm(X); X = block output if b < N - 1.
-The last block's output goes to the head unrounded (the C keeps row 0 in float32).
+weights; recovery training wraps it in ``FakeQuantClassifier``). Activations: the model's own
+forward runs with a ``store`` hook that rounds the rows written to the X and H buffers at the
+C's storage points (``model.ForwardHooks``); there is no second copy of the block's math.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..config import PAD_ID
-from ..model import EmbBertForClassification, segment_ids
+from ..model import EmbBertForClassification, ForwardHooks
 from .fake import round_rows, round_weight
 
 
@@ -35,19 +33,11 @@ class SimulatedClassifier(nn.Module):
         """A row written to the arena: int8 per row, or float32 as is."""
         return round_rows(x) if self.act_dtype == "int8" else x
 
+    def hooks(self, capture=None) -> ForwardHooks:
+        return ForwardHooks(store=self.store, capture=capture)
+
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
-        backbone = self.net.backbone
-        if segments is None:
-            segments = segment_ids(ids)
-        key_mask = ids != PAD_ID
-        x = self.store(backbone.embedder(ids, segments))  # (B, L, d)
-        last = len(backbone.blocks) - 1
-        for b, block in enumerate(backbone.blocks):
-            h = self.store(block.norm(x))  # K = V = the stored H
-            lam = block.lambdas()
-            y = lam[0] * block.attention(h, key_mask) - lam[1] * block.convolution(h)
-            x = self.store(y) if b < last else y
-        return self.net.head(x[:, 0])  # (B, n_classes)
+        return self.net(ids, segments, self.hooks())  # (B, n_classes)
 
 
 class FakeQuantClassifier(nn.Module):
