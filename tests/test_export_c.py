@@ -2,8 +2,9 @@
 against the simulated-quantized model, edge lengths and error statuses.
 
 Tolerance (written policy): the C and the simulated model compute the same float32 ops in
-different summation orders, so logits agree to LOGIT_TOL; an int8 activation that lands on
-a rounding tie can flip by one step, which stays far below it on these tiny models.
+different summation orders, so logits agree to LOGIT_TOL relative to the largest |logit| (at
+least 1): float32 rounding grows with the values summed. An int8 activation that lands on a
+rounding tie can flip by one step, which stays far below it on these tiny models.
 """
 
 import json
@@ -26,6 +27,10 @@ from embbert_mcu.model import EfficientEncoder
 
 L = 32
 LOGIT_TOL = 1e-4
+
+
+def _close(c: torch.Tensor, t: torch.Tensor) -> bool:
+    return (c - t).abs().max().item() < LOGIT_TOL * max(1.0, t.abs().max().item())
 EMB_OK, EMB_ERR_LENGTH, EMB_ERR_TOKEN, EMB_ERR_ARENA = 0, 2, 3, 4
 
 
@@ -55,8 +60,9 @@ def test_host_logits_match_simulated_model(exported, ckpt_path):
     ids = [r["ids"] for r in rows]
     c = torch.tensor(host.run_many(ids))
     t = _sim_logits(ckpt_path, result.manifest["act_dtype"], ids)
-    assert (c - t).abs().max().item() < LOGIT_TOL
+    assert _close(c, t)
     assert torch.equal(c.argmax(1), t.argmax(1))
+    assert len(set(t.argmax(1).tolist())) > 1  # predictions vary: agreement can fail
 
 
 def test_one_token_and_full_length(exported, ckpt_path):
@@ -66,7 +72,7 @@ def test_one_token_and_full_length(exported, ckpt_path):
     for ids in ([2], full, pair):
         c = torch.tensor(host.run(ids))
         t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids])[0]
-        assert (c - t).abs().max().item() < LOGIT_TOL
+        assert _close(c, t)
 
 
 def test_bad_inputs_return_error_status(exported):
@@ -153,7 +159,7 @@ def test_fp16_fallback_encodings_run_in_c(tmp_path):
            (result.out_dir / "testset.jsonl").read_text().splitlines()]
     c = torch.tensor(HostModel(result.out_dir).run_many(ids))
     t = _sim_logits(tmp_path / "b.pt", "int8", ids)
-    assert (c - t).abs().max().item() < LOGIT_TOL
+    assert _close(c, t)
 
 
 def test_low_agreement_is_a_verification_error():
