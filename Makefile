@@ -16,7 +16,7 @@ PRETRAIN_CKPT := build/pretrain-base.pt
 EMB := $(BIN)/embbert-mcu
 DEMO_LIMIT ?= 400
 
-.PHONY: setup toolchain test test-fast demo bench bench-kernels model clean
+.PHONY: setup toolchain test test-fast demo bench bench-kernels mutate model clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,11 @@ bench: setup toolchain
 	$(EMB) export $(DEFAULT_CKPT) -o build/model --verify
 	$(EMB) bench --board qemu_h743 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
 	$(EMB) bench --board qemu_f446 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
+
+# Deliberate bugs, one at a time in a scratch copy (tests/mutate.py): fails unless the tests
+# that guard each place catch every one.
+mutate: setup toolchain
+	$(BIN)/python tests/mutate.py
 
 bench-kernels: setup toolchain
 	$(BIN)/python benchmarks/kernels.py

@@ -128,3 +128,16 @@ def test_conv_branch_starts_as_a_skip_path(expansion):
     assert err < 0.5  # noise only: 31 other taps and the off-diagonal contraction
     cos = torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0)
     assert cos > 0.85
+
+
+@torch.no_grad()
+def test_block_output_is_the_weighted_difference_of_its_branches(tiny_cfg):
+    """EMBBERT.md: x' = lambda1 * attention(h) - lambda2 * conv(h), h = RMSNorm(x), no residual."""
+    block = EmbBERT(tiny_cfg).blocks[0].eval()
+    x = torch.randn(2, 12, tiny_cfg.d_model)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    h = torch.nn.functional.rms_norm(x, (tiny_cfg.d_model,), block.norm.weight, block.norm.eps)
+    att, conv = block.attention(h, mask), block.convolution(h)
+    lam = torch.exp((block.lambda_q * block.lambda_k).sum(-1))
+    assert not torch.allclose(att, torch.zeros_like(att)) and not torch.allclose(conv, att)
+    assert torch.allclose(block(x, mask), lam[0] * att - lam[1] * conv, atol=1e-6)
