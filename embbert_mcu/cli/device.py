@@ -167,6 +167,7 @@ def _write_report(target, report, model_dir) -> None:
     from ..device.firmware import read_manifest
     from ..device.report import write_report
 
+    info(f"writing the report to {target.out} ...")
     files = write_report(target, report, read_manifest(model_dir))
     plots = [f.name for f in files if f.suffix == ".png"]
     info(f"report: {target.out / 'report.md'} (with report.json and {len(plots)} plots: "
