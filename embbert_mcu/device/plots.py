@@ -72,26 +72,8 @@ def latency_plot(summary: dict, path: Path) -> None:
     top.set_xlim(left=0)
     top.set_ylim(0, max(values) * 1.08)
     if has_macs:
-        curve = summary["mac_curve"]
-        per_mac = summary["latency"]["per_mac"]
-        top.plot(curve["n"], [m * per_mac * scale for m in curve["macs"]], color=COLORS[3],
-                 label=f"model MACs(n) x {per_mac:.2f} (mean {axis['per_mac']} per MAC)")
-        mac_axis = top.twinx()
-        lo, hi = top.get_ylim()
-        mac_axis.set_ylim(lo / (per_mac * scale), hi / (per_mac * scale))
-        mac_axis.set_ylabel("MACs per inference (same line)")
-        _millions(mac_axis.yaxis)
-        bottom = axes[1][0]
-        ratios = [t / m for t, m in zip(samples["ticks"], samples["macs"]) if m]
-        bottom.scatter([n for n, m in zip(lengths, samples["macs"]) if m], ratios, s=14,
-                       color=COLORS[2], alpha=0.7, label="each text")
-        bottom.axhline(per_mac, color=COLORS[3], linestyle="--",
-                       label=f"mean {per_mac:.2f} (total {axis['per_mac']} / total MACs)")
-        bottom.set_ylabel(f"{axis['per_mac']} per MAC")
-        lo, hi = min(ratios + [per_mac]), max(ratios + [per_mac])
-        bottom.set_ylim(lo - 0.25 * (hi - lo) - 0.05, hi + 0.6 * (hi - lo) + 0.05)
-        bottom.legend(loc="upper left", fontsize=9, ncol=2)
-        bottom.grid(alpha=0.3)
+        _mac_line(top, summary)
+        _per_mac_panel(axes[1][0], summary)
     if axis["name"] != "time":
         _millions(top.yaxis)
     axes[-1][0].set_xlabel("input length n (tokens, with [CLS] and [SEP])")
@@ -99,6 +81,35 @@ def latency_plot(summary: dict, path: Path) -> None:
     top.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
+
+
+def _mac_line(top, summary: dict) -> None:
+    """The model's MACs(n) scaled by the mean ticks per MAC; the right axis reads it in MACs."""
+    axis, curve, per_mac = summary["axis"], summary["mac_curve"], summary["latency"]["per_mac"]
+    scale = axis["scale"]
+    top.plot(curve["n"], [m * per_mac * scale for m in curve["macs"]], color=COLORS[3],
+             label=f"model MACs(n) x {per_mac:.2f} (mean {axis['per_mac']} per MAC)")
+    mac_axis = top.twinx()
+    lo, hi = top.get_ylim()
+    mac_axis.set_ylim(lo / (per_mac * scale), hi / (per_mac * scale))
+    mac_axis.set_ylabel("MACs per inference (same line)")
+    _millions(mac_axis.yaxis)
+
+
+def _per_mac_panel(ax, summary: dict) -> None:
+    axis, samples, per_mac = summary["axis"], summary["samples"], summary["latency"]["per_mac"]
+    pairs = [(n, t / m) for n, t, m in zip(samples["n_tokens"], samples["ticks"], samples["macs"])
+             if m]
+    ratios = [r for _, r in pairs]
+    ax.scatter([n for n, _ in pairs], ratios, s=14, color=COLORS[2], alpha=0.7,
+               label="each text")
+    ax.axhline(per_mac, color=COLORS[3], linestyle="--",
+               label=f"mean {per_mac:.2f} (total {axis['per_mac']} / total MACs)")
+    ax.set_ylabel(f"{axis['per_mac']} per MAC")
+    lo, hi = min(ratios + [per_mac]), max(ratios + [per_mac])
+    ax.set_ylim(lo - 0.25 * (hi - lo) - 0.05, hi + 0.6 * (hi - lo) + 0.05)
+    ax.legend(loc="upper left", fontsize=9, ncol=2)
+    ax.grid(alpha=0.3)
 
 
 def _millions(axis) -> None:
@@ -116,7 +127,9 @@ def stages_plot(summary: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 1.6 + 0.5 * len(rows)))
     names = [r["name"] for r in rows][::-1]
     values = [r["value"] * scale for r in rows][::-1]
-    bars = ax.barh(names, values, color=COLORS[0], label=f"mean {axis['label']} per inference")
+    label = (f"mean time per inference ({axis['label']})" if axis["name"] == "time"
+             else f"mean {axis['label']} per inference")
+    bars = ax.barh(names, values, color=COLORS[0], label=label)
     top = max(values) or 1
     for bar, row in zip(bars, rows[::-1]):
         value = row["text"] if axis["name"] != "time" else f"{row['value'] * scale:.3g} ms"
@@ -125,12 +138,10 @@ def stages_plot(summary: dict, path: Path) -> None:
             note += f", {row['per_mac']} {axis['per_mac']}/MAC"
         ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, note,
                 va="center", fontsize=9)
-    ax.set_xlim(0, top * 1.45)
+    ax.set_xlim(0, top * 1.55)
     if axis["name"] != "time":
         _millions(ax.xaxis)
-        ax.set_xlabel(f"mean {axis['label']} per inference")
-    else:
-        ax.set_xlabel(f"mean time per inference ({axis['label']})")
+    ax.set_xlabel(label)
     ax.set_ylabel("stage (in run order, top first)")
     mean_len = summary["latency"]["mean_len"]
     what = "Time" if axis["name"] == "time" else axis["label"].capitalize()
