@@ -84,7 +84,7 @@ def stop(board_id, project_dir, as_json):
     elif board_id:
         projects = [default_project_dir(board_id)]
     else:
-        projects = sorted(p for p in default_project_dir("x").parent.glob("*") if p.is_dir())
+        projects = sorted(p for p in Path().glob(str(default_project_dir("*"))) if p.is_dir())
     results = [emulator.stop_verified(p) for p in emulator.state_files(projects)]
     if as_json:
         emit_json({"emulators": [{"status": r.status, "state_file": str(r.state_path),
@@ -93,9 +93,8 @@ def stop(board_id, project_dir, as_json):
         return
     if not results:
         where = project_dir or default_project_dir(board_id or "*")
-        info(f"no emulator started by flash is running (no state file in {where})")
-        if not project_dir:
-            info("hint: pass --project-dir if flash was given one")
+        info(f"no emulator started by flash is running (no state file in {where})"
+             + ("" if project_dir else "; pass --project-dir if flash was given one"))
     for r in results:
         info(_stop_message(r))
 
