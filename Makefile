@@ -43,11 +43,14 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # The main job: export the default checkpoint, verify the C on the host, then flash it to the
-# emulated Nucleo-H743 and bench it over the serial protocol against the host C build.
+# emulated Nucleo-H743 and bench it over the serial protocol against the host C build; the
+# report (Markdown, plots, JSON) goes to build/report.
 demo: setup toolchain
 	$(EMB) memory --preset base
 	$(EMB) export $(DEFAULT_CKPT) -o build/model --verify
-	$(EMB) bench --board qemu_h743 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
+	$(EMB) bench --board qemu_h743 --model build/model --limit $(DEMO_LIMIT) --budget 781kB \
+	    --report build/report
+	@echo "the demo's report: build/report/report.md (plots: build/report/*.png)"
 
 # Speed and memory figures (printed, not asserted): memory report, kernel instructions per
 # MAC, export + host verification, and the device bench on both emulated boards.

@@ -62,8 +62,53 @@ def flash(board_id, model_dir, project_dir, no_upload, generate_only, as_json):
     elif doc.get("url"):
         click.echo(doc["url"])  # the serial URL is the command's result
         info(f"QEMU runs in the background; bench it with: embbert-mcu bench --port {doc['url']}")
+        where = f"--project-dir {project}" if project_dir else f"--board {board.id}"
+        info(f"stop it with: embbert-mcu stop {where}")
     else:
         info(f"project: {project}")
+
+
+@cli.command()
+@click.option("--board", "board_id", help="The emulator of this board's default project "
+              "(build/fw/<board>).")
+@click.option("--project-dir", type=click.Path(file_okay=False),
+              help="The emulator of this PlatformIO project (as given to flash).")
+@click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
+def stop(board_id, project_dir, as_json):
+    """Stop an emulator that `flash` left running [default: every one under build/fw]."""
+    from ..device import emulator
+    from ..device.flash import default_project_dir
+
+    if project_dir:
+        projects = [Path(project_dir)]
+    elif board_id:
+        projects = [default_project_dir(board_id)]
+    else:
+        projects = sorted(p for p in Path().glob(str(default_project_dir("*"))) if p.is_dir())
+    results = [emulator.stop_verified(p) for p in emulator.state_files(projects)]
+    if as_json:
+        emit_json({"emulators": [{"status": r.status, "state_file": str(r.state_path),
+                                  "pid": r.pid, "url": r.url, "exit_code": r.exit_code}
+                                 for r in results]})
+        return
+    if not results:
+        where = project_dir or default_project_dir(board_id or "*")
+        info(f"no emulator started by flash is running (no state file in {where})"
+             + ("" if project_dir else "; pass --project-dir if flash was given one"))
+    for r in results:
+        info(_stop_message(r))
+
+
+def _stop_message(r) -> str:
+    if r.status == "stopped":
+        return f"stopped the emulator (pid {r.pid}, {r.url})"
+    if r.status == "unreadable":
+        return f"{r.state_path} is not an emulator state file this tool wrote: nothing stopped"
+    if r.status == "stale":
+        return (f"pid {r.pid} is no longer our emulator: left it alone and removed the stale "
+                f"{r.state_path}")
+    code = "" if r.exit_code is None else f" with code {r.exit_code}"
+    return f"the emulator at {r.url} had already exited{code}; removed {r.state_path}"
 
 
 @cli.command()
@@ -79,8 +124,11 @@ def flash(board_id, model_dir, project_dir, no_upload, generate_only, as_json):
 @click.option("--project-dir", type=click.Path(file_okay=False),
               help="PlatformIO project [default: build/fw/<board>].")
 @click.option("--baud", default=115200, show_default=True, help="Baud rate of a real port.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              help="Also write a report folder: report.json, report.md and PNG plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir, baud, as_json):
+def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir, baud,
+          report_dir, as_json):
     """Run the test set on the device; compare with the host C build; check memory."""
     from ..device.bench import check, format_report, load_samples
 
@@ -88,13 +136,41 @@ def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir,
         raise UsageError("give --port (a flashed device) or --board (an emulated board)")
     budget_bytes = parse_bytes(budget) if budget else None
     samples = load_samples(model_dir, test_file, limit)
-    report = _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir,
-                            baud)
+    target = _report_target(report_dir)  # refused or unwritable: before the long work
+    try:
+        report = _bench_device(port, board_id, model_dir, samples, budget_bytes, elf,
+                               project_dir, baud)
+    except BaseException:
+        if target is not None:
+            from ..device.report import discard
+            discard(target)
+        raise
     if as_json:
         emit_json(report)
     else:
         info(format_report(report))
+    if target is not None:
+        _write_report(target, report, model_dir)
     check(report)
+
+
+def _report_target(report_dir):
+    if not report_dir:
+        return None
+    from ..device.report import prepare
+
+    return prepare(report_dir)
+
+
+def _write_report(target, report, model_dir) -> None:
+    from ..device.firmware import read_manifest
+    from ..device.report import write_report
+
+    info(f"writing the report to {target.out} ...")
+    files = write_report(target, report, read_manifest(model_dir))
+    plots = [f.name for f in files if f.suffix == ".png"]
+    info(f"report: {target.out / 'report.md'} (with report.json and {len(plots)} plots: "
+         f"{', '.join(plots)})")
 
 
 def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud):

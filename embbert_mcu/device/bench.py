@@ -13,10 +13,13 @@ import statistics
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .. import __version__
 from ..errors import BudgetError, UsageError, VerificationError
 from .firmware import read_manifest
 from .link import Device
 from ..units import fmt_bytes
+
+TOOL = "embbert-mcu bench"  # names the report's producer (report.json, bench --report)
 
 
 def load_samples(model_dir: str | Path, test: str | Path | None = None,
@@ -163,7 +166,8 @@ def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
     host = HostModel(model_dir).run_many([s["ids"] for s in samples])
     dev, ticks, stages = run_device(device, samples, progress)
     stats = device.stats()
-    report = {"model_sha256": manifest["model_sha256"], "device_board": info.board,
+    report = {"tool": TOOL, "version": __version__,
+              "model_sha256": manifest["model_sha256"], "device_board": info.board,
               "port": info.port, "clock_hz": info.clock_hz,
               "mean_len": statistics.mean(len(s["ids"]) for s in samples),
               "weights_bytes": manifest.get("weights_bytes")}
@@ -171,6 +175,9 @@ def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
     report.update(latency(info, ticks, stages, len(samples)))
     report.update(memory(info, stats, sizes, budget_bytes, board))
     report["device_errors"] = stats.n_errors
+    report["per_sample"] = {"n_tokens": [len(s["ids"]) for s in samples],
+                            "latency": [t * info.tick_scale for t in ticks],
+                            "unit": info.tick_unit}
     return report
 
 

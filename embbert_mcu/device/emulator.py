@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BuildError, DeviceError
@@ -99,15 +100,77 @@ def exit_code(state: dict, timeout_s: float = 0.0) -> int | None:
 
 def stop(state_path: str | Path, timeout_s: float = 5.0) -> int | None:
     """Stop the emulator named in state_path (if it runs); returns its exit code if known."""
+    return stop_verified(state_path, timeout_s).exit_code
+
+
+@dataclass(frozen=True)
+class StopResult:
+    # "stopped"; "exited" (was already gone); "stale" (the pid is no longer ours: untouched);
+    # "none" (no state file); "unreadable" (a state file this module did not write: kept)
+    status: str
+    state_path: Path
+    pid: int | None = None
+    url: str | None = None
+    exit_code: int | None = None
+
+
+def stop_verified(state_path: str | Path, timeout_s: float = 5.0) -> StopResult:
+    """Stop the emulator of a state file, killing only the process this module started: the
+    pid must still run the shell that launched QEMU on this ELF (a pid can be reused)."""
+    state_path = Path(state_path)
+    if not state_path.exists():
+        return StopResult("none", state_path)
     state = load_state(state_path)
-    if not state:
-        return None
+    keys = ("pid", "elf", "rc_file")
+    if not isinstance(state, dict) or not all(k in state for k in keys) \
+            or not isinstance(state["pid"], int) or state["pid"] <= 0:
+        return StopResult("unreadable", state_path)
+    pid, url = state["pid"], state.get("url")
     code = exit_code(state)
     if code is None and running(state):
-        _kill_group(state["pid"], timeout_s)
+        if not is_ours(state):
+            state_path.unlink(missing_ok=True)
+            return StopResult("stale", state_path, pid, url)
+        _kill_group(pid, timeout_s)
         code = exit_code(state, 1.0)
-    Path(state_path).unlink(missing_ok=True)
-    return code
+        status = "stopped"
+    else:
+        status = "exited"
+    state_path.unlink(missing_ok=True)
+    return StopResult(status, state_path, pid, url, code)
+
+
+def is_ours(state: dict) -> bool:
+    """The state's pid runs the shell ``start`` launched: qemu-system-arm on this ELF."""
+    cmd = command_line(state["pid"])
+    return (cmd is not None and "qemu-system-arm" in cmd and "-kernel" in cmd
+            and (_quote(state["elf"]) in cmd or state["elf"] in cmd))
+
+
+def command_line(pid: int) -> str | None:
+    """The command line of a process (/proc on Linux, ps elsewhere); None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return raw.replace(b"\0", b" ").decode(errors="replace").strip() or None
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None
+    except OSError:
+        return None
+    try:
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def state_files(project_dirs: list[Path]) -> list[Path]:
+    """The emulator state files of these PlatformIO projects (one per built board env)."""
+    found = []
+    for project in project_dirs:
+        found += sorted(Path(project).glob(".pio/build/*/emulator.json"))
+    return found
 
 
 def _kill_group(pid: int, timeout_s: float) -> None:

@@ -25,7 +25,7 @@ from ..resources import resource_dir
 from .graph import build_ir
 from .lower import lower_graph
 from .onnx_out import write_onnx
-from .plan import plan_arena
+from .plan import plan_arena, plan_record
 from .render import RenderInput, render_sources
 from .testset import tokenized_testset
 from .weights import c_tensors, weights_bytes
@@ -91,6 +91,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     manifest = _manifest(ckpt, inp, schedule)
     manifest["x_layout"] = {part: plan.placements[buf].offset
                             for part, buf in schedule.acts["act_x"].items()}
+    manifest["arena_plan"] = plan_record(schedule, plan)  # for bench reports
+    manifest["macs_per_stage"] = schedule.macs_polynomial()  # [a, b, c]: a + b n + c n^2
     files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None)
     return ExportResult(
         out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,

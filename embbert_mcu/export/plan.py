@@ -116,3 +116,15 @@ def _first_fit(placed, nbytes: int, first: int, last: int) -> int:
             break
         offset = max(offset, _align(end))
     return offset
+
+
+def plan_record(schedule: Schedule, plan: ArenaPlan) -> dict:
+    """The plan as JSON for the export's manifest: where each buffer lives (byte offset, size)
+    and when (first and last op index), and the stage of every op, for reports."""
+    ops = [{"stage": stage.name, "module": op.module}
+           for stage in schedule.stages for loop in stage.loops for op in loop.ops]
+    buffers = [{"name": p.name, "offset": p.offset, "nbytes": p.nbytes, "first": p.first,
+                "last": p.last, "shape": schedule.buffers[p.name].shape}
+               for p in sorted(plan.placements.values(), key=lambda p: (p.offset, p.first, p.name))]
+    return {"arena_bytes": plan.arena_bytes, "naive_bytes": plan.naive_bytes, "ops": ops,
+            "buffers": buffers}

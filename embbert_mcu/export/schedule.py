@@ -79,9 +79,25 @@ class Schedule:
 
     def macs(self, n: int) -> int:
         """Multiply-accumulates of one inference over n tokens (linear, attention, conv)."""
-        total = 0
+        return sum(self.stage_macs(n).values())
+
+    def stage_macs(self, n: int) -> dict[str, int]:
+        """Stage name -> multiply-accumulates of that stage over n tokens."""
+        out = {}
         for stage in self.stages:
+            total = 0
             for loop in stage.loops:
                 trips = n if loop.bound == "n" else int(loop.bound)
                 total += trips * sum(c + per_n * n for c, per_n in (op.macs for op in loop.ops))
-        return total
+            out[stage.name] = total
+        return out
+
+    def macs_polynomial(self) -> dict[str, list[int]]:
+        """Stage name -> [a, b, c] with MACs(n) = a + b n + c n^2 (exact: a row loop of n trips
+        over ops costing const + per_n * n is at most quadratic in n)."""
+        f0, f1, f2 = (self.stage_macs(n) for n in (0, 1, 2))
+        out = {}
+        for name in f0:
+            c = (f2[name] - 2 * f1[name] + f0[name]) // 2
+            out[name] = [f0[name], f1[name] - f0[name] - c, c]
+        return out
