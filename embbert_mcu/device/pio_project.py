@@ -38,6 +38,8 @@ CONFIG_ESP_TASK_WDT_INIT=n
 CONFIG_ESP_TASK_WDT=n
 CONFIG_COMPILER_OPTIMIZATION_PERF=y
 CONFIG_FREERTOS_WATCHPOINT_END_OF_STACK=y
+CONFIG_ESPTOOLPY_FLASHMODE_QIO=y
+CONFIG_ESPTOOLPY_FLASHFREQ_80M=y
 """
 
 
@@ -88,6 +90,8 @@ def platformio_ini(board: Board, strict_flags: list[str], core_dir: Path | None 
                   f"framework = {pio['framework']}"]
         if pio.get("upload_protocol"):
             lines.append(f"upload_protocol = {pio['upload_protocol']}")
+        for key, value in sorted(pio.get("board_build", {}).items()):
+            lines.append(f"board_build.{key} = {value}")
         lines.append(f"monitor_speed = {pio.get('monitor_speed', 115200)}")
     lines += ["build_flags =", *[f"    {f}" for f in defines]]
     # Our sources only: framework code is not held to our warning set.
