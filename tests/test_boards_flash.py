@@ -209,3 +209,27 @@ def test_real_board_image_builds_offline(tmp_path, model, board_id, capsys):
         assert region["origin"] <= start and start + size <= region["origin"] + region["bytes"]
     assert doc["flash_bytes"] <= board.flash_bytes
     assert addr[".data"][1] + addr[".bss"][1] <= board.ram_bytes
+
+
+def test_run_streamed_passes_output_on_and_times_out(capsys):
+    import sys
+
+    from embbert_mcu.device.flash import run_streamed
+    from embbert_mcu.errors import BuildError
+
+    code, out = run_streamed([sys.executable, "-c", "print('compiling a.o'); print('linking')"],
+                             {}, 30)
+    assert code == 0 and out == "compiling a.o\nlinking\n"
+    assert "compiling a.o" in capsys.readouterr().err  # shown as it comes, not only on failure
+    with pytest.raises(BuildError, match="did not finish in 1 s"):
+        run_streamed([sys.executable, "-c", "import time; time.sleep(30)"], {}, 1)
+
+
+def test_upload_without_openocd_is_a_clear_error(tmp_path, model, monkeypatch):
+    from embbert_mcu.device import flash as flash_mod
+    from embbert_mcu.errors import BuildError
+
+    monkeypatch.setattr(flash_mod.shutil, "which", lambda name: None)
+    with pytest.raises(BuildError, match="openocd is not installed"):
+        flash_mod.flash(load_board("nucleo_f446re"), model, tmp_path / "fw", upload=True)
+    assert not (tmp_path / "fw").exists()  # nothing written before the check

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,19 +111,25 @@ def run_pio(project: Path, board: Board, targets: list[str], timeout_s: float = 
 
 def run_streamed(cmd: list[str], env: dict, timeout_s: float) -> tuple[int, str]:
     """Run cmd with its output passed on line by line to stderr (stdout may carry --json)
-    and kept for the error message; (exit code, output)."""
-    deadline = time.monotonic() + timeout_s
-    lines = []
+    and kept for the error message; (exit code, output). A silent hang ends at timeout_s."""
+    lines: list[str] = []
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=env, errors="replace") as proc:
-        for line in proc.stdout:
-            lines.append(line)
-            sys.stderr.write(line)
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise BuildError(f"pio run did not finish in {timeout_s:.0f} s",
-                                 hint=_tail("".join(lines)))
-        returncode = proc.wait()
+        def pump() -> None:
+            for line in proc.stdout:
+                lines.append(line)
+                sys.stderr.write(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BuildError(f"pio run did not finish in {timeout_s:.0f} s",
+                             hint=_tail("".join(lines))) from None
+        reader.join()
     return returncode, "".join(lines)
 
 
@@ -158,6 +164,9 @@ def flash(board: Board, model_dir: str | Path, project_dir: str | Path,
     """Generate, build and (unless upload is False) upload; emulated boards start QEMU."""
     if board.image_of:
         return flash_image_of(board, model_dir, project_dir, upload)
+    if upload and not board.emulated and board.port == "stm32" and shutil.which("openocd") is None:
+        raise BuildError("openocd is not installed: the offline env uploads with it",
+                         hint="apt-get install openocd, or build only with --no-upload")
     project = generate_project(board, model_dir, project_dir)
     run_pio(project, board, ["upload"] if upload else [])
     elf = firmware_elf(project, board)
