@@ -1,10 +1,10 @@
 """`embbert-mcu flash`: a PlatformIO project for a board and an export, built and uploaded.
 
-Real boards use the official platforms and frameworks (ststm32 + stm32cube, espressif32 +
-espidf). Emulated boards use the local platform in firmware/platform/, which builds offline
-with arm-none-eabi-gcc from PATH; its upload starts QEMU (embbert_mcu.device.emulator).
-Real STM32 boards build offline too: their default env uses the same local platform (see
-pio_project). PlatformIO's core folder is one shared folder (``build/pio-core`` under the
+Emulated boards use the local platform in firmware/platform/, which builds offline with
+arm-none-eabi-gcc from PATH; its upload starts QEMU (embbert_mcu.device.emulator). Real STM32
+boards build offline too: their default env uses the same local platform and uploads with
+openocd (an env for PlatformIO's ststm32 sits beside it, see pio_project). ESP32 boards use
+espressif32 + espidf, which need PlatformIO's registry. PlatformIO's core folder is one shared folder (``build/pio-core`` under the
 working directory, or $EMBBERT_MCU_PIO_CORE), never the user's home and not one per project.
 """
 
