@@ -233,3 +233,25 @@ def test_upload_without_openocd_is_a_clear_error(tmp_path, model, monkeypatch):
     with pytest.raises(BuildError, match="openocd is not installed"):
         flash_mod.flash(load_board("nucleo_f446re"), model, tmp_path / "fw", upload=True)
     assert not (tmp_path / "fw").exists()  # nothing written before the check
+
+
+def test_memory_map_must_agree_with_the_budget_figures():
+    from embbert_mcu.device.boards import _check_memory
+
+    good = load_board("nucleo_h743")
+    _check_memory(good, "boards/nucleo_h743.json")
+    with pytest.raises(UsageError, match="memory map disagrees"):
+        _check_memory(dataclasses.replace(good, ram_bytes=1 << 20), "boards/nucleo_h743.json")
+
+
+def test_netduino_link_is_the_second_serial():
+    from pathlib import Path
+
+    from embbert_mcu.device.emulator import qemu_command
+
+    board = load_board("qemu_netduino_f446")
+    cmd = qemu_command(Path("fw.elf"), board.qemu["machine"], board.qemu["cpu"], 4242,
+                       board.qemu["serial_index"])
+    serials = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-serial"]
+    assert serials == ["null", "tcp:127.0.0.1:4242,server=on,wait=on"]
+    assert board.image_of == "nucleo_f446re" and board.cflags == load_board("nucleo_f446re").cflags
