@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,58 @@ def test_stack_overflow_hits_the_mpu_guard(tmp_path, model):
     finally:
         dev.close()
         emulator.stop(r.state_path)
+
+
+def test_nucleo_f446re_image_runs_on_netduinoplus2(tmp_path, model, capsys):
+    """The unmodified nucleo_f446re ELF on QEMU's STM32F405: its PLL bring-up times out (RCC
+    is not emulated), it stays on HSI and reports 16 MHz, counts SysTick cycles (CYCCNT stays
+    0), and agrees with the host C on the export's test set."""
+    report = _bench(capsys, "--board", "qemu_netduino_f446", "--model", str(model),
+                    "--project-dir", str(tmp_path / "fw"))
+    assert report["device_board"] == "nucleo_f446re" and report["port"] == "stm32"
+    assert report["n"] == 6 and report["agreement"] == 1.0
+    assert report["clock_hz"] == 16_000_000  # read back from RCC: HSI
+    assert report["tick_unit"] == "cycles" and report["cycles_per_inference"] > 0
+    assert report["latency_us"]["mean"] == pytest.approx(report["latency"]["mean"] / 16.0)
+    assert report["stack_guard"] is True and 0 < report["stack_bytes"] <= 8192
+    assert (tmp_path / "fw" / ".pio" / "build" / "nucleo_f446re" / "firmware.elf").is_file()
+
+
+def test_stm32_stack_guard_prints_on_the_serial_line(tmp_path, model):
+    """A nucleo_f446re image with a stack too small for one inference, on netduinoplus2: the
+    MPU guard at the bottom of the stack fires and the handler says so on USART2."""
+    import dataclasses
+    import socket
+    import time
+
+    from embbert_mcu.device import emulator, protocol as P
+    from embbert_mcu.device.boards import load_board
+    from embbert_mcu.device.flash import firmware_elf, generate_project, run_pio
+
+    board = dataclasses.replace(load_board("nucleo_f446re"), stack_bytes=256)
+    project = generate_project(board, model, tmp_path / "fw")
+    run_pio(project, board, [])
+    state = emulator.start(firmware_elf(project, board), "netduinoplus2", "cortex-m4",
+                           serial_index=1)
+    try:
+        port = int(state["url"].rsplit(":", 1)[1])
+        for _ in range(100):  # QEMU listens a moment after it starts
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        with conn as s:
+            seen, deadline = b"", time.monotonic() + 20
+            while b"ticks:" not in seen and time.monotonic() < deadline:
+                seen += s.recv(4096)  # the banner: the UART is up (earlier bytes are lost)
+            s.sendall(P.encode_frame(P.INFER, 1, P.encode_infer([2, 100, 200])))
+            while b"halted" not in seen and time.monotonic() < deadline:
+                try:
+                    seen += s.recv(4096)
+                except socket.timeout:
+                    break
+        assert b"running on the internal clock at 16000000 Hz" in seen
+        assert b"MemManage fault: the stack overflowed into the MPU guard; halted" in seen
+    finally:
+        emulator.stop(Path(state["log"]).with_name("emulator.json"))

@@ -34,6 +34,32 @@ class Board:
     def qemu(self) -> dict:
         return self.extra.get("qemu", {})
 
+    @property
+    def cflags(self) -> list[str]:
+        """CPU and float-ABI flags, kept in one manifest: an emulated stand-in names the real
+        board it stands in for (``cflags_of``) and compiles with that board's flags."""
+        if "cflags_of" in self.extra:
+            return load_board(self.extra["cflags_of"]).cflags
+        return list(self.extra.get("cflags", []))
+
+    @property
+    def image_of(self) -> str | None:
+        """An emulated board that runs another board's unmodified image (its id), or None."""
+        return self.extra.get("image_of")
+
+    def memory(self) -> list[dict]:
+        """Memory regions [{name, origin, bytes, access}] the linker script declares: the
+        manifest's map for a real board, FLASH and RAM at the emulator's origins otherwise."""
+        if "memory" in self.extra:
+            return [{**r, "origin": int(str(r["origin"]), 0)} for r in self.extra["memory"]]
+        return [{"name": "FLASH", "origin": int(self.extra.get("flash_origin", 0)),
+                 "bytes": self.flash_bytes, "access": "rx"},
+                {"name": "RAM", "origin": int(self.extra.get("ram_origin", 0)),
+                 "bytes": self.ram_bytes, "access": "rwx"}]
+
+    def region_limits(self) -> dict[str, int]:
+        return {r["name"].upper(): r["bytes"] for r in self.memory()}
+
 
 def board_ids() -> list[str]:
     return sorted(p.stem for p in resource_dir("boards").glob("*.json"))
@@ -52,7 +78,21 @@ def load_board(board_id: str) -> Board:
     if missing:
         raise UsageError(f"board manifest {path} lacks {', '.join(missing)}")
     extra = {k: v for k, v in data.items() if k not in REQUIRED}
-    return Board(**{k: data[k] for k in REQUIRED}, extra=extra)
+    board = Board(**{k: data[k] for k in REQUIRED}, extra=extra)
+    _check_memory(board, path)
+    return board
+
+
+def _check_memory(board: Board, path) -> None:
+    """The map must hold the sizes the budget check reads: FLASH = flash_bytes, the region
+    .data/.bss go to = ram_bytes."""
+    if "memory" not in board.extra:
+        return
+    limits = board.region_limits()
+    data_region = board.extra.get("placement", {}).get("data", "RAM").upper()
+    if limits.get("FLASH") != board.flash_bytes or limits.get(data_region) != board.ram_bytes:
+        raise UsageError(f"board manifest {path}: the memory map disagrees with flash_bytes "
+                         f"or ram_bytes")
 
 
 def all_boards() -> list[Board]:

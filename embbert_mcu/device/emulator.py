@@ -35,14 +35,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(elf: Path, machine: str, cpu: str, port: int) -> list[str]:
+def qemu_command(elf: Path, machine: str, cpu: str, port: int, serial_index: int = 0) -> list[str]:
+    """serial_index: which of the machine's UARTs is the link (netduinoplus2: USART2 is the
+    second -serial); the ones before it are left unconnected."""
     return ["qemu-system-arm", "-M", machine, "-cpu", cpu, "-nographic", "-monitor", "none",
             "-kernel", str(elf), "-icount", "shift=0,sleep=off",
             "-semihosting-config", "enable=on,target=native",
+            *["-serial", "null"] * serial_index,
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on"]
 
 
-def start(elf: str | Path, machine: str, cpu: str, state_path: str | Path | None = None) -> dict:
+def start(elf: str | Path, machine: str, cpu: str, state_path: str | Path | None = None,
+          serial_index: int = 0) -> dict:
     """Launch QEMU detached (own session); returns and writes the state dict."""
     elf = Path(elf).resolve()
     if not elf.is_file():
@@ -56,7 +60,7 @@ def start(elf: str | Path, machine: str, cpu: str, state_path: str | Path | None
     log, rc_file = elf.with_name("emulator.log"), elf.with_name("emulator.rc")
     rc_file.unlink(missing_ok=True)
     # A shell records QEMU's exit code (the firmware's, through semihosting) for later.
-    script = " ".join(_quote(a) for a in qemu_command(elf, machine, cpu, port))
+    script = " ".join(_quote(a) for a in qemu_command(elf, machine, cpu, port, serial_index))
     script += f"; echo $? > {_quote(str(rc_file))}"
     with open(log, "wb") as log_f, open(os.devnull, "rb") as null:
         proc = subprocess.Popen(["/bin/sh", "-c", script], stdin=null, stdout=log_f,

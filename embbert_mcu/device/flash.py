@@ -1,9 +1,11 @@
 """`embbert-mcu flash`: a PlatformIO project for a board and an export, built and uploaded.
 
-Real boards use the official platforms and frameworks (ststm32 + stm32cube, espressif32 +
-espidf). Emulated boards use the local platform in firmware/platform/, which builds offline
-with arm-none-eabi-gcc from PATH; its upload starts QEMU (embbert_mcu.device.emulator).
-PlatformIO's core folder is kept inside the project (``.pio-core``), never the user's home.
+Emulated boards use the local platform in firmware/platform/, which builds offline with
+arm-none-eabi-gcc from PATH; its upload starts QEMU (embbert_mcu.device.emulator). Real STM32
+boards build offline too: their default env uses the same local platform and uploads with
+openocd (an env for PlatformIO's ststm32 sits beside it, see pio_project). ESP32 boards use
+espressif32 + espidf, which need PlatformIO's registry. PlatformIO's core folder is one shared folder (``build/pio-core`` under the
+working directory, or $EMBBERT_MCU_PIO_CORE), never the user's home and not one per project.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +51,14 @@ def generate_project(board: Board, model_dir: str | Path, project_dir: str | Pat
         shutil.rmtree(src)  # a previous model's files must not linger
     stage_sources(src, model_dir, board.port, manifest)
     write_board_files(project, board)
-    write_text(project / "platformio.ini", platformio_ini(board, STRICT_FLAGS))
+    write_text(project / "platformio.ini", platformio_ini(board, STRICT_FLAGS, core_dir(project)))
     return project
 
 
-def core_dir(project: Path) -> Path:
-    return project / ".pio-core"
+def core_dir(project: Path | None = None) -> Path:
+    """The PlatformIO core folder every generated project shares (packages, platforms)."""
+    configured = os.environ.get("EMBBERT_MCU_PIO_CORE")
+    return Path(configured).resolve() if configured else Path.cwd().resolve() / "build" / "pio-core"
 
 
 def ensure_scons(core: Path) -> None:
@@ -91,22 +96,41 @@ def pio_command() -> list[str]:
 
 def run_pio(project: Path, board: Board, targets: list[str], timeout_s: float = 900) -> str:
     """Run `pio run` in the project; a link overflow becomes a BudgetError with the figures."""
-    if board.emulated:
+    if board.emulated or board.port == "stm32":  # the local platform's envs
         ensure_scons(core_dir(project))
     cmd = pio_command() + ["run", "-d", str(project), "-e", board.id]
     for t in targets:
         cmd += ["-t", t]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, env=pio_env(project),
-                                timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"pio run did not finish in {timeout_s:.0f} s") from None
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
+    returncode, output = run_streamed(cmd, pio_env(project), timeout_s)
+    if returncode != 0:
         raise_overflow(output, board)
-        raise BuildError(f"pio run failed for {board.id} (exit {result.returncode})",
+        raise BuildError(f"pio run failed for {board.id} (exit {returncode})",
                          hint=_tail(output))
     return output
+
+
+def run_streamed(cmd: list[str], env: dict, timeout_s: float) -> tuple[int, str]:
+    """Run cmd with its output passed on line by line to stderr (stdout may carry --json)
+    and kept for the error message; (exit code, output). A silent hang ends at timeout_s."""
+    lines: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, errors="replace") as proc:
+        def pump() -> None:
+            for line in proc.stdout:
+                lines.append(line)
+                sys.stderr.write(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BuildError(f"pio run did not finish in {timeout_s:.0f} s",
+                             hint=_tail("".join(lines))) from None
+        reader.join()
+    return returncode, "".join(lines)
 
 
 def raise_overflow(output: str, board: Board) -> None:
@@ -114,7 +138,7 @@ def raise_overflow(output: str, board: Board) -> None:
     overflows = {m.group(1): int(m.group(2)) for m in OVERFLOW.finditer(output)}
     if not overflows:
         return
-    limits = {"RAM": board.ram_bytes, "FLASH": board.flash_bytes}
+    limits = {**board.region_limits(), "RAM": board.ram_bytes, "FLASH": board.flash_bytes}
     parts = []
     for region, over in sorted(overflows.items()):
         have = limits.get(region.upper())
@@ -138,6 +162,11 @@ def firmware_elf(project: Path, board: Board) -> Path:
 def flash(board: Board, model_dir: str | Path, project_dir: str | Path,
           upload: bool = True) -> FlashResult:
     """Generate, build and (unless upload is False) upload; emulated boards start QEMU."""
+    if board.image_of:
+        return flash_image_of(board, model_dir, project_dir, upload)
+    if upload and not board.emulated and board.port == "stm32" and shutil.which("openocd") is None:
+        raise BuildError("openocd is not installed: the offline env uploads with it",
+                         hint="apt-get install openocd, or build only with --no-upload")
     project = generate_project(board, model_dir, project_dir)
     run_pio(project, board, ["upload"] if upload else [])
     elf = firmware_elf(project, board)
@@ -148,6 +177,25 @@ def flash(board: Board, model_dir: str | Path, project_dir: str | Path,
     state = emulator.load_state(state_path)
     if not state:
         raise BuildError("the upload did not start the emulator", hint=f"see {project}")
+    return FlashResult(board.id, project, elf, state["url"], state_path, sizes)
+
+
+def flash_image_of(board: Board, model_dir: str | Path, project_dir: str | Path,
+                   upload: bool = True) -> FlashResult:
+    """An emulated board that runs a real board's image unmodified (qemu_netduino_f446: the
+    nucleo_f446re ELF on QEMU's netduinoplus2): build that board's project, start QEMU."""
+    from .boards import load_board
+
+    real = load_board(board.image_of)
+    project = generate_project(real, model_dir, project_dir)
+    run_pio(project, real, [])
+    elf = firmware_elf(project, real)
+    sizes = elfsize.firmware_sizes(elf)
+    if not upload:
+        return FlashResult(board.id, project, elf, None, None, sizes)
+    state_path = elf.with_name("emulator.json")
+    state = emulator.start(elf, board.qemu["machine"], board.qemu["cpu"], state_path,
+                           serial_index=int(board.qemu.get("serial_index", 0)))
     return FlashResult(board.id, project, elf, state["url"], state_path, sizes)
 
 

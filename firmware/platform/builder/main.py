@@ -1,8 +1,12 @@
-"""SCons builder of the emulated boards (QEMU MPS2), run by PlatformIO.
+"""SCons builder of the local platform, run by PlatformIO, for two kinds of board.
 
-Toolchain: arm-none-eabi-* from PATH (Debian's gcc-arm-none-eabi + newlib). The project's
-ld/ folder holds emb_memory.ld (the real board's flash/RAM sizes) and mps2_sections.ld.
-`pio run -t upload` starts QEMU in the background and prints the socket:// URL.
+Toolchain: arm-none-eabi-* from PATH (Debian's gcc-arm-none-eabi + newlib).
+- Emulated boards (QEMU MPS2): the board file names the CPU flags and QEMU machine; the
+  project's ld/ folder holds emb_memory.ld (the real board's flash/RAM sizes) and
+  mps2_sections.ld. `pio run -t upload` starts QEMU in the background and prints the URL.
+- Real STM32 boards: flags, linker script (board_build.ldscript) and link flags come from the
+  project (platformio.ini and its extra script), the same as in the env for PlatformIO's
+  official platform. `pio run -t upload` programs the board with openocd (ST-Link).
 """
 
 import os
@@ -11,7 +15,8 @@ from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
 
 env = DefaultEnvironment()
 board = env.BoardConfig()
-cpu_flags = list(board.get("build.emb_cpu_flags"))
+emulated = board.get("upload.protocol", "") == "qemu"
+cpu_flags = list(board.get("build.emb_cpu_flags", []))
 ld_dir = os.path.join(env.subst("$PROJECT_DIR"), "ld")
 
 env.Replace(
@@ -30,27 +35,33 @@ env.Replace(
     SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
     SIZEPRINTCMD="$SIZETOOL -A -d $SOURCES",
 )
-env.Append(
-    CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections"],
-    LINKFLAGS=cpu_flags + [
-        "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
-        "-Wl,--print-memory-usage", "-L", ld_dir,
-        # before the script: its DEFINED() test sees only symbols defined earlier
-        "-Wl,--defsym=__emb_stack_bytes=%d" % int(board.get("build.emb_stack_bytes")),
-        "-Wl,-T,mps2_sections.ld",
-    ],
-    LIBS=["m"],
-)
+if emulated:
+    env.Append(
+        CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections"],
+        LINKFLAGS=cpu_flags + [
+            "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
+            "-Wl,--print-memory-usage", "-L", ld_dir,
+            # before the script: its DEFINED() test sees only symbols defined earlier
+            "-Wl,--defsym=__emb_stack_bytes=%d" % int(board.get("build.emb_stack_bytes")),
+            "-Wl,-T,mps2_sections.ld",
+        ],
+        LIBS=["m"],
+    )
 
 target_elf = env.BuildProgram()
 AlwaysBuild(env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Sizes")))
-upload = env.Alias(
-    "upload", target_elf,
-    env.VerboseAction(
+if emulated:
+    upload_action = env.VerboseAction(
         '"$PYTHONEXE" -m embbert_mcu.device.emulator start --elf "$SOURCE" --machine %s --cpu %s'
         % (board.get("build.emb_qemu_machine"), board.get("build.emb_qemu_cpu")),
         "Starting QEMU %s" % board.get("build.emb_qemu_machine"),
-    ),
-)
+    )
+else:
+    upload_action = env.VerboseAction(
+        'openocd %s -c "program {$SOURCE} verify reset exit"'
+        % " ".join(board.get("upload.emb_openocd_args")),
+        "Programming with openocd (ST-Link)",
+    )
+upload = env.Alias("upload", target_elf, upload_action)
 AlwaysBuild(upload)
 Default([target_elf])
