@@ -14,13 +14,13 @@
 #define EMB_QMAX 127
 
 /* Round half to even, written out so it does not depend on the FPU rounding mode.
- * |x| must be < 2^31. floorf of |x| keeps a - fl exact (Sterbenz for a >= 1, fl = 0 below). */
+ * |x| must be < 2^31. The truncation of |x| is its floor (one vcvt, no libm call); a - fl is
+ * exact (Sterbenz for a >= 1, fl = 0 below; a itself for a >= 2^23, where frac = 0). */
 static inline int32_t emb_round_half_even(float x)
 {
     const float a = fabsf(x);
-    const float fl = floorf(a);
-    const float frac = a - fl;
-    int32_t i = (int32_t)fl;
+    int32_t i = (int32_t)a;
+    const float frac = a - (float)i;
     if (frac > 0.5f || (frac == 0.5f && (i & 1) != 0)) {
         i += 1;
     }

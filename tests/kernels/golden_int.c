@@ -29,10 +29,11 @@ static uint32_t rnd(void)
 
 static int8_t rnd_i8(void) { return (int8_t)((int32_t)(rnd() % 255u) - 127); }
 
-/* fp16 bits of a normal number of magnitude 2^-10 .. 2^-2, random sign. */
+/* fp16 bits of a number of magnitude 2^-10 .. 2^-2 (1 in 16 subnormal), random sign. */
 static uint16_t rnd_f16(void)
 {
-    const uint32_t e = 5u + rnd() % 9u, m = rnd() & 0x3FFu, s = rnd() & 1u;
+    const uint32_t e = rnd() % 16u == 0u ? 0u : 5u + rnd() % 9u;
+    const uint32_t m = (rnd() & 0x3FFu) | (e == 0u), s = rnd() & 1u;
     return (uint16_t)((s << 15) | (e << 10) | m);
 }
 

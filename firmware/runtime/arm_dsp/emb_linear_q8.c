@@ -3,7 +3,8 @@
  * reference and the portable twin; results are bit-identical). Four output rows per pass over
  * the codes of x: each word of x is widened once and multiplied into four rows' sums with
  * __smlad; the float operations per row are the reference's, in its order (block scale times
- * the block's int32 sum added in storage order, then * xs, then + bias).
+ * the block's int32 sum added in storage order, then * xs, then + bias); the fp16 scale is
+ * converted by the FPU (vcvtb), exactly as the reference's integer conversion.
  * Weights stay in the 34-byte emb_block_q8_t records: qs starts 2 bytes into a record, so the
  * 32-bit loads are unaligned (the core allows them; docs/quantization.md has the measurement).
  */
@@ -27,25 +28,60 @@ static inline int32_t emb_block_dot1(const int8_t *q, const int8_t *x)
     return a;
 }
 
-/* s[m] = block k[m] . x for four rows' blocks at the same column. */
-static inline void emb_block_dot4(const emb_block_q8_t *const k[4], const int8_t *x,
-                                  int32_t s[4])
+/* s0..s3 = four rows' blocks q0..q3 (same column) . x: each word of x widened once. */
+#define EMB_BLOCK_DOT4(q0, q1, q2, q3, x, s0, s1, s2, s3)                                    \
+    do {                                                                                   \
+        const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3), *px = (x);            \
+        const int8_t *const px_end = px + EMB_QBLOCK;                                      \
+        s0 = s1 = s2 = s3 = 0;                                                             \
+        _Pragma("GCC unroll 8")                                                            \
+        for (; px != px_end; px += 4, p0 += 4, p1 += 4, p2 += 4, p3 += 4) {                \
+            const int32_t xv = emb_ld32(px);                                               \
+            const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);                   \
+            s0 = emb_smlad4(emb_ld32(p0), x02, x13, s0);                                   \
+            s1 = emb_smlad4(emb_ld32(p1), x02, x13, s1);                                   \
+            s2 = emb_smlad4(emb_ld32(p2), x02, x13, s2);                                   \
+            s3 = emb_smlad4(emb_ld32(p3), x02, x13, s3);                                   \
+        }                                                                                  \
+    } while (0)
+
+/* acc + the block's scale times its int32 sum; an all-zero block contributes nothing. */
+static inline float emb_add_block(float acc, const emb_block_q8_t *blk, int32_t s)
 {
-    const int8_t *q0 = k[0]->qs, *q1 = k[1]->qs, *q2 = k[2]->qs, *q3 = k[3]->qs;
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (const int8_t *const end = x + EMB_QBLOCK; x != end;
-         x += 4, q0 += 4, q1 += 4, q2 += 4, q3 += 4) {
-        const int32_t xv = emb_ld32(x);
-        const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);
-        a0 = emb_smlad4(emb_ld32(q0), x02, x13, a0);
-        a1 = emb_smlad4(emb_ld32(q1), x02, x13, a1);
-        a2 = emb_smlad4(emb_ld32(q2), x02, x13, a2);
-        a3 = emb_smlad4(emb_ld32(q3), x02, x13, a3);
+    return blk->d != 0u ? acc + emb_f16_to_f32_vcvt(blk->d) * (float)s : acc;
+}
+
+/* q8 weights, rows of whole blocks: four rows per pass, then the rows left one at a time. */
+static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                               float xs, float *y)
+{
+    const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows;
+    const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
+    uint32_t r = 0;
+    for (; r + 4u <= rows; r += 4u, k0 += 4u * per_row) {
+        const emb_block_q8_t *k1 = k0 + per_row, *k2 = k1 + per_row, *k3 = k2 + per_row;
+        float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
+        for (uint32_t b = 0; b < per_row; ++b) {
+            int32_t s0, s1, s2, s3;
+            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK,
+                           s0, s1, s2, s3);
+            acc0 = emb_add_block(acc0, &k0[b], s0);
+            acc1 = emb_add_block(acc1, &k1[b], s1);
+            acc2 = emb_add_block(acc2, &k2[b], s2);
+            acc3 = emb_add_block(acc3, &k3[b], s3);
+        }
+        y[r] = emb_linear_q8_out(acc0, xs, bias, r);
+        y[r + 1u] = emb_linear_q8_out(acc1, xs, bias, r + 1u);
+        y[r + 2u] = emb_linear_q8_out(acc2, xs, bias, r + 2u);
+        y[r + 3u] = emb_linear_q8_out(acc3, xs, bias, r + 3u);
     }
-    s[0] = a0;
-    s[1] = a1;
-    s[2] = a2;
-    s[3] = a3;
+    for (; r < rows; ++r, k0 += per_row) {
+        float acc = 0.0f;
+        for (uint32_t b = 0; b < per_row; ++b) {
+            acc = emb_add_block(acc, &k0[b], emb_block_dot1(k0[b].qs, xq + (size_t)b * EMB_QBLOCK));
+        }
+        y[r] = emb_linear_q8_out(acc, xs, bias, r);
+    }
 }
 
 /* Where each of rows r .. r + m - 1 starts among the int8 and the fp16 blocks, given where
@@ -79,13 +115,11 @@ static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const 
         return;
     }
     const emb_block_q8_t *blk = (*k)++;
-    if (blk->d != 0u) { /* an all-zero block contributes nothing */
-        *acc += emb_f16_to_f32_fast(blk->d) * (float)emb_block_dot1(blk->qs, xb);
-    }
+    *acc = emb_add_block(*acc, blk, emb_block_dot1(blk->qs, xb));
 }
 
-/* Rows r .. r + 3: the four-row dot where none of the four blocks is fp16. */
-static void emb_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
+/* Mixed rows r .. r + 3: the four-row dot where none of the four blocks is fp16. */
+static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
                       const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
@@ -103,12 +137,9 @@ static void emb_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
             continue;
         }
         int32_t s[4];
-        emb_block_dot4(k, xb, s);
+        EMB_BLOCK_DOT4(k[0]->qs, k[1]->qs, k[2]->qs, k[3]->qs, xb, s[0], s[1], s[2], s[3]);
         for (uint32_t m = 0; m < 4u; ++m) {
-            const emb_block_q8_t *blk = k[m]++;
-            if (blk->d != 0u) {
-                acc[m] += emb_f16_to_f32_fast(blk->d) * (float)s[m];
-            }
+            acc[m] = emb_add_block(acc[m], k[m]++, s[m]);
         }
     }
 }
@@ -123,6 +154,11 @@ emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8
     if ((w->encoding != EMB_QT_Q8 && w->encoding != EMB_QT_MIXED) || w->cols % EMB_QBLOCK != 0u) {
         return emb_linear_q8_ref(w, bias, xq, xs, y); /* rare layouts: the reference */
     }
+    if (w->encoding == EMB_QT_Q8) {
+        emb_linear_q8_rows(w, bias, xq, xs, y);
+        return EMB_OK;
+    }
+    /* mixed: four rows per pass where none of the four blocks of a column is fp16 */
     const uint32_t per_row = w->cols / EMB_QBLOCK;
     const emb_block_q8_t *blk = w->blocks; /* first int8 block of row r */
     const uint16_t *h = w->f16;            /* first fp16 block of row r */
@@ -134,7 +170,7 @@ emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         emb_row_starts(w, r, m, blk, h, k, hh);
         if (m == 4u) {
-            emb_rows4(w, r, xq, k, hh, acc);
+            emb_mixed_rows4(w, r, xq, k, hh, acc);
         } else {
             for (uint32_t b = 0; b < per_row; ++b) {
                 emb_row_block(w, r * per_row + b, xq + (size_t)b * EMB_QBLOCK, &k[0], &hh[0],
