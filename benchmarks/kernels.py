@@ -89,9 +89,9 @@ static void init_x(void)
         x[i] = (float)((int)(i * 37u % 19u) - 9) * 0.125f;
     }}
 }}
-#define LINEAR_Q8(fn, w) \\
+#define LINEAR_Q8(quantize, fn, w) \\
     for (unsigned r = 0; r < {reps}u; ++r) {{ \\
-        const float xs = emb_quantize_row_q8(x, {COLS}u, xq); \\
+        const float xs = quantize(x, {COLS}u, xq); \\
         if (fn(&(w), NULL, xq, xs, y) != EMB_OK) {{ sink = -1.0f; }} \\
         sink += y[r % {ROWS}u]; \\
         x[r % {COLS}u] += 1e-3f; \\
@@ -109,10 +109,12 @@ __attribute__((noinline)) void bench_linear_f32_ref(void)
         x[r % {COLS}u] += 1e-3f;
     }}
 }}
-__attribute__((noinline)) void bench_linear_q8_ref(void) {{ LINEAR_Q8(emb_linear_q8_ref, w_q8) }}
-__attribute__((noinline)) void bench_linear_q8_opt(void) {{ LINEAR_Q8(emb_linear_q8, w_q8) }}
-__attribute__((noinline)) void bench_linear_mixed_ref(void) {{ LINEAR_Q8(emb_linear_q8_ref, w_mixed) }}
-__attribute__((noinline)) void bench_linear_mixed_opt(void) {{ LINEAR_Q8(emb_linear_q8, w_mixed) }}
+#define REF_Q emb_quantize_row_q8_ref
+#define OPT_Q emb_quantize_row_q8
+__attribute__((noinline)) void bench_linear_q8_ref(void) {{ LINEAR_Q8(REF_Q, emb_linear_q8_ref, w_q8) }}
+__attribute__((noinline)) void bench_linear_q8_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_q8) }}
+__attribute__((noinline)) void bench_linear_mixed_ref(void) {{ LINEAR_Q8(REF_Q, emb_linear_q8_ref, w_mixed) }}
+__attribute__((noinline)) void bench_linear_mixed_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_mixed) }}
 """)
     for n in (256, 29):
         for kind in ("scores", "wsum"):

@@ -15,7 +15,7 @@ void emb_act_store_row(const emb_act_t *a, uint32_t row, const float *x)
         return;
     }
     /* (d) int8 codes and their scale: the rule of emb_quant.h */
-    a->scales[row] = emb_quantize_row_q8(x, d, a->q8 + (size_t)row * d);
+    a->scales[row] = emb_quantize_row_q8_ref(x, d, a->q8 + (size_t)row * d);
 }
 
 void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x)
@@ -34,3 +34,10 @@ void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x)
         x[i] = (float)q[i] * scale;
     }
 }
+
+#if !EMB_KERNELS_ARM_DSP
+float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q)
+{
+    return emb_quantize_row_q8_ref(x, n, q); /* a true division per value: nothing to vectorize */
+}
+#endif

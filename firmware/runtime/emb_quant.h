@@ -14,8 +14,9 @@
 
 #define EMB_ACT_QMAX EMB_QMAX
 
-/* q (n) = the int8 codes of x (n); returns the row's scale. */
-static inline float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q)
+/* q (n) = the int8 codes of x (n); returns the row's scale. The reference of the rule; the
+ * twin emb_quantize_row_q8 (emb_runtime.h) computes the same bits faster. */
+static inline float emb_quantize_row_q8_ref(const float *x, uint32_t n, int8_t *q)
 {
     float amax = 0.0f;
     for (uint32_t i = 0; i < n; ++i) {

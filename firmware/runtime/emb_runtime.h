@@ -108,6 +108,11 @@ void emb_add_f32(float *y, const float *x, uint32_t n);
  * portable version the host compiler vectorizes); the two give bit-identical results.
  * Activation codes come from the rule of emb_quant.h (int8 in -127..127, one scale a row). */
 
+/* q (n) = int8 codes of x (n) by the rule of emb_quant.h (emb_quantize_row_q8_ref there);
+ * returns the scale. The DSP twin rounds with vcvtr, which needs the FPU's reset rounding
+ * mode (to nearest, FPSCR.RMode 0; nothing in the runtime changes it). */
+float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q);
+
 /* y (rows) = W (rows, cols) (xq * xs) + bias (rows, may be NULL), xq (cols) int8 codes of
  * scale xs. q8 blocks: the int32 sum of a block's (or block segment's) products times the
  * block's scale is added to the row's float sum in storage order; fp16 blocks (mixed) add

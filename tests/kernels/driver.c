@@ -331,15 +331,19 @@ static void op_attn_scores_q8(void) { attn_q8(0); }
 
 static void op_attn_wsum_q8(void) { attn_q8(1); }
 
-/* x (n) floats -> q (n) int8 and the scale, by the rule of emb_quant.h */
+/* x (n) floats -> q (n) int8 and the scale by the rule of emb_quant.h: the reference's,
+ * then the twin's */
 static void op_quantize_row(void)
 {
     uint32_t n;
     const float *x = read_array(sizeof(float), &n);
     int8_t *q = take(n);
-    const float scale = emb_quantize_row_q8(x, n, q);
+    const float scale = emb_quantize_row_q8_ref(x, n, q);
     write_out(q, n);
     write_out(&scale, sizeof scale);
+    const float scale2 = emb_quantize_row_q8(x, n, q);
+    write_out(q, n);
+    write_out(&scale2, sizeof scale2);
 }
 
 static const struct {

@@ -1,13 +1,13 @@
 /*
- * Golden test of the integer kernels: every optimized twin (emb_linear_q8, emb_attn_scores_q8,
- * emb_attn_wsum_q8) against its reference (_ref), bit for bit, on seeded random and edge
+ * Golden test of the integer kernels: every optimized twin (emb_quantize_row_q8, emb_linear_q8,
+ * emb_attn_scores_q8, emb_attn_wsum_q8) against its reference (_ref), bit for bit, on seeded random and edge
  * inputs (all -127, all 127, alternating, zero blocks, zero rows, odd lengths, rows % 4 != 0).
  * Inputs from xorshift32 seeded 0x9E3779B9 (provenance: this file). Prints one line per kernel
  * "<kernel> cases=N failed=M ref_hash=H opt_hash=H" (FNV-1a of the outputs' bytes: the same on
  * every target, the host included) and "first_failure=<case>" when one fails.
  * Built for the host (-DEMB_GOLDEN_HOST) and bare metal (embbert_mcu/device/semihost.py).
  */
-#include "emb_internal.h"
+#include "emb_quant.h"
 
 #define MAX_ROWS 128u
 #define MAX_COLS 160u
@@ -283,8 +283,50 @@ static void attn_cases(int wsum)
     report(&t);
 }
 
+/* ---- emb_quantize_row_q8 ---- */
+
+static float xf[MAX_N + 1u];
+static int8_t q_ref[MAX_N + 1u], q_opt[MAX_N + 1u];
+
+static void quantize_case(tally_t *t, uint32_t n, float unit, int mode)
+{
+    for (uint32_t i = 0; i < n; ++i) {
+        const float v = (float)((int32_t)(rnd() % 20001u) - 10000) * unit;
+        xf[i] = mode == 1 ? 0.0f : mode == 2 ? (float)((int32_t)(rnd() % 509u) - 254) * 0.5f : v;
+    }
+    if (mode == 2 && n != 0u) {
+        xf[0] = 127.0f; /* scale 1: every x / scale is exact, the .5 values are ties */
+    }
+    q_ref[n] = q_opt[n] = 99;
+    const float s_ref = emb_quantize_row_q8_ref(xf, n, q_ref);
+    const float s_opt = emb_quantize_row_q8(xf, n, q_opt);
+    int8_t ref_out[MAX_N + 5u], opt_out[MAX_N + 5u]; /* codes, sentinel, scale */
+    memcpy(ref_out, q_ref, n + 1u);
+    memcpy(ref_out + n + 1u, &s_ref, sizeof s_ref);
+    memcpy(opt_out, q_opt, n + 1u);
+    memcpy(opt_out + n + 1u, &s_opt, sizeof s_opt);
+    const int same = memcmp(ref_out, opt_out, n + 5u) == 0 && q_ref[n] == 99;
+    record(t, same, ref_out, opt_out, n + 5u);
+}
+
+static void quantize_cases(void)
+{
+    static const uint32_t lengths[] = {1, 3, 16, 29, 128, 256};
+    static const float units[] = {1e-4f, 1.0f, 1e30f, 1e-42f}; /* the last: subnormal scale */
+    tally_t t = {"emb_quantize_row_q8", 0, 0, 2166136261u, 2166136261u, 0};
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; ++l) {
+        for (size_t u = 0; u < sizeof units / sizeof units[0]; ++u) {
+            quantize_case(&t, lengths[l], units[u], 0);
+        }
+        quantize_case(&t, lengths[l], 1.0f, 1);
+        quantize_case(&t, lengths[l], 1.0f, 2);
+    }
+    report(&t);
+}
+
 static int golden_run(void)
 {
+    quantize_cases();
     linear_cases();
     attn_cases(0);
     attn_cases(1);

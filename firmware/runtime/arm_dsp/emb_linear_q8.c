@@ -106,11 +106,22 @@ static void emb_row_starts(const emb_qtensor_t *w, uint32_t r, uint32_t m,
 }
 
 /* acc += the contribution of block column b of one row (int8 or fp16), advancing its pointers. */
+/* sum f16(h[i]) * (float)x[i] over one block, in order: emb_dot_f16_q8 with vcvtb. */
+static float emb_dot_f16_q8_vcvt(const uint16_t *h, const int8_t *x)
+{
+    float s = 0.0f;
+    for (uint32_t i = 0; i < EMB_QBLOCK; ++i) {
+        s += emb_f16_to_f32_vcvt(h[i]) * (float)x[i];
+    }
+    return s;
+}
+
+/* acc + the contribution of block column b of one row (int8 or fp16), advancing its pointers. */
 static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const int8_t *xb,
                                  const emb_block_q8_t **k, const uint16_t **hh, float *acc)
 {
     if (w->encoding == EMB_QT_MIXED && emb_mask_bit(w->mask, b_flat)) {
-        *acc += emb_dot_f16_q8(*hh, xb, EMB_QBLOCK);
+        *acc += emb_dot_f16_q8_vcvt(*hh, xb);
         *hh += EMB_QBLOCK;
         return;
     }
@@ -118,30 +129,50 @@ static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const 
     *acc = emb_add_block(*acc, blk, emb_block_dot1(blk->qs, xb));
 }
 
-/* Mixed rows r .. r + 3: the four-row dot where none of the four blocks is fp16. */
+/* One row's step in a mixed four-row column: its fp16 dot, or its int8 sum s scaled. */
+#define EMB_MIXED_STEP(is_f16, k, h, acc, s, xb)                                            \
+    do {                                                                                   \
+        if (is_f16) {                                                                      \
+            acc += emb_dot_f16_q8_vcvt(h, xb);                                             \
+            h += EMB_QBLOCK;                                                               \
+        } else {                                                                           \
+            acc = emb_add_block(acc, k, s);                                                \
+            ++k;                                                                           \
+        }                                                                                  \
+    } while (0)
+
+/* Mixed rows r .. r + 3, one block column at a time: four int8 blocks by the four-row dot,
+ * a column holding an fp16 block row by row (each row's float sum keeps its block order).
+ * Scalars, not arrays, so gcc keeps the pointers and sums in registers. */
 static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
-                      const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
+                            const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
-    const int mixed = w->encoding == EMB_QT_MIXED;
-    for (uint32_t b = 0; b < per_row; ++b) {
+    const emb_block_q8_t *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
+    const uint16_t *h0 = hh[0], *h1 = hh[1], *h2 = hh[2], *h3 = hh[3];
+    float a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (uint32_t b = 0, bf = r * per_row; b < per_row; ++b, ++bf) {
         const int8_t *xb = xq + (size_t)b * EMB_QBLOCK;
-        int any_f16 = 0;
-        for (uint32_t m = 0; mixed && m < 4u; ++m) {
-            any_f16 |= emb_mask_bit(w->mask, (r + m) * per_row + b);
-        }
-        if (any_f16) {
-            for (uint32_t m = 0; m < 4u; ++m) {
-                emb_row_block(w, (r + m) * per_row + b, xb, &k[m], &hh[m], &acc[m]);
-            }
+        const int f0 = emb_mask_bit(w->mask, bf), f1 = emb_mask_bit(w->mask, bf + per_row);
+        const int f2 = emb_mask_bit(w->mask, bf + 2u * per_row);
+        const int f3 = emb_mask_bit(w->mask, bf + 3u * per_row);
+        if ((f0 | f1 | f2 | f3) == 0) { /* the common column: four int8 blocks */
+            int32_t s0, s1, s2, s3;
+            EMB_BLOCK_DOT4(k0->qs, k1->qs, k2->qs, k3->qs, xb, s0, s1, s2, s3);
+            a0 = emb_add_block(a0, k0++, s0);
+            a1 = emb_add_block(a1, k1++, s1);
+            a2 = emb_add_block(a2, k2++, s2);
+            a3 = emb_add_block(a3, k3++, s3);
             continue;
         }
-        int32_t s[4];
-        EMB_BLOCK_DOT4(k[0]->qs, k[1]->qs, k[2]->qs, k[3]->qs, xb, s[0], s[1], s[2], s[3]);
-        for (uint32_t m = 0; m < 4u; ++m) {
-            acc[m] = emb_add_block(acc[m], k[m]++, s[m]);
-        }
+        EMB_MIXED_STEP(f0, k0, h0, a0, f0 ? 0 : emb_block_dot1(k0->qs, xb), xb);
+        EMB_MIXED_STEP(f1, k1, h1, a1, f1 ? 0 : emb_block_dot1(k1->qs, xb), xb);
+        EMB_MIXED_STEP(f2, k2, h2, a2, f2 ? 0 : emb_block_dot1(k2->qs, xb), xb);
+        EMB_MIXED_STEP(f3, k3, h3, a3, f3 ? 0 : emb_block_dot1(k3->qs, xb), xb);
     }
+    k[0] = k0, k[1] = k1, k[2] = k2, k[3] = k3;
+    hh[0] = h0, hh[1] = h1, hh[2] = h2, hh[3] = h3;
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
 emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
