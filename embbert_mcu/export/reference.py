@@ -215,3 +215,21 @@ def attn_scores_q8(q: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def attn_wsum_q8(p: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """emb_attn_wsum_q8_ref: int32 (d,) = p (n,) int8 . rows (n, d) int8."""
     return (np.asarray(p, np.int64) @ np.asarray(rows, np.int64)).astype(np.int32)
+
+
+def attention_row_q8(q: np.ndarray, kv_q8: np.ndarray, kv_scales: np.ndarray, n: int) -> np.ndarray:
+    """emb_attention_row_q8: attention over int8 rows with integer MACs (q and the weights
+    p_j * scale_j quantized by the activation rule), float softmax."""
+    q = _f32(q)
+    d = q.size
+    if n == 0:
+        return np.zeros(d, dtype=F32)
+    rows, ks = np.asarray(kv_q8[:n]), _f32(kv_scales)[:n]
+    qq, qs = quantize_rows(q)
+    s = (attn_scores_q8(qq, rows).astype(F32) * (qs * ks)) * (F32(1) / np.sqrt(F32(d)))
+    p = np.exp(s - s.max()).astype(F32)
+    total = np.float32(0)
+    for v in p:  # the C's sequential sum
+        total = F32(total + v)
+    wq, ws = quantize_rows(_f32(p * ks))
+    return _f32(attn_wsum_q8(wq, rows).astype(F32) * (ws / total))

@@ -136,4 +136,12 @@ void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint3
 void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
                       int32_t *out);
 
+/* emb_attention_row_f32 on int8 kv rows with integer MACs: q quantized by the rule,
+ * s_j = (float)(q . h_j) * (q_scale * h_scale_j) / sqrt(d), p_j = exp(s_j - max) (float),
+ * w_j = p_j * h_scale_j quantized by the rule, out = (float)(w . h) * (w_scale / sum p).
+ * scores: n floats, codes: max(n, d) int8, sums: max(n, d) int32 of scratch. Float kv rows
+ * (kv->q8 == NULL) go to emb_attention_row_f32. */
+void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
+                          int8_t *codes, int32_t *sums, float *out);
+
 #endif /* EMB_RUNTIME_H */

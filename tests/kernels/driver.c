@@ -327,6 +327,22 @@ static void attn_q8(int wsum)
     write_out(out, (size_t)m * sizeof(int32_t));
 }
 
+static void op_attention_q8(void)
+{
+    uint32_t rows;
+    const emb_act_t kv = read_act(&rows);
+    const uint32_t n = read_u32();
+    const float *q = read_array(sizeof(float), NULL);
+    const uint32_t m = (n > kv.d ? n : kv.d);
+    float *scores = scratch_with_sentinel(n);
+    int8_t *codes = take(m);
+    int32_t *sums = take((size_t)m * sizeof(int32_t));
+    float *out = take((size_t)kv.d * sizeof(float));
+    emb_attention_row_q8(q, &kv, n, scores, codes, sums, out);
+    write_out(out, (size_t)kv.d * sizeof(float));
+    write_sentinel_ok(scores, n);
+}
+
 static void op_attn_scores_q8(void) { attn_q8(0); }
 
 static void op_attn_wsum_q8(void) { attn_q8(1); }
@@ -357,6 +373,7 @@ static const struct {
     {"silu", op_silu},             {"wdiff", op_wdiff},           {"add", op_add},
     {"linear_q8", op_linear_q8},   {"attn_scores_q8", op_attn_scores_q8},
     {"attn_wsum_q8", op_attn_wsum_q8}, {"quantize_row", op_quantize_row},
+    {"attention_q8", op_attention_q8},
 };
 
 int main(int argc, char **argv)

@@ -16,7 +16,7 @@ from embbert_mcu.export import reference as ref
 from embbert_mcu.quant.actquant import quantize_rows
 from embbert_mcu.quant.blocks import pack_tensor
 from embbert_mcu.quant.fake import row_values
-from kernel_driver import arr, f32, qtensor, u32
+from kernel_driver import act, arr, assert_close, f32, qtensor, u32
 
 EMB_OK, EMB_ERR_ARG = 0, 1
 REF, OPT = 0, 1
@@ -158,3 +158,28 @@ def test_act_store_is_the_rule(driver):
     np.testing.assert_array_equal(q, want_q)
     np.testing.assert_array_equal(bits(scales), bits(want_s))
     assert struct.calcsize("<f") == 4
+
+
+@pytest.mark.parametrize("n,d", [(1, 8), (5, 13), (29, 128), (64, 32)])
+def test_attention_row_q8_matches_mirror_and_float(driver, n, d):
+    rng = np.random.default_rng(2407 + n)
+    x = rng.normal(0, 1.0, (n, d)).astype(np.float32)
+    q = rng.normal(0, 1.0, d).astype(np.float32)
+    kv_q8, kv_scales = quantize_rows(x)
+    out = driver.call("attention_q8", act(x, kv_q8, kv_scales) + u32(n) + arr(q, "<f4"))
+    got = np.frombuffer(out[:4 * d], "<f4")
+    assert struct.unpack("<i", out[4 * d:])[0] == 1  # scores scratch: n floats, no more
+    want = ref.attention_row_q8(q, kv_q8, kv_scales, n)
+    # the integer parts are exact; expf (libm) and np.exp differ by a few ulp
+    assert_close("attention", got, want, np.abs(want) + np.abs(kv_q8 * kv_scales[:, None]).max())
+    # and the integer path stays near the float kernel on the same int8 rows: q and the
+    # weights each lose at most half a code of 127
+    full = ref.attention_row(q, kv_q8, n, kv_scales)
+    assert np.abs(got - full).max() <= 0.01 * np.abs(kv_q8 * kv_scales[:, None]).max()
+
+
+def test_attention_row_q8_no_keys_is_zero(driver):
+    x = np.ones((2, 8), np.float32)
+    kv_q8, kv_scales = quantize_rows(x)
+    out = driver.call("attention_q8", act(x, kv_q8, kv_scales) + u32(0) + arr(np.ones(8), "<f4"))
+    assert not np.frombuffer(out[:32], "<f4").any()
