@@ -84,6 +84,18 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
     }
 }
 
+/* Mask bits start .. start + count - 1 (count <= 24) as one word, bit 0 = block start: at
+ * most four byte loads, never past the bitmap's last byte. */
+static inline uint32_t emb_mask_span(const uint8_t *mask, uint32_t start, uint32_t count)
+{
+    const uint32_t first = start >> 3, last = (start + count - 1u) >> 3;
+    uint32_t v = 0;
+    for (uint32_t i = first; i <= last; ++i) {
+        v |= (uint32_t)mask[i] << (8u * (i - first));
+    }
+    return (v >> (start & 7u)) & ((1u << count) - 1u);
+}
+
 /* Where each of rows r .. r + m - 1 starts among the int8 and the fp16 blocks, given where
  * row r starts: a row's int8 blocks are the unmasked ones in it. */
 static void emb_row_starts(const emb_qtensor_t *w, uint32_t r, uint32_t m,
@@ -95,7 +107,12 @@ static void emb_row_starts(const emb_qtensor_t *w, uint32_t r, uint32_t m,
         k[i] = blk;
         hh[i] = h;
         uint32_t n_f16 = 0;
-        if (w->encoding == EMB_QT_MIXED) {
+        if (w->encoding == EMB_QT_MIXED && per_row <= 24u) { /* the row's bits as one word */
+            for (uint32_t v = emb_mask_span(w->mask, (r + i) * per_row, per_row); v != 0u;
+                 v &= v - 1u) {
+                ++n_f16;
+            }
+        } else if (w->encoding == EMB_QT_MIXED) {
             for (uint32_t b = (r + i) * per_row; b < (r + i + 1u) * per_row; ++b) {
                 n_f16 += (uint32_t)emb_mask_bit(w->mask, b);
             }
@@ -129,50 +146,59 @@ static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const 
     *acc = emb_add_block(*acc, blk, emb_block_dot1(blk->qs, xb));
 }
 
-/* One row's step in a mixed four-row column: its fp16 dot, or its int8 sum s scaled. */
-#define EMB_MIXED_STEP(is_f16, k, h, acc, s, xb)                                            \
-    do {                                                                                   \
-        if (is_f16) {                                                                      \
-            acc += emb_dot_f16_q8_vcvt(h, xb);                                             \
-            h += EMB_QBLOCK;                                                               \
-        } else {                                                                           \
-            acc = emb_add_block(acc, k, s);                                                \
-            ++k;                                                                           \
-        }                                                                                  \
-    } while (0)
+/* A column of four rows holding an fp16 block (bit m * per_row of col set: row m's block is
+ * fp16), row by row in each row's block order. Out of line, so the four-row dot of the common
+ * column keeps its registers. */
+__attribute__((noinline)) static void emb_mixed_column(const int8_t *xb, uint32_t col,
+                                                       uint32_t per_row,
+                                                       const emb_block_q8_t *k[4],
+                                                       const uint16_t *hh[4], float acc[4])
+{
+    for (uint32_t m = 0; m < 4u; ++m) {
+        if ((col >> (m * per_row)) & 1u) {
+            acc[m] += emb_dot_f16_q8_vcvt(hh[m], xb);
+            hh[m] += EMB_QBLOCK;
+        } else {
+            const emb_block_q8_t *blk = k[m]++;
+            acc[m] = emb_add_block(acc[m], blk, emb_block_dot1(blk->qs, xb));
+        }
+    }
+}
 
 /* Mixed rows r .. r + 3, one block column at a time: four int8 blocks by the four-row dot,
- * a column holding an fp16 block row by row (each row's float sum keeps its block order).
- * Scalars, not arrays, so gcc keeps the pointers and sums in registers. */
+ * a column holding an fp16 block by emb_mixed_column. */
 static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
                             const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
-    const emb_block_q8_t *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
-    const uint16_t *h0 = hh[0], *h1 = hh[1], *h2 = hh[2], *h3 = hh[3];
-    float a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (uint32_t b = 0, bf = r * per_row; b < per_row; ++b, ++bf) {
+    const uint32_t g0 = r * per_row; /* the group's first block */
+    const int one_word = per_row <= 6u; /* the group's 4 * per_row mask bits fit 24 bits */
+    const uint32_t gbits = one_word ? emb_mask_span(w->mask, g0, 4u * per_row) : 0u;
+    const uint32_t colmask = 1u | 1u << per_row | 1u << (2u * per_row) | 1u << (3u * per_row);
+    for (uint32_t b = 0; b < per_row; ++b) {
         const int8_t *xb = xq + (size_t)b * EMB_QBLOCK;
-        const int f0 = emb_mask_bit(w->mask, bf), f1 = emb_mask_bit(w->mask, bf + per_row);
-        const int f2 = emb_mask_bit(w->mask, bf + 2u * per_row);
-        const int f3 = emb_mask_bit(w->mask, bf + 3u * per_row);
-        if ((f0 | f1 | f2 | f3) == 0) { /* the common column: four int8 blocks */
-            int32_t s0, s1, s2, s3;
-            EMB_BLOCK_DOT4(k0->qs, k1->qs, k2->qs, k3->qs, xb, s0, s1, s2, s3);
-            a0 = emb_add_block(a0, k0++, s0);
-            a1 = emb_add_block(a1, k1++, s1);
-            a2 = emb_add_block(a2, k2++, s2);
-            a3 = emb_add_block(a3, k3++, s3);
+        uint32_t col; /* bit m * per_row: row r + m's block b is fp16 */
+        if (one_word) {
+            col = (gbits >> b) & colmask;
+        } else {
+            col = 0u;
+            for (uint32_t m = 0; m < 4u; ++m) {
+                col |= (uint32_t)emb_mask_bit(w->mask, g0 + m * per_row + b) << (m * per_row);
+            }
+        }
+        if (col != 0u) {
+            emb_mixed_column(xb, col, per_row, k, hh, acc);
             continue;
         }
-        EMB_MIXED_STEP(f0, k0, h0, a0, f0 ? 0 : emb_block_dot1(k0->qs, xb), xb);
-        EMB_MIXED_STEP(f1, k1, h1, a1, f1 ? 0 : emb_block_dot1(k1->qs, xb), xb);
-        EMB_MIXED_STEP(f2, k2, h2, a2, f2 ? 0 : emb_block_dot1(k2->qs, xb), xb);
-        EMB_MIXED_STEP(f3, k3, h3, a3, f3 ? 0 : emb_block_dot1(k3->qs, xb), xb);
+        const emb_block_q8_t *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
+        int32_t s0, s1, s2, s3;
+        EMB_BLOCK_DOT4(k0->qs, k1->qs, k2->qs, k3->qs, xb, s0, s1, s2, s3);
+        acc[0] = emb_add_block(acc[0], k0, s0);
+        acc[1] = emb_add_block(acc[1], k1, s1);
+        acc[2] = emb_add_block(acc[2], k2, s2);
+        acc[3] = emb_add_block(acc[3], k3, s3);
+        k[0] = k0 + 1, k[1] = k1 + 1, k[2] = k2 + 1, k[3] = k3 + 1;
     }
-    k[0] = k0, k[1] = k1, k[2] = k2, k[3] = k3;
-    hh[0] = h0, hh[1] = h1, hh[2] = h2, hh[3] = h3;
-    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
 emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
