@@ -156,13 +156,14 @@ def available() -> bool:
 
 def build(sources: Sequence[str | Path], out: Path, include_dirs: Sequence[str | Path],
           core: str, extra_flags: Sequence[str] = ()) -> Path:
-    """Link ``sources`` with the startup code into an ELF for ``core`` ("m4f" or "m7")."""
+    """Link ``sources`` with the startup code into an ELF for ``core`` ("m4f" or "m7"),
+    with -DEMB_ARM_DSP: the sources include firmware/runtime/arm_dsp/."""
     out.parent.mkdir(parents=True, exist_ok=True)
     startup = out.parent / "emb_bm_startup.c"
     startup.write_text(STARTUP_C)
     ld = out.parent / "emb_bm.ld"
     ld.write_text(LINKER_SCRIPT)
-    flags = (*CORES[core][2], "-nostartfiles", "--specs=nosys.specs", f"-T{ld}", *extra_flags)
+    flags = (*CORES[core][2], "-DEMB_ARM_DSP", "-nostartfiles", "--specs=nosys.specs", f"-T{ld}", *extra_flags)
     return compile_c([startup, *sources], out, include_dirs, cc="arm-none-eabi-gcc",
                      extra_flags=flags)
 

@@ -97,9 +97,11 @@ static inline int emb_mask_bit(const uint8_t *mask, uint32_t b)
 /* ---- integer kernels (emb_linear_q8.c, emb_attention_q8.c and their optimized twins) ---- */
 
 /* Which optimized twins this build has: firmware/runtime/arm_dsp/ on cores with the DSP
- * extension (Cortex-M4/M7/M33/M55), else the portable ones beside the references, written so
- * that gcc -O2 vectorizes them. -DEMB_KERNELS_PORTABLE picks the portable ones anywhere. */
-#if defined(__ARM_FEATURE_DSP) && !defined(EMB_KERNELS_PORTABLE)
+ * extension (Cortex-M4/M7/M33/M55) when the build compiles that folder and says so with
+ * -DEMB_ARM_DSP; else the portable ones beside the references, written so that gcc -O2
+ * vectorizes them (a build copying only firmware/runtime/ links everywhere).
+ * -DEMB_KERNELS_PORTABLE picks the portable ones anyway. */
+#if defined(EMB_ARM_DSP) && defined(__ARM_FEATURE_DSP) && !defined(EMB_KERNELS_PORTABLE)
 #define EMB_KERNELS_ARM_DSP 1
 #else
 #define EMB_KERNELS_ARM_DSP 0

@@ -104,8 +104,9 @@ void emb_add_f32(float *y, const float *x, uint32_t n);
 
 /* ---- integer kernels: int8 x int8 products summed in int32 ----
  * Each has a portable reference (`_ref`, the oracle) and an optimized twin under the plain
- * name, chosen at compile time (firmware/runtime/arm_dsp/ with __ARM_FEATURE_DSP, else a
- * portable version the host compiler vectorizes); the two give bit-identical results.
+ * name, chosen at compile time (firmware/runtime/arm_dsp/ with __ARM_FEATURE_DSP and
+ * -DEMB_ARM_DSP, else a portable version the host compiler vectorizes); the two give
+ * bit-identical results.
  * Activation codes come from the rule of emb_quant.h (int8 in -127..127, one scale a row). */
 
 /* q (n) = int8 codes of x (n) by the rule of emb_quant.h (emb_quantize_row_q8_ref there);

@@ -3,7 +3,8 @@ reference on the same seeded random and edge inputs and compares the outputs bit
 
 On the host the twins are the portable ones (plain -O2 and under ASan + UBSan); on the
 emulated Cortex-M4F (mps2-an386) and Cortex-M7 (mps2-an500) the DSP ones
-(firmware/runtime/arm_dsp/), and the portable ones once more with -DEMB_KERNELS_PORTABLE.
+(firmware/runtime/arm_dsp/, -DEMB_ARM_DSP), and the portable ones once more with
+-DEMB_KERNELS_PORTABLE.
 The hashes of the outputs must also be the host's: the device computes the same bits."""
 
 import re
