@@ -1,19 +1,24 @@
-"""Micro benchmark of emb_linear_f32: instructions per multiply-accumulate on a 128 x 128 matrix.
+"""Micro benchmark of the MAC-heavy kernels: instructions per multiply-accumulate, the
+reference (`_ref`) and the optimized twin side by side, on the host and two emulated cores.
 
-Builds a small host program (strict flags, -O2) holding a seeded q8 matrix as const data and
-runs emb_linear_f32 REPS times. Under valgrind's callgrind the instructions executed inside
-emb_linear_f32 (its callees included) are counted; without valgrind the wall time is printed.
-Host figures are x86-64 instructions. When arm-none-eabi-gcc and qemu-system-arm exist, the
-same program is also built bare-metal for Cortex-M4F and run on QEMU's mps2-an386 with
--icount shift=0, where SysTick counts executed instructions (calibrated against a loop of
-known length): Thumb-2 instructions per MAC, a count of instructions, not of cycles.
+Kernels: the float path emb_linear_f32 (q8 weights, float x) as the baseline; emb_linear_q8
+at 128 x 128 with q8 and mixed weights (1 block in 12 fp16), the quantization of x (the rule
+of emb_quant.h) included in each call; emb_attn_scores_q8 and emb_attn_wsum_q8 at d = 128
+for n = 256 and n = 29. Weights and inputs from numpy.random.default_rng(7) (PCG64).
 
-    .venv/bin/python benchmarks/kernels.py [--encoding q8|f16|f32|mixed ...] [--reps N]
+- host: gcc -O2, x86-64 instructions counted by valgrind's callgrind inside the timed
+  function (its callees included); the optimized twins there are the portable ones.
+- Cortex-M4F (QEMU mps2-an386) and Cortex-M7 (mps2-an500): arm-none-eabi-gcc -O2 with the
+  DSP twins (firmware/runtime/arm_dsp/); QEMU -icount shift=0, SysTick ticks calibrated
+  against a loop of known length: Thumb-2 instructions, not cycles.
+
+    .venv/bin/python benchmarks/kernels.py [--reps N] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -26,13 +31,27 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from embbert_mcu.ccompile import CORTEX_M4_FLAGS, compile_c, find_compiler  # noqa: E402
+from embbert_mcu.ccompile import compile_c  # noqa: E402
+from embbert_mcu.device import semihost  # noqa: E402
 from embbert_mcu.quant.blocks import pack_tensor  # noqa: E402
 
 ROWS = COLS = 128
+D = 128
 BLOCK = 32
-SEED = 7  # numpy.random.default_rng(SEED), PCG64
-ENC_IDS = {"q8": 0, "f16": 1, "mixed": 2, "f32": 3}
+SEED = 7
+RUNTIME = ROOT / "firmware" / "runtime"
+DSP = RUNTIME / "arm_dsp"
+
+# name -> (label, MACs per call, reference function, optimized function or None)
+BENCHES = {
+    "linear_f32": ("emb_linear_f32, q8 weights, float x, 128x128", ROWS * COLS),
+    "linear_q8": ("emb_linear_q8, q8 weights, 128x128 (+ x quantization)", ROWS * COLS),
+    "linear_mixed": ("emb_linear_q8, mixed weights, 128x128 (+ x quantization)", ROWS * COLS),
+    "scores_256": ("emb_attn_scores_q8, n=256, d=128", 256 * D),
+    "wsum_256": ("emb_attn_wsum_q8, n=256, d=128", 256 * D),
+    "scores_29": ("emb_attn_scores_q8, n=29, d=128", 29 * D),
+    "wsum_29": ("emb_attn_wsum_q8, n=29, d=128", 29 * D),
+}
 
 
 def c_array(ctype: str, name: str, values) -> str:
@@ -40,249 +59,200 @@ def c_array(ctype: str, name: str, values) -> str:
     return f"static const {ctype} {name}[] = {{{body or '0'}}};\n"
 
 
-def bench_source(encoding: str, reps: int) -> str:
-    """The C program: the packed matrix as const arrays and a loop over emb_linear_f32."""
-    rng = np.random.default_rng(SEED)
-    w = rng.normal(0, 0.2, (ROWS, COLS)).astype(np.float32)
-    fallback = (np.arange(ROWS * COLS // BLOCK) % 12 == 0) if encoding == "mixed" else None
+def tensor_source(name: str, encoding: str, w: np.ndarray) -> str:
+    fallback = (np.arange(w.size // BLOCK) % 12 == 0) if encoding == "mixed" else None
     t = pack_tensor("w", w, encoding, BLOCK, fallback=fallback)
     blocks = ", ".join(
-        f"{{{int(d)}u, {{{', '.join(str(int(q)) for q in qs)}}}}}" for d, qs in zip(t.scales, t.qs)
-    )
-    return (
-        '#include "emb_runtime.h"\n'
-        f"static const emb_block_q8_t blocks[] = {{{blocks or '{0u, {0}}'}}};\n"
-        + c_array("uint16_t", "f16", t.f16) + c_array("uint8_t", "mask", t.mask)
-        + c_array("float", "f32", t.f32)
-        + f"""
-static float x[{COLS}], y[{ROWS}];
-/* REPS calls of emb_linear_f32 on the matrix; returns a checksum (or -1 on a bad status). */
-static float bench_linear(void)
+        f"{{{int(d)}u, {{{', '.join(str(int(q)) for q in qs)}}}}}" for d, qs in zip(t.scales, t.qs))
+    enc = {"q8": "EMB_QT_Q8", "mixed": "EMB_QT_MIXED"}[encoding]
+    return (f"static const emb_block_q8_t {name}_blocks[] = {{{blocks or '{0u, {0}}'}}};\n"
+            + c_array("uint16_t", f"{name}_f16", t.f16) + c_array("uint8_t", f"{name}_mask", t.mask)
+            + f"static const emb_qtensor_t {name} = {{{enc}, {ROWS}u, {COLS}u, {name}_blocks, "
+            f"{name}_f16, {name}_mask, NULL}};\n")
+
+
+def bench_source(reps: int) -> str:
+    """The C program: const weights and inputs, one noinline function per (bench, variant)."""
+    rng = np.random.default_rng(SEED)
+    w = rng.normal(0, 0.2, (ROWS, COLS)).astype(np.float32)
+    rows = rng.integers(-127, 128, (256, D)).astype(np.int8)
+    vec = rng.integers(-127, 128, 256).astype(np.int8)
+    src = ['#include "emb_quant.h"\n', tensor_source("w_q8", "q8", w),
+           tensor_source("w_mixed", "mixed", w), c_array("int8_t", "h_rows", rows.reshape(-1)),
+           c_array("int8_t", "vec", vec),
+           f"static float x[{COLS}], y[{ROWS}];\nstatic int8_t xq[{COLS}];\n"
+           f"static int32_t iout[256];\nvolatile float sink;\n"]
+    src.append(f"""
+static void init_x(void)
 {{
-    const emb_qtensor_t w = {{{ENC_IDS[encoding]}u, {ROWS}u, {COLS}u, blocks, f16, mask, f32}};
-    float sink = 0.0f;
     for (unsigned i = 0; i < {COLS}u; ++i) {{
         x[i] = (float)((int)(i * 37u % 19u) - 9) * 0.125f;
     }}
-    for (unsigned r = 0; r < {reps}u; ++r) {{
-        if (emb_linear_f32(&w, NULL, x, y) != EMB_OK) {{
-            return -1.0f;
-        }}
-        sink += y[r % {ROWS}u];
-        x[r % {COLS}u] += 1e-3f; /* keeps the calls from being merged */
-    }}
-    return sink;
 }}
-"""
-    )
+#define LINEAR_Q8(quantize, fn, w) \\
+    for (unsigned r = 0; r < {reps}u; ++r) {{ \\
+        const float xs = quantize(x, {COLS}u, xq); \\
+        if (fn(&(w), NULL, xq, xs, y) != EMB_OK) {{ sink = -1.0f; }} \\
+        sink += y[r % {ROWS}u]; \\
+        x[r % {COLS}u] += 1e-3f; \\
+    }}
+#define ATTN(fn, n) \\
+    for (unsigned r = 0; r < {reps}u; ++r) {{ \\
+        fn(vec, h_rows, (n), {D}u, iout); \\
+        sink += (float)iout[r % (n)]; \\
+    }}
+__attribute__((noinline)) void bench_linear_f32_ref(void)
+{{
+    for (unsigned r = 0; r < {reps}u; ++r) {{
+        if (emb_linear_f32(&w_q8, NULL, x, y) != EMB_OK) {{ sink = -1.0f; }}
+        sink += y[r % {ROWS}u];
+        x[r % {COLS}u] += 1e-3f;
+    }}
+}}
+#define REF_Q emb_quantize_row_q8_ref
+#define OPT_Q emb_quantize_row_q8
+__attribute__((noinline)) void bench_linear_q8_ref(void) {{ LINEAR_Q8(REF_Q, emb_linear_q8_ref, w_q8) }}
+__attribute__((noinline)) void bench_linear_q8_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_q8) }}
+__attribute__((noinline)) void bench_linear_mixed_ref(void) {{ LINEAR_Q8(REF_Q, emb_linear_q8_ref, w_mixed) }}
+__attribute__((noinline)) void bench_linear_mixed_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_mixed) }}
+""")
+    for n in (256, 29):
+        for kind in ("scores", "wsum"):
+            for v, fn in (("ref", f"emb_attn_{kind}_q8_ref"), ("opt", f"emb_attn_{kind}_q8")):
+                src.append(f"__attribute__((noinline)) void bench_{kind}_{n}_{v}(void) "
+                           f"{{ ATTN({fn}, {n}u) }}\n")
+    names = [f"bench_{b}_{v}" for b in BENCHES for v in ("ref", "opt")
+             if not (b == "linear_f32" and v == "opt")]
+    src.append("typedef struct { const char *name; void (*fn)(void); } bench_t;\n")
+    src.append("static const bench_t benches[] = {"
+               + ", ".join(f'{{"{n}", {n}}}' for n in names) + "};\n")
+    src.append("#define N_BENCHES (sizeof benches / sizeof benches[0])\n")
+    return "".join(src)
 
 
-HOST_MAIN = """
+HOST_MAIN = r"""
 #include <stdio.h>
-int main(void)
+#include <string.h>
+__attribute__((noinline)) void bench_run(void (*fn)(void)) { fn(); }
+int main(int argc, char **argv)
 {
-    printf("%f\\n", (double)bench_linear());
-    return 0;
+    init_x();
+    for (size_t i = 0; i < N_BENCHES; ++i) {
+        if (argc == 2 && strcmp(argv[1], benches[i].name) == 0) {
+            bench_run(benches[i].fn);
+            printf("%f\n", (double)sink);
+            return 0;
+        }
+    }
+    return 2;
 }
 """
 
-
-# Bare-metal Cortex-M4F: vector table, FPU on, SysTick (24-bit, counting down), output and exit
-# through semihosting (QEMU: -semihosting-config enable=on).
-M4_MAIN = """
-#include <stdint.h>
-#define REG(a) (*(volatile uint32_t *)(a))
-#define SYST_CSR REG(0xE000E010u)
-#define SYST_RVR REG(0xE000E014u)
-#define SYST_CVR REG(0xE000E018u)
-#define SCB_CPACR REG(0xE000ED88u)
-#define CALIB_LOOPS 1000000u /* two instructions each: subs, bne */
-extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
-extern uint32_t __stack_top[];
-
-static int semihost(int op, const void *arg)
+BM_MAIN = r"""
+void emb_bm_put(const char *s);
+uint64_t emb_bm_ticks(void);
+int emb_bm_main(void);
+static void put_line(const char *name, uint32_t v)
 {
-    register int r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
-static void put_u32(const char *label, uint32_t v)
-{
-    char buf[48];
+    char buf[80], digits[12];
     unsigned n = 0, k = 0;
-    char digits[12];
-    while (label[n] != '\\0' && n < 30u) {
-        buf[n] = label[n];
-        ++n;
-    }
-    do {
-        digits[k++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    while (k > 0u) {
-        buf[n++] = digits[--k];
-    }
-    buf[n++] = '\\n';
-    buf[n] = '\\0';
-    semihost(0x04, buf); /* SYS_WRITE0 */
+    while (name[n] != '\0' && n < 60u) { buf[n] = name[n]; ++n; }
+    buf[n++] = '=';
+    do { digits[k++] = (char)('0' + v % 10u); v /= 10u; } while (v != 0u);
+    while (k > 0u) { buf[n++] = digits[--k]; }
+    buf[n++] = '\n';
+    buf[n] = '\0';
+    emb_bm_put(buf);
 }
-
-static void finish(uint32_t code)
+int emb_bm_main(void)
 {
-    static const uint32_t block[2] = {0x20026u, 0u}; /* ADP_Stopped_ApplicationExit */
-    (void)code;
-    semihost(0x18, (const void *)block[0]); /* SYS_EXIT (AArch32 passes the reason itself) */
-    for (;;) {
+    init_x();
+    for (size_t i = 0; i < N_BENCHES; ++i) {
+        const uint64_t t0 = emb_bm_ticks();
+        benches[i].fn();
+        put_line(benches[i].name, (uint32_t)(emb_bm_ticks() - t0));
     }
-}
-
-static uint32_t elapsed(uint32_t start) { return (start - SYST_CVR) & 0xFFFFFFu; }
-
-/* After the FPU is on: a separate function, so no FP instruction runs before that. */
-__attribute__((noinline)) static void run(void)
-{
-    SYST_RVR = 0xFFFFFFu;
-    SYST_CVR = 0u;
-    SYST_CSR = 5u; /* processor clock, enabled, no interrupt */
-    uint32_t n = CALIB_LOOPS, t0 = SYST_CVR;
-    __asm__ volatile("1: subs %0, %0, #1\\n\\tbne 1b" : "+r"(n) : : "cc");
-    const uint32_t calib = elapsed(t0);
-    t0 = SYST_CVR;
-    const float sum = bench_linear();
-    const uint32_t ticks = elapsed(t0);
-    put_u32("calib_ticks=", calib);
-    put_u32("bench_ticks=", ticks);
-    put_u32("status_ok=", sum != -1.0f);
-    finish(0u);
-}
-
-void reset_handler(void);
-void reset_handler(void)
-{
-    for (uint32_t *s = __data_load, *d = __data_start; d < __data_end;) {
-        *d++ = *s++;
-    }
-    for (uint32_t *d = __bss_start; d < __bss_end;) {
-        *d++ = 0u;
-    }
-    SCB_CPACR |= 0xFu << 20; /* CP10, CP11: the FPU */
-    __asm__ volatile("dsb\\n\\tisb" ::: "memory");
-    run();
-}
-
-static void fault_handler(void)
-{
-    put_u32("fault=", 1u);
-    finish(1u);
-}
-
-__attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
-    (void (*)(void))(uintptr_t)__stack_top, reset_handler, fault_handler, fault_handler,
-    fault_handler, fault_handler, fault_handler,
-};
-"""
-
-M4_LD = """
-MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M
-         RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 1M }
-ENTRY(reset_handler)
-SECTIONS {
-    .text : { KEEP(*(.vectors)) *(.text .text.*) *(.rodata .rodata.*) . = ALIGN(4); } > FLASH
-    .ARM.exidx : { *(.ARM.exidx*) } > FLASH
-    .data : { . = ALIGN(4); __data_start = .; *(.data .data.*) . = ALIGN(4); __data_end = .; }
-        > RAM AT > FLASH
-    __data_load = LOADADDR(.data);
-    .bss (NOLOAD) : { . = ALIGN(4); __bss_start = .; *(.bss .bss.* COMMON) . = ALIGN(4);
-        __bss_end = .; } > RAM
-    __stack_top = ORIGIN(RAM) + LENGTH(RAM);
+    return sink == -1.0f;
 }
 """
 
 
-def m4_instructions(encoding: str, reps: int, work: Path) -> tuple[int, float]:
-    """(instructions in the REPS calls, instructions per SysTick tick) on QEMU mps2-an386."""
-    src = work / f"m4_{encoding}.c"
-    src.write_text(bench_source(encoding, reps) + M4_MAIN)
-    (work / "m4.ld").write_text(M4_LD)
-    runtime = ROOT / "firmware" / "runtime"
-    elf = compile_c(
-        [src, runtime / "emb_linear.c", runtime / "emb_f16.c"], work / f"m4_{encoding}.elf",
-        [work, runtime], cc="arm-none-eabi-gcc",
-        extra_flags=(*CORTEX_M4_FLAGS, "-nostartfiles", "--specs=nosys.specs",
-                     f"-T{work / 'm4.ld'}"),
-    )
-    proc = subprocess.run(
-        ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-         "-icount", "shift=0", "-semihosting-config", "enable=on,target=native",
-         "-kernel", str(elf)],
-        capture_output=True, text=True, timeout=300,
-    )
-    fields = dict(re.findall(r"(\w+)=(\d+)", proc.stdout + proc.stderr))  # semihosting: stderr
-    if fields.get("status_ok") != "1" or "bench_ticks" not in fields:
-        raise RuntimeError(f"the Cortex-M4 run failed: {proc.stdout} {proc.stderr}")
-    per_tick = 2 * 1_000_000 / int(fields["calib_ticks"])  # the loop's known count
-    return round(int(fields["bench_ticks"]) * per_tick), per_tick
-
-
-def build(encoding: str, reps: int, work: Path) -> Path:
-    src = work / f"bench_{encoding}.c"
-    src.write_text(bench_source(encoding, reps) + HOST_MAIN)
+def config(work: Path) -> None:
     (work / "emb_config.h").write_text(f"#define EMB_QBLOCK {BLOCK}\n")
-    runtime = ROOT / "firmware" / "runtime"
-    sources = [src, *sorted(runtime.glob("emb_*.c"))]
-    return compile_c(sources, work / f"bench_{encoding}", [work, runtime], extra_flags=("-g",))
 
 
-def callgrind_ir(exe: Path, work: Path) -> int:
-    """Instructions executed inside emb_linear_f32 and its callees."""
-    out = work / f"{exe.name}.callgrind"
-    subprocess.run(
-        ["valgrind", "--tool=callgrind", "--toggle-collect=emb_linear_f32",
-         f"--callgrind-out-file={out}", str(exe)],
-        check=True, capture_output=True, timeout=600,
-    )
-    summary = re.search(r"^summary:\s+(\d+)", out.read_text(), re.MULTILINE)
-    return int(summary.group(1))
+def runtime_sources() -> list[Path]:
+    return [*sorted(RUNTIME.glob("emb_*.c")), *sorted(DSP.glob("emb_*.c"))]
 
 
-def wall_ns(exe: Path) -> float:
-    import time
+def host_figures(reps: int, work: Path) -> dict[str, float] | None:
+    """bench name -> x86-64 instructions per MAC (callgrind), None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    src = work / "bench_host.c"
+    src.write_text(bench_source(reps) + HOST_MAIN)
+    config(work)
+    exe = compile_c([src, *runtime_sources()], work / "bench_host", [work, RUNTIME, DSP],
+                    extra_flags=("-g",))
+    figures = {}
+    for name in re.findall(r'\{"(bench_\w+)"', src.read_text()):
+        out = work / f"{name}.callgrind"
+        subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=bench_run",
+                        f"--callgrind-out-file={out}", str(exe), name],
+                       check=True, capture_output=True, timeout=600)
+        ir = int(re.search(r"^summary:\s+(\d+)", out.read_text(), re.M).group(1))
+        figures[name] = ir
+    return figures
 
-    start = time.perf_counter_ns()
-    subprocess.run([str(exe)], check=True, capture_output=True, timeout=600)
-    return float(time.perf_counter_ns() - start)
+
+def core_figures(core: str, reps: int, work: Path) -> dict[str, float]:
+    """bench name -> Thumb-2 instructions executed (QEMU -icount shift=0)."""
+    src = work / f"bench_{core}.c"
+    src.write_text(bench_source(reps) + BM_MAIN)
+    config(work)
+    elf = semihost.build([src, *runtime_sources()], work / f"bench_{core}.elf",
+                         [work, RUNTIME, DSP], core)
+    out, per_tick = semihost.run(elf, core)
+    return {k: int(v) * per_tick for k, v in re.findall(r"^(bench_\w+)=(\d+)", out, re.M)}
+
+
+def per_mac(figures: dict | None, bench: str, variant: str, reps: int) -> float | None:
+    if figures is None or f"bench_{bench}_{variant}" not in figures:
+        return None
+    return figures[f"bench_{bench}_{variant}"] / (BENCHES[bench][1] * reps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoding", nargs="+", default=["q8", "mixed", "f16", "f32"],
-                        choices=sorted(ENC_IDS))
-    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    macs = ROWS * COLS * args.reps
-    use_valgrind = shutil.which("valgrind") is not None
-    print(f"emb_linear_f32, {ROWS}x{COLS}, EMB_QBLOCK {BLOCK}, {args.reps} calls, "
-          f"gcc -O2 host build; weights from numpy.random.default_rng({SEED})")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for encoding in args.encoding:
-            exe = build(encoding, args.reps, work)
-            if use_valgrind:
-                ir = callgrind_ir(exe, work)
-                print(f"  {encoding:6s} {ir / macs:6.2f} instructions per MAC (callgrind)")
-            else:
-                print(f"  {encoding:6s} {wall_ns(exe) / macs:6.2f} ns per MAC wall time "
-                      "(process start included; valgrind not installed)")
-        if not (find_compiler("arm-none-eabi-gcc") and find_compiler("qemu-system-arm")):
-            print("Cortex-M4F: skipped (needs arm-none-eabi-gcc and qemu-system-arm)")
-            return
-        print("Cortex-M4F (arm-none-eabi-gcc -O2, QEMU mps2-an386 -icount shift=0):")
-        for encoding in args.encoding:
-            insns, per_tick = m4_instructions(encoding, args.reps, work)
-            print(f"  {encoding:6s} {insns / macs:6.2f} Thumb-2 instructions per MAC "
-                  f"({per_tick:.1f} instructions per SysTick tick)")
+        targets = {"host x86-64": host_figures(args.reps, work)}
+        for core, label in (("m4f", "Cortex-M4F"), ("m7", "Cortex-M7")):
+            targets[label] = core_figures(core, args.reps, work) if semihost.available() else None
+    table = {b: {t: {v: per_mac(f, b, v, args.reps) for v in ("ref", "opt")}
+                 for t, f in targets.items()} for b in BENCHES}
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return
+    print(f"Instructions per MAC, {args.reps} calls each, EMB_QBLOCK {BLOCK}, gcc -O2; "
+          f"ref = the _ref kernel, opt = its twin (host: portable, Cortex-M: DSP)")
+    head = f"{'kernel':58s}" + "".join(f" | {t:>15s}" for t in targets)
+    print(head)
+    print(f"{'':58s}" + "".join(f" | {'ref':>7s} {'opt':>7s}" for _ in targets))
+    for b, (label, _) in BENCHES.items():
+        cells = []
+        for t in targets:
+            vals = table[b][t]
+            cells.append(" | " + " ".join("      -" if vals[v] is None else f"{vals[v]:7.2f}"
+                                          for v in ("ref", "opt")))
+        print(f"{label:58s}" + "".join(cells))
+    missing = [t for t, f in targets.items() if f is None]
+    if missing:
+        print("skipped: " + ", ".join(missing)
+              + " (needs valgrind / arm-none-eabi-gcc and qemu-system-arm)")
 
 
 if __name__ == "__main__":

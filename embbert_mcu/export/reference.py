@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant.blocks import QMAX, QTensor, f16_value
+from ..quant.actquant import quantize_rows
+from ..quant.blocks import QTensor, f16_value
 
 F32 = np.float32
 
@@ -124,13 +125,7 @@ def add(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def act_store(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """emb_act_store_row on each row of x (rows, d): int8 q (rows, d) and scales (rows,)."""
-    x = _f32(x)
-    scales = np.abs(x).max(axis=1) / F32(QMAX)  # (rows,)
-    ok = scales > 0
-    safe = np.where(ok, scales, F32(1))[:, None]
-    q = np.clip(np.rint(x / safe), -QMAX, QMAX)
-    q = np.where(ok[:, None], q, 0).astype(np.int8)
-    return q, np.where(ok, scales, F32(0)).astype(F32)
+    return quantize_rows(_f32(x))
 
 
 def act_load(q: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -172,3 +167,69 @@ def conv1d_dw_causal(w: QTensor, bias: np.ndarray | None, x: np.ndarray, t: int,
     channels = np.arange(width) // alpha
     out = np.sum(weights * taps[:, channels].T, axis=1, dtype=F32)  # (width,)
     return out if bias is None else _f32(out + _f32(bias))
+
+
+# ---- emb_linear_q8.c / emb_attention_q8.c: integer kernels, bit-exact (same float order) ----
+
+def linear_q8(t: QTensor, bias: np.ndarray | None, xq: np.ndarray, xs: float) -> np.ndarray:
+    """emb_linear_q8_ref: y (rows,) = W (xq * xs) + bias, int32 sums per block segment scaled
+    by the block's scale and added in storage order; each row ends acc * xs + bias."""
+    rows, cols = _rows_cols(t)
+    xq = np.asarray(xq, dtype=np.int8).astype(np.int64)
+    acc = np.zeros(rows, dtype=F32)
+    if t.encoding in ("f16", "f32"):
+        w = t.dequantize().reshape(rows, cols)
+        for i in range(cols):  # the C's sequential float sum
+            acc = _f32(acc + _f32(w[:, i] * F32(xq[i])))
+    else:
+        fallback = t.fallback_blocks()
+        qs = np.zeros((t.n_blocks, t.block), dtype=np.int64)
+        qs[~fallback] = t.qs
+        d = np.zeros(t.n_blocks, dtype=F32)
+        d[~fallback] = f16_value(t.scales)
+        h = np.zeros((t.n_blocks, t.block), dtype=F32)
+        h[fallback] = f16_value(t.f16).reshape(-1, t.block)
+        row_of = np.arange(t.numel) // cols  # the segment walk, one segment at a time
+        col_of = np.arange(t.numel) % cols
+        for start in np.union1d(np.arange(0, t.numel, t.block), np.arange(0, t.numel, cols)):
+            b, off, r = start // t.block, start % t.block, row_of[start]
+            take = min(t.block - off, cols - col_of[start])
+            xs_seg = xq[col_of[start]:col_of[start] + take]
+            if fallback[b]:
+                s = F32(0)
+                for i in range(take):
+                    s = F32(s + F32(h[b, off + i] * F32(xs_seg[i])))
+                acc[r] = F32(acc[r] + s)
+            elif d[b] != 0:
+                isum = int(qs[b, off:off + take] @ xs_seg)
+                acc[r] = F32(acc[r] + F32(d[b] * F32(isum)))
+    y = _f32(acc * F32(xs))
+    return y if bias is None else _f32(y + _f32(bias))
+
+
+def attn_scores_q8(q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """emb_attn_scores_q8_ref: int32 (n,) = rows (n, d) int8 . q (d,) int8."""
+    return (np.asarray(rows, np.int64) @ np.asarray(q, np.int64)).astype(np.int32)
+
+
+def attn_wsum_q8(p: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """emb_attn_wsum_q8_ref: int32 (d,) = p (n,) int8 . rows (n, d) int8."""
+    return (np.asarray(p, np.int64) @ np.asarray(rows, np.int64)).astype(np.int32)
+
+
+def attention_row_q8(q: np.ndarray, kv_q8: np.ndarray, kv_scales: np.ndarray, n: int) -> np.ndarray:
+    """emb_attention_row_q8: attention over int8 rows with integer MACs (q and the weights
+    p_j * scale_j quantized by the activation rule), float softmax."""
+    q = _f32(q)
+    d = q.size
+    if n == 0:
+        return np.zeros(d, dtype=F32)
+    rows, ks = np.asarray(kv_q8[:n]), _f32(kv_scales)[:n]
+    qq, qs = quantize_rows(q)
+    s = (attn_scores_q8(qq, rows).astype(F32) * (qs * ks)) * (F32(1) / np.sqrt(F32(d)))
+    p = np.exp(s - s.max()).astype(F32)
+    total = np.float32(0)
+    for v in p:  # the C's sequential sum
+        total = F32(total + v)
+    wq, ws = quantize_rows(_f32(p * ks))
+    return _f32(attn_wsum_q8(wq, rows).astype(F32) * (ws / total))

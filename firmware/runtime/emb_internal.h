@@ -14,13 +14,13 @@
 #define EMB_QMAX 127
 
 /* Round half to even, written out so it does not depend on the FPU rounding mode.
- * |x| must be < 2^31. floorf of |x| keeps a - fl exact (Sterbenz for a >= 1, fl = 0 below). */
+ * |x| must be < 2^31. The truncation of |x| is its floor (one vcvt, no libm call); a - fl is
+ * exact (Sterbenz for a >= 1, fl = 0 below; a itself for a >= 2^23, where frac = 0). */
 static inline int32_t emb_round_half_even(float x)
 {
     const float a = fabsf(x);
-    const float fl = floorf(a);
-    const float frac = a - fl;
-    int32_t i = (int32_t)fl;
+    int32_t i = (int32_t)a;
+    const float frac = a - (float)i;
     if (frac > 0.5f || (frac == 0.5f && (i & 1) != 0)) {
         i += 1;
     }
@@ -92,6 +92,71 @@ static inline float emb_dot_f32(const float *w, const float *x, uint32_t n)
 static inline int emb_mask_bit(const uint8_t *mask, uint32_t b)
 {
     return (mask[b >> 3] >> (b & 7u)) & 1u;
+}
+
+/* ---- integer kernels (emb_linear_q8.c, emb_attention_q8.c and their optimized twins) ---- */
+
+/* Which optimized twins this build has: firmware/runtime/arm_dsp/ on cores with the DSP
+ * extension (Cortex-M4/M7/M33/M55) when the build compiles that folder and says so with
+ * -DEMB_ARM_DSP; else the portable ones beside the references, written so that gcc -O2
+ * vectorizes them (a build copying only firmware/runtime/ links everywhere).
+ * -DEMB_KERNELS_PORTABLE picks the portable ones anyway. */
+#if defined(EMB_ARM_DSP) && defined(__ARM_FEATURE_DSP) && !defined(EMB_KERNELS_PORTABLE)
+#define EMB_KERNELS_ARM_DSP 1
+#else
+#define EMB_KERNELS_ARM_DSP 0
+#endif
+
+/* sum f16(h[i]) * (float)q[i], i < n, in order: an fp16 weight block times int8 codes. */
+static inline float emb_dot_f16_q8(const uint16_t *h, const int8_t *q, uint32_t n)
+{
+    float s = 0.0f;
+    for (uint32_t i = 0; i < n; ++i) {
+        s += emb_f16_to_f32_fast(h[i]) * (float)q[i];
+    }
+    return s;
+}
+
+/* sum w[i] * (float)q[i], i < n, in order. */
+static inline float emb_dot_f32_q8(const float *w, const int8_t *q, uint32_t n)
+{
+    float s = 0.0f;
+    for (uint32_t i = 0; i < n; ++i) {
+        s += w[i] * (float)q[i];
+    }
+    return s;
+}
+
+/* EMB_OK when emb_linear_q8 can read w (any encoding; layouts as emb_linear_f32). */
+static inline emb_status_t emb_linear_q8_check(const emb_qtensor_t *w, const int8_t *xq,
+                                               const float *y)
+{
+    if (w == NULL || xq == NULL || y == NULL || w->cols == 0u) {
+        return EMB_ERR_ARG;
+    }
+    switch (w->encoding) {
+    case EMB_QT_Q8:
+        return w->blocks != NULL && ((size_t)w->rows * w->cols) % EMB_QBLOCK == 0u
+                   ? EMB_OK : EMB_ERR_ARG;
+    case EMB_QT_MIXED:
+        return (w->blocks != NULL || w->f16 != NULL) && w->mask != NULL
+                       && ((size_t)w->rows * w->cols) % EMB_QBLOCK == 0u
+                   ? EMB_OK : EMB_ERR_ARG;
+    case EMB_QT_F16:
+        return w->f16 != NULL ? EMB_OK : EMB_ERR_ARG;
+    case EMB_QT_F32:
+        return w->f32 != NULL ? EMB_OK : EMB_ERR_ARG;
+    default:
+        return EMB_ERR_ARG;
+    }
+}
+
+/* The last float operations of a row of emb_linear_q8: (sum of scaled block sums) * x scale,
+ * then + bias; every variant ends a row with exactly these. */
+static inline float emb_linear_q8_out(float acc, float xs, const float *bias, uint32_t r)
+{
+    const float v = acc * xs;
+    return bias != NULL ? v + bias[r] : v;
 }
 
 #endif /* EMB_INTERNAL_H */

@@ -102,4 +102,47 @@ void emb_wdiff_f32(float l1, const float *a, float l2, const float *b, uint32_t 
 /* y += x. */
 void emb_add_f32(float *y, const float *x, uint32_t n);
 
+/* ---- integer kernels: int8 x int8 products summed in int32 ----
+ * Each has a portable reference (`_ref`, the oracle) and an optimized twin under the plain
+ * name, chosen at compile time (firmware/runtime/arm_dsp/ with __ARM_FEATURE_DSP and
+ * -DEMB_ARM_DSP, else a portable version the host compiler vectorizes); the two give
+ * bit-identical results.
+ * Activation codes come from the rule of emb_quant.h (int8 in -127..127, one scale a row). */
+
+/* q (n) = int8 codes of x (n) by the rule of emb_quant.h (emb_quantize_row_q8_ref there);
+ * returns the scale. The DSP twin rounds with vcvtr, which needs the FPU's reset rounding
+ * mode (to nearest, FPSCR.RMode 0; nothing in the runtime changes it). */
+float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q);
+
+/* y (rows) = W (rows, cols) (xq * xs) + bias (rows, may be NULL), xq (cols) int8 codes of
+ * scale xs. q8 blocks: the int32 sum of a block's (or block segment's) products times the
+ * block's scale is added to the row's float sum in storage order; fp16 blocks (mixed) add
+ * sum f16(w) * (float)xq; f16 / f32 tensors sum w * (float)xq; each row ends acc * xs + bias.
+ * y must not alias anything read. */
+emb_status_t emb_linear_q8_ref(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                               float xs, float *y);
+emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                           float xs, float *y);
+
+/* Attention scores in integers: out[j] = sum_i q[i] * rows[j * d + i], j < n, i < d. */
+void emb_attn_scores_q8_ref(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
+                            int32_t *out);
+void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
+                        int32_t *out);
+
+/* Attention weighted sum in integers: out[i] = sum_j p[j] * rows[j * d + i], i < d, j < n
+ * (n = 0 gives zeros). */
+void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
+                          int32_t *out);
+void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
+                      int32_t *out);
+
+/* emb_attention_row_f32 on int8 kv rows with integer MACs: q quantized by the rule,
+ * s_j = (float)(q . h_j) * (q_scale * h_scale_j) / sqrt(d), p_j = exp(s_j - max) (float),
+ * w_j = p_j * h_scale_j quantized by the rule, out = (float)(w . h) * (w_scale / sum p).
+ * scores: n floats, codes: max(n, d) int8, sums: max(n, d) int32 of scratch. Float kv rows
+ * (kv->q8 == NULL) go to emb_attention_row_f32. */
+void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
+                          int8_t *codes, int32_t *sums, float *out);
+
 #endif /* EMB_RUNTIME_H */

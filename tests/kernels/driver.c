@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "emb_internal.h"
+#include "emb_quant.h"
 #include "emb_runtime.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -293,6 +294,74 @@ static void op_add(void)
     write_out(y, (size_t)n * sizeof(float));
 }
 
+/* ---- integer kernels: a u32 variant picks the reference (0) or the optimized twin (1) ---- */
+
+static void op_linear_q8(void)
+{
+    const emb_qtensor_t w = read_qtensor();
+    const float *bias = read_array(sizeof(float), NULL);
+    const int8_t *xq = read_array(sizeof(int8_t), NULL);
+    const float xs = read_f32();
+    const uint32_t variant = read_u32();
+    float *y = take((size_t)w.rows * sizeof(float));
+    write_status(variant == 0u ? emb_linear_q8_ref(&w, bias, xq, xs, y)
+                               : emb_linear_q8(&w, bias, xq, xs, y));
+    write_out(y, (size_t)w.rows * sizeof(float));
+}
+
+/* q (d) or p (n), rows (n, d), n, d, variant -> int32 out (n scores or d sums) */
+static void attn_q8(int wsum)
+{
+    const int8_t *v = read_array(sizeof(int8_t), NULL);
+    const int8_t *rows = read_array(sizeof(int8_t), NULL);
+    const uint32_t n = read_u32();
+    const uint32_t d = read_u32();
+    const uint32_t variant = read_u32();
+    const uint32_t m = wsum ? d : n;
+    int32_t *out = take((size_t)m * sizeof(int32_t));
+    if (wsum) {
+        (variant == 0u ? emb_attn_wsum_q8_ref : emb_attn_wsum_q8)(v, rows, n, d, out);
+    } else {
+        (variant == 0u ? emb_attn_scores_q8_ref : emb_attn_scores_q8)(v, rows, n, d, out);
+    }
+    write_out(out, (size_t)m * sizeof(int32_t));
+}
+
+static void op_attention_q8(void)
+{
+    uint32_t rows;
+    const emb_act_t kv = read_act(&rows);
+    const uint32_t n = read_u32();
+    const float *q = read_array(sizeof(float), NULL);
+    const uint32_t m = (n > kv.d ? n : kv.d);
+    float *scores = scratch_with_sentinel(n);
+    int8_t *codes = take(m);
+    int32_t *sums = take((size_t)m * sizeof(int32_t));
+    float *out = take((size_t)kv.d * sizeof(float));
+    emb_attention_row_q8(q, &kv, n, scores, codes, sums, out);
+    write_out(out, (size_t)kv.d * sizeof(float));
+    write_sentinel_ok(scores, n);
+}
+
+static void op_attn_scores_q8(void) { attn_q8(0); }
+
+static void op_attn_wsum_q8(void) { attn_q8(1); }
+
+/* x (n) floats -> q (n) int8 and the scale by the rule of emb_quant.h: the reference's,
+ * then the twin's */
+static void op_quantize_row(void)
+{
+    uint32_t n;
+    const float *x = read_array(sizeof(float), &n);
+    int8_t *q = take(n);
+    const float scale = emb_quantize_row_q8_ref(x, n, q);
+    write_out(q, n);
+    write_out(&scale, sizeof scale);
+    const float scale2 = emb_quantize_row_q8(x, n, q);
+    write_out(q, n);
+    write_out(&scale2, sizeof scale2);
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -302,6 +371,9 @@ static const struct {
     {"gather", op_gather},         {"linear", op_linear},         {"rmsnorm", op_rmsnorm},
     {"act", op_act},               {"attention", op_attention},   {"conv1d", op_conv1d},
     {"silu", op_silu},             {"wdiff", op_wdiff},           {"add", op_add},
+    {"linear_q8", op_linear_q8},   {"attn_scores_q8", op_attn_scores_q8},
+    {"attn_wsum_q8", op_attn_wsum_q8}, {"quantize_row", op_quantize_row},
+    {"attention_q8", op_attention_q8},
 };
 
 int main(int argc, char **argv)

@@ -1,6 +1,7 @@
 """Every runtime file builds warning-free for Cortex-M4F; compile_c reports failures; the
 sanitized driver really catches a kernel reading past its input."""
 
+import re
 import subprocess
 
 import numpy as np
@@ -11,7 +12,7 @@ from embbert_mcu.errors import BuildError
 from embbert_mcu.quant.blocks import pack_tensor
 from kernel_driver import RUNTIME, arr, qtensor
 
-RUNTIME_SOURCES = sorted(RUNTIME.glob("emb_*.c"))
+RUNTIME_SOURCES = sorted(RUNTIME.glob("emb_*.c")) + sorted((RUNTIME / "arm_dsp").glob("emb_*.c"))
 DOUBLE_LIBM = {"exp", "sqrt", "floor", "fabs", "pow", "log", "tanh"}
 
 
@@ -22,18 +23,22 @@ def test_runtime_has_every_kernel_file():
 
 
 @pytest.mark.parametrize("cpu_flags", [CORTEX_M4_FLAGS, CORTEX_M7_FLAGS], ids=["m4f", "m7"])
-@pytest.mark.parametrize("source", RUNTIME_SOURCES, ids=lambda p: p.name)
+@pytest.mark.parametrize("source", RUNTIME_SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_runtime_builds_for_cortex_m(tmp_path, source, cpu_flags):
     if find_compiler("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
     (tmp_path / "emb_config.h").write_text("#define EMB_QBLOCK 32\n")
-    obj = compile_c([source], tmp_path / (source.stem + ".o"), [tmp_path, RUNTIME],
-                    cc="arm-none-eabi-gcc", extra_flags=(*cpu_flags, "-c"))
+    obj = compile_c([source], tmp_path / (source.stem + ".o"), [tmp_path, RUNTIME, source.parent],
+                    cc="arm-none-eabi-gcc", extra_flags=(*cpu_flags, "-DEMB_ARM_DSP", "-c"))
     # float32 only: no double-precision helper or libm double function may be called
     undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True,
                                text=True, check=True).stdout.split()
     doubles = [s for s in undefined if s.startswith("__aeabi_d") or s in DOUBLE_LIBM]
     assert not doubles, f"{source.name} calls double-precision code: {doubles}"
+    if source.parent.name == "arm_dsp":  # the DSP twins are what these cores build
+        defined = subprocess.run(["arm-none-eabi-nm", "--defined-only", str(obj)],
+                                 capture_output=True, text=True, check=True).stdout
+        assert re.search(r" T emb_\w+_q8\b", defined), source.name
 
 
 def test_compile_c_raises_build_error_with_compiler_message(tmp_path):
@@ -54,3 +59,28 @@ def test_sanitized_driver_catches_a_read_past_the_input(sanitized_driver):
     short_x = np.ones(31, np.float32)  # the kernel reads 32 values
     with pytest.raises(RuntimeError, match="AddressSanitizer"):
         sanitized_driver.call("linear", qtensor(w) + arr(None, "<f4") + arr(short_x, "<f4"))
+
+
+@pytest.mark.parametrize("cpu_flags", [CORTEX_M4_FLAGS, CORTEX_M7_FLAGS], ids=["m4f", "m7"])
+def test_runtime_alone_links_for_cortex_m(tmp_path, cpu_flags):
+    """The exporter copies firmware/runtime/ only: without -DEMB_ARM_DSP every twin the runtime
+    calls is defined there, so a DSP core links with no section garbage collection."""
+    if find_compiler("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
+    (tmp_path / "emb_config.h").write_text("#define EMB_QBLOCK 32\n")
+    main = tmp_path / "main.c"
+    main.write_text(
+        '#include "emb_runtime.h"\n'
+        "int main(void);\n"
+        "int main(void) {\n"
+        "    static const emb_block_q8_t blk[4];\n"
+        "    const emb_qtensor_t w = {EMB_QT_Q8, 4u, 32u, blk, NULL, NULL, NULL};\n"
+        "    static int8_t q[32], codes[32], kv[32 * 4];\n"
+        "    static int32_t sums[32];\n"
+        "    static float x[32], y[4], scales[4], scores[4], out[32];\n"
+        "    const emb_act_t a = {NULL, kv, scales, 32u};\n"
+        "    emb_attention_row_q8(x, &a, 4u, scores, codes, sums, out);\n"
+        "    return (int)emb_linear_q8(&w, NULL, q, emb_quantize_row_q8(x, 32u, q), y);\n"
+        "}\n")
+    compile_c([main, *sorted(RUNTIME.glob("emb_*.c"))], tmp_path / "a.elf", [tmp_path, RUNTIME],
+              cc="arm-none-eabi-gcc", extra_flags=(*cpu_flags, "--specs=nosys.specs"))

@@ -1,0 +1,48 @@
+/*
+ * embbert-mcu runtime, Arm DSP extension: the helpers of the kernels in this folder.
+ * Words of four int8 are read with unaligned 32-bit loads (Cortex-M3 and up allow them;
+ * memcpy lets gcc emit one ldr); __sxtb16 widens bytes 0, 2 (or, after a rotation by 8,
+ * bytes 1, 3) to two int16 lanes and __smlad multiplies the lanes pairwise into an int32 sum.
+ */
+#ifndef EMB_DSP_H
+#define EMB_DSP_H
+
+#include <arm_acle.h>
+
+#include "emb_internal.h"
+
+static inline int32_t emb_ld32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* bytes 1 and 3 of v as two int16 lanes: sxtb16 with its built-in rotation, one instruction
+ * (gcc 12 emits a separate ror for __sxtb16 of a rotated value). */
+static inline int32_t emb_sxtb16_ror8(int32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* acc + the four products of two words of int8 (lanes paired in order). */
+static inline int32_t emb_smlad4(int32_t w, int32_t x02, int32_t x13, int32_t acc)
+{
+    acc = __smlad(__sxtb16(w), x02, acc);
+    return __smlad(emb_sxtb16_ror8(w), x13, acc);
+}
+
+/* fp16 bits -> float with the FPU's own conversion (vcvtb; FPv4-SP and FPv5 have it): the
+ * value of emb_f16_to_f32_fast for every finite input, subnormals included (FPSCR.FZ is 0). */
+static inline float emb_f16_to_f32_vcvt(uint16_t h)
+{
+    const uint32_t u = h;
+    float in, out;
+    memcpy(&in, &u, sizeof in);
+    __asm__("vcvtb.f32.f16 %0, %1" : "=t"(out) : "t"(in));
+    return out;
+}
+
+#endif /* EMB_DSP_H */

@@ -1,0 +1,247 @@
+/*
+ * emb_linear_q8 for cores with the DSP extension (firmware/runtime/emb_linear_q8.c has the
+ * reference and the portable twin; results are bit-identical). Four output rows per pass over
+ * the codes of x: each word of x is widened once and multiplied into four rows' sums with
+ * __smlad; the float operations per row are the reference's, in its order (block scale times
+ * the block's int32 sum added in storage order, then * xs, then + bias); the fp16 scale is
+ * converted by the FPU (vcvtb), exactly as the reference's integer conversion.
+ * Weights stay in the 34-byte emb_block_q8_t records: qs starts 2 bytes into a record, so the
+ * 32-bit loads are unaligned (the core allows them; docs/quantization.md has the measurement).
+ */
+#include "emb_internal.h"
+
+#if EMB_KERNELS_ARM_DSP
+
+#include "emb_dsp.h"
+
+#pragma GCC optimize("no-schedule-insns") /* the pre-RA scheduler spills the four sums */
+
+EMB_STATIC_ASSERT(EMB_QBLOCK % 4 == 0, dsp_blocks_are_whole_words);
+
+static inline int32_t emb_block_dot1(const int8_t *q, const int8_t *x)
+{
+    int32_t a = 0;
+    for (const int8_t *const end = x + EMB_QBLOCK; x != end; x += 4, q += 4) {
+        const int32_t xv = emb_ld32(x);
+        a = emb_smlad4(emb_ld32(q), __sxtb16(xv), emb_sxtb16_ror8(xv), a);
+    }
+    return a;
+}
+
+/* s0..s3 = four rows' blocks q0..q3 (same column) . x: each word of x widened once. */
+#define EMB_BLOCK_DOT4(q0, q1, q2, q3, x, s0, s1, s2, s3)                                    \
+    do {                                                                                   \
+        const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3), *px = (x);            \
+        const int8_t *const px_end = px + EMB_QBLOCK;                                      \
+        s0 = s1 = s2 = s3 = 0;                                                             \
+        _Pragma("GCC unroll 8")                                                            \
+        for (; px != px_end; px += 4, p0 += 4, p1 += 4, p2 += 4, p3 += 4) {                \
+            const int32_t xv = emb_ld32(px);                                               \
+            const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);                   \
+            s0 = emb_smlad4(emb_ld32(p0), x02, x13, s0);                                   \
+            s1 = emb_smlad4(emb_ld32(p1), x02, x13, s1);                                   \
+            s2 = emb_smlad4(emb_ld32(p2), x02, x13, s2);                                   \
+            s3 = emb_smlad4(emb_ld32(p3), x02, x13, s3);                                   \
+        }                                                                                  \
+    } while (0)
+
+/* acc + the block's scale times its int32 sum; an all-zero block contributes nothing. */
+static inline float emb_add_block(float acc, const emb_block_q8_t *blk, int32_t s)
+{
+    return blk->d != 0u ? acc + emb_f16_to_f32_vcvt(blk->d) * (float)s : acc;
+}
+
+/* q8 weights, rows of whole blocks: four rows per pass, then the rows left one at a time. */
+static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                               float xs, float *y)
+{
+    const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows;
+    const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
+    uint32_t r = 0;
+    for (; r + 4u <= rows; r += 4u, k0 += 4u * per_row) {
+        const emb_block_q8_t *k1 = k0 + per_row, *k2 = k1 + per_row, *k3 = k2 + per_row;
+        float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
+        for (uint32_t b = 0; b < per_row; ++b) {
+            int32_t s0, s1, s2, s3;
+            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK,
+                           s0, s1, s2, s3);
+            acc0 = emb_add_block(acc0, &k0[b], s0);
+            acc1 = emb_add_block(acc1, &k1[b], s1);
+            acc2 = emb_add_block(acc2, &k2[b], s2);
+            acc3 = emb_add_block(acc3, &k3[b], s3);
+        }
+        y[r] = emb_linear_q8_out(acc0, xs, bias, r);
+        y[r + 1u] = emb_linear_q8_out(acc1, xs, bias, r + 1u);
+        y[r + 2u] = emb_linear_q8_out(acc2, xs, bias, r + 2u);
+        y[r + 3u] = emb_linear_q8_out(acc3, xs, bias, r + 3u);
+    }
+    for (; r < rows; ++r, k0 += per_row) {
+        float acc = 0.0f;
+        for (uint32_t b = 0; b < per_row; ++b) {
+            acc = emb_add_block(acc, &k0[b], emb_block_dot1(k0[b].qs, xq + (size_t)b * EMB_QBLOCK));
+        }
+        y[r] = emb_linear_q8_out(acc, xs, bias, r);
+    }
+}
+
+/* Mask bits start .. start + count - 1 (count <= 24) as one word, bit 0 = block start: at
+ * most four byte loads, never past the bitmap's last byte. */
+static inline uint32_t emb_mask_span(const uint8_t *mask, uint32_t start, uint32_t count)
+{
+    const uint32_t first = start >> 3, last = (start + count - 1u) >> 3;
+    uint32_t v = 0;
+    for (uint32_t i = first; i <= last; ++i) {
+        v |= (uint32_t)mask[i] << (8u * (i - first));
+    }
+    return (v >> (start & 7u)) & ((1u << count) - 1u);
+}
+
+/* Where each of rows r .. r + m - 1 starts among the int8 and the fp16 blocks, given where
+ * row r starts: a row's int8 blocks are the unmasked ones in it. */
+static void emb_row_starts(const emb_qtensor_t *w, uint32_t r, uint32_t m,
+                           const emb_block_q8_t *blk, const uint16_t *h,
+                           const emb_block_q8_t *k[4], const uint16_t *hh[4])
+{
+    const uint32_t per_row = w->cols / EMB_QBLOCK;
+    for (uint32_t i = 0; i < m; ++i) {
+        k[i] = blk;
+        hh[i] = h;
+        uint32_t n_f16 = 0;
+        if (w->encoding == EMB_QT_MIXED && per_row <= 24u) { /* the row's bits as one word */
+            for (uint32_t v = emb_mask_span(w->mask, (r + i) * per_row, per_row); v != 0u;
+                 v &= v - 1u) {
+                ++n_f16;
+            }
+        } else if (w->encoding == EMB_QT_MIXED) {
+            for (uint32_t b = (r + i) * per_row; b < (r + i + 1u) * per_row; ++b) {
+                n_f16 += (uint32_t)emb_mask_bit(w->mask, b);
+            }
+        }
+        blk += per_row - n_f16;
+        h += (size_t)n_f16 * EMB_QBLOCK;
+    }
+}
+
+/* acc += the contribution of block column b of one row (int8 or fp16), advancing its pointers. */
+/* sum f16(h[i]) * (float)x[i] over one block, in order: emb_dot_f16_q8 with vcvtb. */
+static float emb_dot_f16_q8_vcvt(const uint16_t *h, const int8_t *x)
+{
+    float s = 0.0f;
+    for (uint32_t i = 0; i < EMB_QBLOCK; ++i) {
+        s += emb_f16_to_f32_vcvt(h[i]) * (float)x[i];
+    }
+    return s;
+}
+
+/* acc + the contribution of block column b of one row (int8 or fp16), advancing its pointers. */
+static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const int8_t *xb,
+                                 const emb_block_q8_t **k, const uint16_t **hh, float *acc)
+{
+    if (w->encoding == EMB_QT_MIXED && emb_mask_bit(w->mask, b_flat)) {
+        *acc += emb_dot_f16_q8_vcvt(*hh, xb);
+        *hh += EMB_QBLOCK;
+        return;
+    }
+    const emb_block_q8_t *blk = (*k)++;
+    *acc = emb_add_block(*acc, blk, emb_block_dot1(blk->qs, xb));
+}
+
+/* A column of four rows holding an fp16 block (bit m * per_row of col set: row m's block is
+ * fp16), row by row in each row's block order. Out of line, so the four-row dot of the common
+ * column keeps its registers. */
+__attribute__((noinline)) static void emb_mixed_column(const int8_t *xb, uint32_t col,
+                                                       uint32_t per_row,
+                                                       const emb_block_q8_t *k[4],
+                                                       const uint16_t *hh[4], float acc[4])
+{
+    for (uint32_t m = 0; m < 4u; ++m) {
+        if ((col >> (m * per_row)) & 1u) {
+            acc[m] += emb_dot_f16_q8_vcvt(hh[m], xb);
+            hh[m] += EMB_QBLOCK;
+        } else {
+            const emb_block_q8_t *blk = k[m]++;
+            acc[m] = emb_add_block(acc[m], blk, emb_block_dot1(blk->qs, xb));
+        }
+    }
+}
+
+/* Mixed rows r .. r + 3, one block column at a time: four int8 blocks by the four-row dot,
+ * a column holding an fp16 block by emb_mixed_column. */
+static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
+                            const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
+{
+    const uint32_t per_row = w->cols / EMB_QBLOCK;
+    const uint32_t g0 = r * per_row; /* the group's first block */
+    const int one_word = per_row <= 6u; /* the group's 4 * per_row mask bits fit 24 bits */
+    const uint32_t gbits = one_word ? emb_mask_span(w->mask, g0, 4u * per_row) : 0u;
+    const uint32_t colmask = 1u | 1u << per_row | 1u << (2u * per_row) | 1u << (3u * per_row);
+    for (uint32_t b = 0; b < per_row; ++b) {
+        const int8_t *xb = xq + (size_t)b * EMB_QBLOCK;
+        uint32_t col; /* bit m * per_row: row r + m's block b is fp16 */
+        if (one_word) {
+            col = (gbits >> b) & colmask;
+        } else {
+            col = 0u;
+            for (uint32_t m = 0; m < 4u; ++m) {
+                col |= (uint32_t)emb_mask_bit(w->mask, g0 + m * per_row + b) << (m * per_row);
+            }
+        }
+        if (col != 0u) {
+            emb_mixed_column(xb, col, per_row, k, hh, acc);
+            continue;
+        }
+        const emb_block_q8_t *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
+        int32_t s0, s1, s2, s3;
+        EMB_BLOCK_DOT4(k0->qs, k1->qs, k2->qs, k3->qs, xb, s0, s1, s2, s3);
+        acc[0] = emb_add_block(acc[0], k0, s0);
+        acc[1] = emb_add_block(acc[1], k1, s1);
+        acc[2] = emb_add_block(acc[2], k2, s2);
+        acc[3] = emb_add_block(acc[3], k3, s3);
+        k[0] = k0 + 1, k[1] = k1 + 1, k[2] = k2 + 1, k[3] = k3 + 1;
+    }
+}
+
+emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                           float xs, float *y)
+{
+    const emb_status_t st = emb_linear_q8_check(w, xq, y);
+    if (st != EMB_OK) {
+        return st;
+    }
+    if ((w->encoding != EMB_QT_Q8 && w->encoding != EMB_QT_MIXED) || w->cols % EMB_QBLOCK != 0u) {
+        return emb_linear_q8_ref(w, bias, xq, xs, y); /* rare layouts: the reference */
+    }
+    if (w->encoding == EMB_QT_Q8) {
+        emb_linear_q8_rows(w, bias, xq, xs, y);
+        return EMB_OK;
+    }
+    /* mixed: four rows per pass where none of the four blocks of a column is fp16 */
+    const uint32_t per_row = w->cols / EMB_QBLOCK;
+    const emb_block_q8_t *blk = w->blocks; /* first int8 block of row r */
+    const uint16_t *h = w->f16;            /* first fp16 block of row r */
+    uint32_t r = 0;
+    while (r < w->rows) {
+        const uint32_t m = w->rows - r >= 4u ? 4u : 1u;
+        const emb_block_q8_t *k[4];
+        const uint16_t *hh[4];
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        emb_row_starts(w, r, m, blk, h, k, hh);
+        if (m == 4u) {
+            emb_mixed_rows4(w, r, xq, k, hh, acc);
+        } else {
+            for (uint32_t b = 0; b < per_row; ++b) {
+                emb_row_block(w, r * per_row + b, xq + (size_t)b * EMB_QBLOCK, &k[0], &hh[0],
+                              &acc[0]);
+            }
+        }
+        for (uint32_t i = 0; i < m; ++i) {
+            y[r + i] = emb_linear_q8_out(acc[i], xs, bias, r + i);
+        }
+        blk = k[m - 1u];
+        h = hh[m - 1u];
+        r += m;
+    }
+    return EMB_OK;
+}
+
+#endif /* EMB_KERNELS_ARM_DSP */
