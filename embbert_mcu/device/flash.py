@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from . import elfsize, emulator
 from .boards import Board
 from ..errors import BudgetError, BuildError
 from ..fileio import write_text
-from .firmware import STRICT_FLAGS, read_manifest, stage_sources
+from .firmware import STRICT_FLAGS, read_manifest, stage_sources, staged_names
+from .owned import clear_generated, record_generated
 from .pio_project import platformio_ini, write_board_files
 from ..resources import resource_dir
 
@@ -44,11 +44,12 @@ def generate_project(board: Board, model_dir: str | Path, project_dir: str | Pat
     project = Path(project_dir).resolve()
     manifest = read_manifest(model_dir)
     src = project / "src"
-    if src.exists():
-        shutil.rmtree(src)  # a previous model's files must not linger
+    # A previous model's files must not linger, and nobody else's may be lost.
+    clear_generated(project, staged_names(model_dir, board.port))
     stage_sources(src, model_dir, board.port, manifest)
     write_board_files(project, board)
     write_text(project / "platformio.ini", platformio_ini(board, STRICT_FLAGS))
+    record_generated(src)
     return project
 
 
