@@ -141,3 +141,235 @@ def test_flash_refuses_a_foreign_platformio_ini(export_dir, tmp_path, capsys):
                     "--project-dir", project, "--generate-only")
     assert code != 0 and "platformio.ini" in err
     assert snapshot(project) == {"platformio.ini": b"[env:mine]\n"}
+
+
+# --- 2. typed errors instead of tracebacks ---------------------------------------------------
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def csv_pair(tmp_path) -> tuple[Path, Path]:
+    rows = [(f"good movie number {i}", "pos") if i % 2 else (f"bad film number {i}", "neg")
+            for i in range(20)]
+    return write_csv(tmp_path / "train.csv", rows), write_csv(tmp_path / "test.csv", rows[:6])
+
+
+def test_unwritable_outputs_fail_before_the_work(ckpt, csv_pair, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    bad = blocker / "out.pt"  # under a regular file: no one can create it, root included
+    train, test = csv_pair
+    cases = [
+        ("train", "--train", train, "--test", test, "--preset", "nano", "--epochs", "50", "-o", bad),
+        ("pretrain", "--preset", "nano", "--steps", "100000", "-o", bad),
+        ("quantize", ckpt, "-o", bad, "--recover-epochs", "0"),
+        ("export", ckpt, "-o", blocker / "model", "--no-onnx"),
+    ]
+    for args in cases:
+        start = time.monotonic()
+        code, err = run(capsys, *args)
+        assert code == 2 and "cannot write" in err and "hint:" in err, (args, err)
+        assert time.monotonic() - start < 20, args  # refused before training, not after
+    assert blocker.read_text() == "x"
+
+
+@pytest.fixture
+def full_dir(tmp_path):
+    """A 64 KiB tmpfs filled to the last byte (needs mount rights, else skipped)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 512):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_full_disk_fails_before_training(csv_pair, full_dir, capsys):
+    train, test = csv_pair
+    code, err = run(capsys, "train", "--train", train, "--test", test, "--preset", "nano",
+                    "-o", full_dir / "model.pt")
+    assert code == 2 and ("cannot write" in err or "free" in err) and "hint:" in err
+
+
+def _document(ckpt: Path) -> dict:
+    import torch
+
+    return torch.load(ckpt, weights_only=True)
+
+
+def _save_document(doc: dict, path: Path) -> Path:
+    import torch
+
+    torch.save(doc, path)
+    return path
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("d_model", 128.5, "d_model must be an integer"),
+    ("n_classes", True, "n_classes must be an integer"),
+    ("max_len", 10**9, "max_len must be within"),
+    ("attn_dropout", float("nan"), "attn_dropout must be a finite number"),
+    ("vocab_size", "8192", "vocab_size must be an integer"),
+])
+def test_checkpoint_config_is_validated_by_type_and_range(ckpt, tmp_path, capsys, field, value,
+                                                          words):
+    doc = _document(ckpt)
+    doc["config"][field] = value
+    path = _save_document(doc, tmp_path / "bad.pt")
+    code, err = run(capsys, "eval", path)
+    assert code == 3 and "invalid config" in err and words in err and "hint:" in err
+
+
+def test_state_dict_not_a_dict_and_mismatch_name_the_tensor(ckpt, tmp_path, capsys):
+    import torch
+
+    doc = _document(ckpt)
+    doc["state_dict"] = [1, 2, 3]
+    code, err = run(capsys, "eval", _save_document(doc, tmp_path / "list.pt"))
+    assert code == 3 and "state_dict is a list" in err
+    doc = _document(ckpt)
+    name = sorted(doc["state_dict"])[3]
+    doc["state_dict"][name] = torch.zeros(3, 5)
+    code, err = run(capsys, "eval", _save_document(doc, tmp_path / "shape.pt"))
+    assert code == 3 and name in err and "(3, 5)" in err
+    doc = _document(ckpt)
+    del doc["state_dict"][name]
+    code, err = run(capsys, "eval", _save_document(doc, tmp_path / "lack.pt"))
+    assert code == 3 and f"lack {name}" in err
+
+
+def test_random_bytes_as_a_checkpoint_give_a_hint(tmp_path, capsys):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(bytes(range(256)) * 9)
+    code, err = run(capsys, "eval", path)
+    assert code == 3 and "error:" in err and "hint:" in err
+
+
+def test_eval_on_a_test_split_without_texts(ckpt, tmp_path, capsys):
+    doc = _document(ckpt)
+    del doc["test_split"]["texts"]
+    code, err = run(capsys, "eval", _save_document(doc, tmp_path / "notexts.pt"))
+    assert code == 3 and "test split" in err and "--test" in err
+
+
+def test_training_texts_without_words_fail_up_front(tmp_path, capsys):
+    rows = [("!!!" if i % 2 else "", "pos" if i % 2 else "neg") for i in range(20)]
+    train = write_csv(tmp_path / "train.csv", rows)
+    start = time.monotonic()
+    code, err = run(capsys, "train", "--train", train, "--test", train, "--preset", "nano",
+                    "--epochs", "50", "-o", tmp_path / "m.pt")
+    assert code == 4 and "no training text holds a word" in err
+    assert time.monotonic() - start < 20 and not (tmp_path / "m.pt").exists()
+
+
+def test_csv_field_over_16_mib(ckpt, tmp_path, capsys):
+    path = tmp_path / "huge.csv"
+    path.write_text("text,label\n" + "a" * ((1 << 24) + 10) + ",class0\nshort,class1\n")
+    code, err = run(capsys, "eval", ckpt, "--test", path)
+    assert code == 4 and "row 2" in err and "field larger than field limit" in err
+    assert "16 MiB" in err
+
+
+@pytest.mark.parametrize("args,words", [
+    (("train", "--data", "rt-polarity", "--lr", "nan", "-o", "x.pt"), "not a finite number"),
+    (("train", "--data", "rt-polarity", "--lr", "inf", "-o", "x.pt"), "not a finite number"),
+    (("train", "--data", "rt-polarity", "--lr", "0", "-o", "x.pt"), "out of range"),
+    (("train", "--data", "rt-polarity", "--seed", "-1", "-o", "x.pt"), "out of range"),
+    (("train", "--data", "rt-polarity", "--max-len", str(10**9), "-o", "x.pt"), "out of range"),
+    (("pretrain", "--lr", "-inf", "-o", "x.pt"), "not a finite number"),
+    (("quantize", "x.pt", "-o", "y.pt", "--lr", "nan"), "not a finite number"),
+    (("memory", "--block", "0"), "out of range"),
+    (("memory", "--block", "-32"), "out of range"),
+    (("memory", "--max-len", "0"), "out of range"),
+    (("train", "--data", "rt-polarity", "--epochs", "1e3", "-o", "x.pt"), "not an integer"),
+])
+def test_numeric_options_are_finite_and_in_range(tmp_path, capsys, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, *args)
+    assert code == 2 and words in err and not (tmp_path / "x.pt").exists()
+
+
+def test_a_diverged_model_is_never_written(tmp_path):
+    import torch
+
+    from embbert_mcu.checkpoint import Checkpoint, save_checkpoint
+    from embbert_mcu.errors import CheckpointError
+    from embbert_mcu.model import build_classifier
+
+    model = build_classifier(preset("nano", max_len=L), 0)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="diverged"):
+        save_checkpoint(Checkpoint.from_model(model), tmp_path / "nan.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_last_resort_handler_prints_one_line_and_a_log_path(tmp_path, capsys, monkeypatch):
+    import embbert_mcu.cli.memory as memory_cli
+
+    def broken(*a, **k):  # stands for any bug the typed errors do not cover
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(memory_cli, "memory_report", broken)
+    code, err = run(capsys, "memory")
+    lines = err.strip().splitlines()
+    assert code == 1 and lines[0] == "error: ZeroDivisionError: division by zero"
+    log = tmp_path / "embbert-mcu" / "last-error.log"
+    assert str(log) in lines[1] and "Traceback" in log.read_text()
+
+
+def _replies():
+    from embbert_mcu.device import protocol as P
+
+    info = P.DeviceInfo(1, 32, 2, 5, 4096, 8192, 25_000_000, 1, 8192, 1024, 2048,
+                        "instructions", True, "qemu_h743", "mps2", "ab" * 32, "embbert")
+    return {
+        "hello": (P.decode_hello, P.encode_hello(info), info),
+        "infer": (P.decode_infer, P.encode_infer_reply(P.InferResult(7, [0.5, -1.25], 99)), None),
+        "stats": (P.decode_stats, P.encode_stats(P.Stats(1, 2, 3, 4, 5, 6, 7)), None),
+        "stages": (P.decode_stages, P.encode_stages([("embed", 10), ("block0", 20)]), None),
+    }
+
+
+@pytest.mark.parametrize("kind", ["hello", "infer", "stats", "stages"])
+def test_every_decoder_checks_lengths(kind):
+    from embbert_mcu.errors import DeviceError, ProtocolError
+
+    decode, payload, expected = _replies()[kind]
+    got = decode(payload)
+    if expected is not None:
+        assert got == expected
+    for cut in range(len(payload)):  # every truncation
+        with pytest.raises(ProtocolError):
+            decode(payload[:cut])
+    with pytest.raises(ProtocolError, match="beyond"):
+        decode(payload + b"\x00")
+    assert issubclass(ProtocolError, DeviceError)
+
+
+def test_infer_reply_with_the_wrong_number_of_logits():
+    from embbert_mcu.device import protocol as P
+    from embbert_mcu.errors import ProtocolError
+
+    payload = P.encode_infer_reply(P.InferResult(3, [1.0, 2.0, 3.0], 5))
+    with pytest.raises(ProtocolError, match="3 logits, the model has 2"):
+        P.decode_infer(payload, n_classes=2)

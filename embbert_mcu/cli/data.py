@@ -8,6 +8,7 @@ import click
 
 from ..datasets import BUILTINS, cache_dir, load_dataset
 from . import cli, emit_json, info
+from .options import number
 
 
 @cli.group()
@@ -57,7 +58,7 @@ def fetch(name, as_json):
 @data.command()
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the tokenizer JSON.")
-@click.option("--vocab-size", type=int, default=8192, show_default=True)
+@click.option("--vocab-size", type=number(int, 6, 65535), default=8192, show_default=True)
 def tokenizer(output, vocab_size):
     """Train the byte-pair tokenizer on the pretraining text (evaluation texts excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus

@@ -8,13 +8,14 @@ from ..config import PRESETS, preset
 from ..memory import DEFAULT_BUDGET_BYTES, memory_report
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
+from .options import MAX_LEN, number
 
 
 @cli.command()
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base",
               show_default=True, help="Model size preset.")
-@click.option("--max-len", type=int, help="Override l, the maximum sequence length.")
-@click.option("--block", type=int, default=32, show_default=True, help="Quantization block size.")
+@click.option("--max-len", type=MAX_LEN, help="Override l, the maximum sequence length.")
+@click.option("--block", type=number(int, 1, 1 << 16), default=32, show_default=True, help="Quantization block size.")
 @click.option("--act", type=click.Choice(["int8", "f32"]), default="int8", show_default=True,
               help="How the kernel stores activation rows.")
 @click.option("--budget", default=str(DEFAULT_BUDGET_BYTES), show_default=True,
