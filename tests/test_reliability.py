@@ -373,3 +373,90 @@ def test_infer_reply_with_the_wrong_number_of_logits():
     payload = P.encode_infer_reply(P.InferResult(3, [1.0, 2.0, 3.0], 5))
     with pytest.raises(ProtocolError, match="3 logits, the model has 2"):
         P.decode_infer(payload, n_classes=2)
+
+
+# --- 3. a new user's run ------------------------------------------------------------------
+
+def test_quantize_finds_the_users_training_csv_from_anywhere(csv_pair, tmp_path, capsys,
+                                                            monkeypatch):
+    train, test = csv_pair
+    monkeypatch.chdir(train.parent)
+    code, err = run(capsys, "train", "--train", train.name, "--test", test.name, "--preset",
+                    "nano", "--max-len", "16", "--epochs", "1", "-o", "m.pt", "--json")
+    assert code == 0 and "labels: neg -> 0, pos -> 1" in err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, err = run(capsys, "quantize", train.parent / "m.pt", "-o", "q.pt", "--recover-epochs", "1")
+    assert code == 0 and f"data: {train.resolve()}" in err
+    train.unlink()
+    code, err = run(capsys, "quantize", train.parent / "m.pt", "-o", "q2.pt")
+    assert code == 4 and "which is gone" in err and "--train" in err
+
+
+def test_quantize_on_an_old_checkpoint_of_a_user_file_says_pass_train(ckpt, tmp_path, capsys):
+    doc = _document(ckpt)
+    doc["metrics"] = {"dataset": "my-reviews.csv"}  # what train stored before the path
+    path = _save_document(doc, tmp_path / "old.pt")
+    code, err = run(capsys, "quantize", path, "-o", tmp_path / "q.pt")
+    assert code == 4 and "my-reviews.csv" in err and "--train FILE" in err
+
+
+def test_eval_prints_the_label_mapping(ckpt, capsys):
+    code, err = run(capsys, "eval", ckpt)
+    assert code == 0 and "labels: class0 -> 0, class1 -> 1" in err
+    main(["eval", str(ckpt), "--json"])
+    assert json.loads(capsys.readouterr().out)["labels"] == ["class0", "class1"]
+
+
+def test_a_negative_drop_reads_as_a_gain():
+    from embbert_mcu.cli.quantize import change_points
+
+    assert change_points(-1.01) == "gain 1.01 points"
+    assert change_points(0.5) == "drop 0.50 points"
+    assert change_points(0.0) == "no change"
+
+
+def _registry_reachable() -> bool:
+    import socket
+
+    from embbert_mcu.device.registry import PROXY_VARS, REGISTRY_HOST
+
+    if any(os.environ.get(v) for v in PROXY_VARS):
+        return True
+    try:
+        socket.create_connection((REGISTRY_HOST, 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_flash_real_board_without_the_registry_is_one_quick_line(export_dir, tmp_path, capsys):
+    if _registry_reachable():
+        pytest.skip("the registry is reachable: the build would install the real platform")
+    start = time.monotonic()
+    code, err = run(capsys, "flash", "--board", "nucleo_h743", "--model", export_dir,
+                    "--project-dir", tmp_path / "p", "--no-upload")
+    assert code == 6 and "registry" in err and "unreachable" in err and "hint:" in err
+    assert len(err.strip().splitlines()) == 3  # building ..., error:, hint:
+    assert time.monotonic() - start < 30  # pio alone retries for about a minute
+
+
+def test_pio_output_with_an_http_error_becomes_the_registry_error(tmp_path):
+    from embbert_mcu.device.registry import raise_http_error
+    from embbert_mcu.errors import BuildError
+
+    # The tail of a real `pio run` for nucleo_h743 on a machine without the registry.
+    output = ("Processing nucleo_h743 (platform: ststm32; board: nucleo_h743zi; framework: "
+              "stm32cube)\n" + "-" * 80 + "\nPlatform Manager: Installing ststm32\nHTTPClientError:\n")
+    with pytest.raises(BuildError, match="registry .* is unreachable .*ststm32"):
+        raise_http_error(output, "ststm32", "nucleo_h743", tmp_path)
+    raise_http_error("Linking .pio/build/x/firmware.elf\n", "ststm32", "nucleo_h743", tmp_path)
+
+
+def test_help_and_light_commands_do_not_import_torch():
+    code = ("import sys; from embbert_mcu.cli import _load_commands; _load_commands(); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'tokenizers') if m in sys.modules))")
+    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

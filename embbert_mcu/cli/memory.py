@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..config import PRESETS, preset
-from ..memory import DEFAULT_BUDGET_BYTES, memory_report
+from ..config import DEFAULT_BUDGET_BYTES, PRESETS, preset
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
 from .options import MAX_LEN, number
@@ -23,6 +22,8 @@ from .options import MAX_LEN, number
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def memory(preset_name, max_len, block, act, budget, as_json):
     """Parameters and bytes per component: fp32, the paper's accounting, and ours."""
+    from ..memory import memory_report
+
     cfg = preset(preset_name, max_len=max_len)
     report = memory_report(cfg, block=block, act=act, budget_bytes=parse_bytes(budget))
     doc = report.to_dict()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import click
-import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..quant.policy import ACT_DTYPES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
-from ..quant.blocks import BLOCK_SIZES
+from ..quant.policy import ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
 from .options import LR, SEED, THREADS, number
@@ -42,6 +39,9 @@ from .options import LR, SEED, THREADS, number
 def quantize(checkpoint, output, block, fallback, threshold, max_weights_bytes, act,
              recover_epochs, lr, redecide, train_file, seed, threads, as_json):
     """Quantize a classifier, recover its accuracy, and report each tensor."""
+    import torch
+
+    from ..checkpoint import load_checkpoint, save_checkpoint
     from ..errors import UsageError
     from ..quant.pipeline import choose_threshold, quantize_checkpoint, recovery_data
     from ..quant.recover import RecoverOptions

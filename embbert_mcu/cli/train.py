@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import PRESETS
 from ..errors import UsageError
 from ..fileio import check_writable
@@ -26,6 +24,8 @@ def label_map(labels: list[str]) -> str:
 
 
 def _threads(n: int) -> None:
+    import torch
+
     # The machines this runs on are shared: one thread unless asked for more.
     torch.set_num_threads(max(1, n))
 
@@ -56,6 +56,7 @@ def _threads(n: int) -> None:
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, augment, alpha, ema, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
     from ..training.train import TrainOptions, train_classifier
@@ -107,6 +108,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def eval_(checkpoint, test_file, batch_size, threads, as_json):
     """Accuracy of the PyTorch model (the checkpoint's own test split unless --test)."""
+    from ..checkpoint import load_checkpoint
     from ..datasets import encode_labels, read_table
     from ..training.evaluate import evaluate
     from ..tokenizer import EmbTokenizer

@@ -23,6 +23,7 @@ from ..fileio import write_text
 from .firmware import STRICT_FLAGS, read_manifest, stage_sources, staged_names
 from .owned import clear_generated, record_generated
 from .pio_project import platformio_ini, write_board_files
+from .registry import check_registry, raise_http_error
 from ..resources import resource_dir
 
 SCONS_VERSION = "4.41101.0"  # what PlatformIO 6.x asks for (dependencies.py)
@@ -94,6 +95,8 @@ def run_pio(project: Path, board: Board, targets: list[str], timeout_s: float = 
     """Run `pio run` in the project; a link overflow becomes a BudgetError with the figures."""
     if board.emulated:
         ensure_scons(core_dir(project))
+    else:
+        check_registry(board.platformio["platform"], board.id, core_dir(project))
     cmd = pio_command() + ["run", "-d", str(project), "-e", board.id]
     for t in targets:
         cmd += ["-t", t]
@@ -105,6 +108,8 @@ def run_pio(project: Path, board: Board, targets: list[str], timeout_s: float = 
     output = result.stdout + result.stderr
     if result.returncode != 0:
         raise_overflow(output, board)
+        if not board.emulated:
+            raise_http_error(output, board.platformio["platform"], board.id, core_dir(project))
         raise BuildError(f"pio run failed for {board.id} (exit {result.returncode})",
                          hint=_tail(output))
     return output
