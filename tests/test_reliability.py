@@ -296,6 +296,7 @@ def test_csv_field_over_16_mib(ckpt, tmp_path, capsys):
     (("train", "--data", "rt-polarity", "--max-len", str(10**9), "-o", "x.pt"), "out of range"),
     (("pretrain", "--lr", "-inf", "-o", "x.pt"), "not a finite number"),
     (("quantize", "x.pt", "-o", "y.pt", "--lr", "nan"), "not a finite number"),
+    (("quantize", "x.pt", "-o", "y.pt", "--threshold", "nan"), "must be a finite number"),
     (("memory", "--block", "0"), "out of range"),
     (("memory", "--block", "-32"), "out of range"),
     (("memory", "--max-len", "0"), "out of range"),
@@ -323,13 +324,13 @@ def test_a_diverged_model_is_never_written(tmp_path):
 
 
 def test_last_resort_handler_prints_one_line_and_a_log_path(tmp_path, capsys, monkeypatch):
-    import embbert_mcu.cli.memory as memory_cli
+    import embbert_mcu.memory as memory_lib
 
     def broken(*a, **k):  # stands for any bug the typed errors do not cover
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(memory_cli, "memory_report", broken)
+    monkeypatch.setattr(memory_lib, "memory_report", broken)
     code, err = run(capsys, "memory")
     lines = err.strip().splitlines()
     assert code == 1 and lines[0] == "error: ZeroDivisionError: division by zero"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from ..quant.policy import ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
@@ -81,9 +83,12 @@ def _threshold(text: str) -> float:
     from ..errors import UsageError
 
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise UsageError(f"--threshold {text!r} is neither a number nor 'auto'") from None
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"--threshold {text!r} must be a finite number >= 0 (or 'auto')")
+    return value
 
 
 def _print_report(doc: dict) -> None:
