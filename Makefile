@@ -16,7 +16,7 @@ PRETRAIN_CKPT := build/pretrain-base.pt
 EMB := $(BIN)/embbert-mcu
 DEMO_LIMIT ?= 400
 
-.PHONY: setup toolchain test test-fast demo bench bench-kernels mutate model clean
+.PHONY: setup toolchain test test-fast demo bench bench-kernels fuzz mutate model clean
 
 setup: $(STAMP)
 
@@ -68,6 +68,12 @@ mutate: setup toolchain
 
 bench-kernels: setup toolchain
 	$(BIN)/python benchmarks/kernels.py
+
+# A hostile fake device (loopback TCP) against the real link and bench code for FUZZ_SECONDS:
+# counts per case; non-zero exit if any session ends other than in a typed device error.
+FUZZ_SECONDS ?= 120
+fuzz: setup
+	$(BIN)/python -m embbert_mcu.device.fuzz --seconds $(FUZZ_SECONDS)
 
 # Re-make the committed default checkpoints (base preset, rt-polarity), on one CPU core
 # (docs/training.md): 10,000 MLM+NSP pretraining steps, about 42 minutes (resumable), then

@@ -16,7 +16,7 @@ from torch import nn
 
 from . import __version__
 from .config import EmbBertConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, UsageError
 from .fileio import atomic_path
 from .model import EmbBertForClassification, EmbBertForPretraining
 
@@ -39,6 +39,7 @@ class Checkpoint:
 
     def model(self) -> nn.Module:
         """A fresh module of this checkpoint's kind with its weights loaded, in eval mode."""
+        check_state_dict(self.state_dict, self.kind, self.config)
         module = KINDS[self.kind](self.config)
         try:
             module.load_state_dict(self.state_dict)
@@ -59,7 +60,12 @@ class Checkpoint:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
-    """Write ``ckpt`` atomically."""
+    """Write ``ckpt`` atomically; weights with NaN or infinity are never written."""
+    bad = first_non_finite(ckpt.state_dict)
+    if bad is not None:
+        raise CheckpointError(
+            f"training diverged: tensor {bad} holds NaN or infinite values; nothing was written",
+            hint="lower --lr (or check the data), then train again")
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -96,8 +102,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"this tool reads format {FORMAT_VERSION}"
         )
     try:
+        config = document["config"]
+        if not isinstance(config, dict):
+            raise TypeError(f"config is a {type(config).__name__}, not a dictionary")
+        config = EmbBertConfig.from_dict(config)
+    except UsageError as exc:
+        raise CheckpointError(f"{path} has an invalid config: {exc.message}",
+                              hint="the file was edited or written by another tool; "
+                                   "re-create it with `embbert-mcu train`") from None
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path} is missing or has a malformed field: {exc}") from None
+    try:
         ckpt = Checkpoint(
-            config=EmbBertConfig.from_dict(document["config"]),
+            config=config,
             state_dict=document["state_dict"],
             kind=document["kind"],
             tokenizer_json=document["tokenizer_json"],
@@ -109,10 +126,75 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} is missing or has a malformed field: {exc}") from None
-    if ckpt.kind not in KINDS:
+    if not isinstance(ckpt.kind, str) or ckpt.kind not in KINDS:
         raise CheckpointError(f"{path} has unknown kind {ckpt.kind!r}")
-    ckpt.model()  # weights must match the config
+    try:
+        _check_fields(ckpt)
+        check_state_dict(ckpt.state_dict, ckpt.kind, ckpt.config)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc.message}", hint=exc.hint) from None
+    ckpt.model()  # weights must load into the config's model
     return ckpt
+
+
+def _check_fields(ckpt: Checkpoint) -> None:
+    """Types and sizes of everything but the weights (the commands read them unchecked)."""
+    if not isinstance(ckpt.tokenizer_json, str):
+        raise CheckpointError("its tokenizer is not JSON text")
+    if not all(isinstance(x, str) for x in ckpt.labels):
+        raise CheckpointError("its labels are not all strings")
+    if ckpt.kind == "classifier" and ckpt.labels and len(ckpt.labels) != ckpt.config.n_classes:
+        raise CheckpointError(f"it names {len(ckpt.labels)} labels for "
+                              f"{ckpt.config.n_classes} classes")
+    split = ckpt.test_split
+    if split is None:
+        return
+    texts, labels = (split.get("texts"), split.get("labels")) if isinstance(split, dict) \
+        else (None, None)
+    if not isinstance(texts, list) or not isinstance(labels, list) or len(texts) != len(labels):
+        raise CheckpointError("its test split lacks `texts` and `labels` lists of one length",
+                              hint="pass --test FILE, or re-create it with `embbert-mcu train`")
+    if not all(isinstance(t, str) for t in texts) or not all(
+            isinstance(y, int) and not isinstance(y, bool) and 0 <= y < ckpt.config.n_classes
+            for y in labels):
+        raise CheckpointError("its test split holds a non-text or an out-of-range label",
+                              hint="pass --test FILE, or re-create it with `embbert-mcu train`")
+
+
+def check_state_dict(state: object, kind: str, config: EmbBertConfig) -> None:
+    """Raise CheckpointError naming the first tensor that is missing, extra or misshapen.
+
+    The expected shapes come from the model built on the meta device: no memory is spent
+    on a config the weights do not match.
+    """
+    if not isinstance(state, dict):
+        raise CheckpointError(f"its state_dict is a {type(state).__name__}, not a dictionary "
+                              "of tensors", hint="re-create it with `embbert-mcu train`")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in KINDS[kind](config).state_dict().items()}
+    for name, value in state.items():
+        if name not in expected:
+            raise CheckpointError(f"its weights have a tensor {name!r} the {kind} model has not",
+                                  hint="the weights do not belong to this config")
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"its weight {name} is a {type(value).__name__}, not a tensor")
+        if tuple(value.shape) != expected[name]:
+            raise CheckpointError(
+                f"its weight {name} has shape {tuple(value.shape)}, the config makes "
+                f"{expected[name]}", hint="the weights do not belong to this config")
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise CheckpointError(f"its weights lack {missing[0]}"
+                              + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""),
+                              hint="the weights do not belong to this config")
+
+
+def first_non_finite(state: dict) -> str | None:
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() \
+                and not bool(torch.isfinite(value).all()):
+            return name
+    return None
 
 
 def _read_document(path: Path):
@@ -125,5 +207,6 @@ def _read_document(path: Path):
         ) from None
     except Exception as exc:  # pickle.UnpicklingError for foreign objects, among others
         raise CheckpointError(
-            f"{path} is not a readable embbert-mcu checkpoint ({type(exc).__name__})"
+            f"{path} is not a readable embbert-mcu checkpoint ({type(exc).__name__})",
+            hint="pass a .pt file written by `embbert-mcu train`, `pretrain` or `quantize`",
         ) from None

@@ -7,12 +7,24 @@ near the paper's Nano / Tiny / Med / Big memory points; their exact shapes are o
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import UsageError
 
 PAD_ID, UNK_ID, CLS_ID, MASK_ID, SEP_ID = 0, 1, 2, 3, 4
 N_SEGMENTS = 3  # 0 = pad, 1 = first segment, 2 = after the first [SEP]
+DEFAULT_BUDGET_BYTES = 781_000  # the paper's total for the base model
+MAX_LEN_LIMIT = 4096  # positions; the C kernel and the serial protocol count tokens in u16
+
+# Inclusive ranges per field: well beyond every preset, small enough that a model is built
+# in memory. Token ids travel as u16, so the vocabulary stays below 2**16.
+LIMITS = {
+    "vocab_size": (1, 65535), "max_len": (1, MAX_LEN_LIMIT), "d_model": (1, 4096),
+    "d_embed": (1, 4096), "n_layers": (1, 128), "conv_kernel": (1, 1024),
+    "conv_expansion": (1, 16), "n_classes": (1, 4096), "attn_dropout": (0.0, 0.99),
+    "lambda_init_std": (0.0, 10.0),
+}
 
 
 @dataclass(frozen=True)
@@ -31,8 +43,17 @@ class EmbBertConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type in ("int", int) and value < 1:
-                raise UsageError(f"config field {f.name} must be >= 1, got {value}")
+            low, high = LIMITS[f.name]
+            if f.type in ("int", int):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise UsageError(f"config field {f.name} must be an integer, "
+                                     f"got {value!r} ({type(value).__name__})")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise UsageError(f"config field {f.name} must be a finite number, got {value!r}")
+            if not low <= value <= high:
+                raise UsageError(f"config field {f.name} must be within [{low}, {high}], "
+                                 f"got {value}")
         if self.vocab_size <= SEP_ID:
             raise UsageError(f"vocab_size must exceed the {SEP_ID + 1} special tokens")
 

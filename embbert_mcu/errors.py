@@ -64,3 +64,7 @@ class VerificationError(EmbError):
     """Device or C outputs that disagree with the reference."""
 
     exit_code = 9
+
+
+class ProtocolError(DeviceError):
+    """A reply with a valid frame whose payload is short, long or malformed."""

@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .config import EmbBertConfig
+from .config import DEFAULT_BUDGET_BYTES, EmbBertConfig
 from .model import EmbBERT
 
-DEFAULT_BUDGET_BYTES = 781_000  # the paper's total for the base model
 FP16, FP32 = 2, 4
 SCRATCH_VECTORS = 6  # q, attention output, a1, a2, conv output (alpha*d), one loaded row
 

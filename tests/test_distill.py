@@ -107,5 +107,5 @@ def test_distill_options_without_distill_or_out_of_range_are_clear_errors(tmp_pa
     code, _, err = run_cli(base + ["--augment", "3"], capsys)
     assert code == 2 and "only apply with --distill" in err and "Traceback" not in err
     code, _, err = run_cli(base + ["--distill", "--alpha", "1.5"], capsys)
-    assert code == 2 and "--alpha within [0, 1]" in err
+    assert code == 2 and "'--alpha': 1.5 is out of range" in err
     assert not (tmp_path / "x.pt").exists()

@@ -171,7 +171,7 @@ def test_ema_training_keeps_the_average_and_eval_reproduces_it(trained, tmp_path
     again = json.loads(run_ok(["eval", str(out), "--json"], capsys).out)
     assert again["accuracy"] == doc["accuracy"]
     code, _, err = run_cli(args + ["--ema", "-1"], capsys)
-    assert code == 2 and "--ema must be >= 0" in err
+    assert code == 2 and "'--ema': -1 is out of range" in err
 
 
 def test_without_a_validation_slice_the_last_epoch_is_kept(tmp_path, capsys):

@@ -6,8 +6,8 @@ from collections import Counter
 
 import click
 
-from ..datasets import BUILTINS, cache_dir, load_dataset
 from . import cli, emit_json, info
+from .options import number
 
 
 @cli.group()
@@ -19,6 +19,8 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def list_(as_json):
     """The built-in sets, their packages and expected counts."""
+    from ..datasets import BUILTINS, cache_dir
+
     rows = [
         {"name": b.name, "package": b.package.pin, "registry": b.package.registry,
          "rows": b.n_rows, "labels": b.label_counts, "about": b.about}
@@ -39,6 +41,8 @@ def list_(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def fetch(name, as_json):
     """Fetch, verify and split NAME (a built-in set or hf:<name>) into the cache."""
+    from ..datasets import cache_dir, load_dataset
+
     ds = load_dataset(name)
     doc = {
         "name": ds.name,
@@ -57,7 +61,7 @@ def fetch(name, as_json):
 @data.command()
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the tokenizer JSON.")
-@click.option("--vocab-size", type=int, default=8192, show_default=True)
+@click.option("--vocab-size", type=number(int, 6, 65535), default=8192, show_default=True)
 def tokenizer(output, vocab_size):
     """Train the byte-pair tokenizer on the pretraining text (evaluation texts excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus

@@ -10,6 +10,7 @@ import click
 from ..errors import EmbError, UsageError
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
+from .options import COUNT, number
 
 
 @cli.command()
@@ -118,12 +119,12 @@ def _stop_message(r) -> str:
               type=click.Path(file_okay=False), help="Export directory.")
 @click.option("--test", "test_file", type=click.Path(dir_okay=False),
               help="CSV/JSONL test file [default: the export's testset.jsonl].")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N samples.")
+@click.option("--limit", type=COUNT, help="Only the first N samples.")
 @click.option("--budget", help="Fail if flash + peak RAM exceeds this (e.g. 781kB).")
 @click.option("--elf", type=click.Path(dir_okay=False), help="Firmware ELF to measure flash from.")
 @click.option("--project-dir", type=click.Path(file_okay=False),
               help="PlatformIO project [default: build/fw/<board>].")
-@click.option("--baud", default=115200, show_default=True, help="Baud rate of a real port.")
+@click.option("--baud", type=number(int, 300, 100_000_000), default=115200, show_default=True, help="Baud rate of a real port.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False),
               help="Also write a report folder: report.json, report.md and PNG plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")

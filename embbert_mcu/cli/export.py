@@ -8,6 +8,7 @@ import click
 
 from ..units import fmt_bytes
 from . import cli, emit_json, info
+from .options import COUNT
 
 
 def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) -> str:
@@ -26,7 +27,7 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) 
 @click.option("--act", type=click.Choice(["int8", "f32"]), default=None,
               help="Activation storage (default: the checkpoint's quantization policy).")
 @click.option("--verify", is_flag=True, help="Compile on the host and compare with PyTorch.")
-@click.option("--limit", type=click.IntRange(min=1), help="Verify on the first N test texts.")
+@click.option("--limit", type=COUNT, help="Verify on the first N test texts.")
 @click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
@@ -38,6 +39,9 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
 
     import torch
 
+    from ..fileio import check_writable
+
+    check_writable(out_dir, "export directory", min_free_bytes=16 << 20, directory=True)
     # One intra-op thread: the host C runs beside PyTorch in its own process, and small
     # batches gain nothing from more threads (on a shared 2-core host they lose 3x).
     torch.set_num_threads(1)

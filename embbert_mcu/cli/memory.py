@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ..config import PRESETS, preset
-from ..memory import DEFAULT_BUDGET_BYTES, memory_report
+from ..config import DEFAULT_BUDGET_BYTES, PRESETS, preset
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
+from .options import MAX_LEN, number
 
 
 @cli.command()
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base",
               show_default=True, help="Model size preset.")
-@click.option("--max-len", type=int, help="Override l, the maximum sequence length.")
-@click.option("--block", type=int, default=32, show_default=True, help="Quantization block size.")
+@click.option("--max-len", type=MAX_LEN, help="Override l, the maximum sequence length.")
+@click.option("--block", type=number(int, 1, 1 << 16), default=32, show_default=True, help="Quantization block size.")
 @click.option("--act", type=click.Choice(["int8", "f32"]), default="int8", show_default=True,
               help="How the kernel stores activation rows.")
 @click.option("--budget", default=str(DEFAULT_BUDGET_BYTES), show_default=True,
@@ -22,6 +22,8 @@ from . import cli, emit_json, info
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def memory(preset_name, max_len, block, act, budget, as_json):
     """Parameters and bytes per component: fp32, the paper's accounting, and ours."""
+    from ..memory import memory_report
+
     cfg = preset(preset_name, max_len=max_len)
     report = memory_report(cfg, block=block, act=act, budget_bytes=parse_bytes(budget))
     doc = report.to_dict()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import click
-import torch
+import math
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..quant.policy import ACT_DTYPES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
-from ..quant.blocks import BLOCK_SIZES
+import click
+
+from ..quant.policy import ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
+from .options import LR, SEED, THREADS, number
 
 
 @cli.command()
@@ -28,24 +28,30 @@ from . import cli, emit_json, info
               help="Weight budget for --threshold auto (e.g. 400kB).")
 @click.option("--act", type=click.Choice(ACT_DTYPES), default="int8", show_default=True,
               help="How the kernel stores activation rows.")
-@click.option("--recover-epochs", type=int, default=2, show_default=True,
+@click.option("--recover-epochs", type=number(int, 0, 1000), default=2, show_default=True,
               help="Quantization-aware recovery epochs (0 skips recovery).")
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Recovery learning rate.")
+@click.option("--lr", type=LR, default=1e-4, show_default=True, help="Recovery learning rate.")
 @click.option("--redecide/--no-redecide", default=True, show_default=True,
               help="Re-decide the fp16 fallback on the recovered weights.")
 @click.option("--train", "train_file", type=click.Path(dir_okay=False),
               help="CSV/JSONL (text,label) for recovery; default: the checkpoint's dataset.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def quantize(checkpoint, output, block, fallback, threshold, max_weights_bytes, act,
              recover_epochs, lr, redecide, train_file, seed, threads, as_json):
     """Quantize a classifier, recover its accuracy, and report each tensor."""
+    import torch
+
+    from ..checkpoint import load_checkpoint, save_checkpoint
     from ..errors import UsageError
     from ..quant.pipeline import choose_threshold, quantize_checkpoint, recovery_data
     from ..quant.recover import RecoverOptions
 
+    from ..fileio import check_writable
+
     torch.set_num_threads(max(1, threads))  # shared machines: one thread unless asked
+    check_writable(output, "checkpoint", min_free_bytes=8 << 20)
     if recover_epochs < 0 or lr <= 0:
         raise UsageError("--recover-epochs must be >= 0 and --lr positive")
     auto = threshold.strip().lower() == "auto"
@@ -77,9 +83,12 @@ def _threshold(text: str) -> float:
     from ..errors import UsageError
 
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise UsageError(f"--threshold {text!r} is neither a number nor 'auto'") from None
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"--threshold {text!r} must be a finite number >= 0 (or 'auto')")
+    return value
 
 
 def _print_report(doc: dict) -> None:
@@ -107,4 +116,12 @@ def _print_report(doc: dict) -> None:
          f"+ {doc['lambda_bytes']} bytes of folded lambdas")
     info(f"accuracy on {doc['test_split']} (n={doc['n_test']}): fp32 {doc['fp32_accuracy']:.4f}, "
          f"quantized {doc['quant_accuracy']:.4f}, recovered {doc['recovered_accuracy']:.4f} "
-         f"(drop {doc['drop_points']:+.2f} points)")
+         f"({change_points(doc['drop_points'])})")
+
+
+def change_points(drop_points: float) -> str:
+    """'drop 1.01 points' or 'gain 1.01 points' (never a negative drop)."""
+    if drop_points == 0:
+        return "no change"
+    word = "drop" if drop_points > 0 else "gain"
+    return f"{word} {abs(drop_points):.2f} point{'' if abs(drop_points) == 1 else 's'}"

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-import click
-import torch
+from pathlib import Path
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+import click
+
 from ..config import PRESETS
 from ..errors import UsageError
+from ..fileio import check_writable
 from . import cli, emit_json, info
+from .options import COUNT, LR, MAX_LEN, SEED, THREADS, number
+
+
+# Room a checkpoint needs at least (the base preset's is about 1.5 MB; the resume state
+# holds the optimizer's moments too).
+CHECKPOINT_ROOM = 8 << 20
+
+
+def label_map(labels: list[str]) -> str:
+    """'neg -> 0, pos -> 1': the class index each label name is trained as."""
+    return ", ".join(f"{name} -> {i}" for i, name in enumerate(labels))
 
 
 def _threads(n: int) -> None:
+    import torch
+
     # The machines this runs on are shared: one thread unless asked for more.
     torch.set_num_threads(max(1, n))
 
@@ -22,31 +36,33 @@ def _threads(n: int) -> None:
 @click.option("--test", "test_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
 @click.option("--init", type=click.Path(dir_okay=False), help="A pretrain checkpoint to start from.")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--max-len", type=int, help="Override l, the position table size.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=COUNT, default=10, show_default=True)
+@click.option("--max-len", type=MAX_LEN, help="Override l, the position table size.")
+@click.option("--batch-size", type=COUNT, default=32, show_default=True)
+@click.option("--lr", type=LR, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--distill", is_flag=True,
               help="Also learn from a word + character n-gram teacher on augmented copies.")
-@click.option("--augment", type=int,
+@click.option("--augment", type=number(int, 0, 64),
               help="With --distill: perturbed copies of each training text per epoch [default: 2].")
-@click.option("--alpha", type=float,
+@click.option("--alpha", type=number(float, 0.0, 1.0),
               help="With --distill: weight of the gold label on the original texts [default: 0.5].")
-@click.option("--ema", type=float, default=0.0, show_default=True, metavar="EPOCHS",
+@click.option("--ema", type=number(float, 0.0, 1000.0), default=0.0, show_default=True, metavar="EPOCHS",
               help="Validate and keep a moving average of the weights over about EPOCHS epochs; "
                    "0 keeps each epoch's last weights.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, augment, alpha, ema, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
     from ..training.train import TrainOptions, train_classifier
 
     _threads(threads)
+    check_writable(output, "checkpoint", min_free_bytes=CHECKPOINT_ROOM)
     if bool(data_name) == bool(train_file or test_file):
         raise UsageError("give either --data NAME or --train FILE --test FILE")
     if not data_name and not (train_file and test_file):
@@ -63,12 +79,16 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
                         lr=lr, seed=seed, distill=distill, ema=ema,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
+    info("labels: " + label_map(ds.labels))
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
+    if train_file:  # quantize finds the data again from any working directory
+        ckpt.metrics.update(train_file=str(Path(train_file).resolve()),
+                            test_file=str(Path(test_file).resolve()))
     save_checkpoint(ckpt, output)
     m = ckpt.metrics
     doc = {k: m[k] for k in ("accuracy", "n", "correct", "macro_f1", "floor_accuracy",
                              "val_accuracy", "best_epoch", "train_seconds")}
-    doc.update(checkpoint=str(output), dataset=ds.name)
+    doc.update(checkpoint=str(output), dataset=ds.name, labels=list(ds.labels))
     if distill:
         doc["teacher_accuracy"] = m["teacher_accuracy"]
     if as_json:
@@ -83,11 +103,12 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
 @cli.command("eval")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--test", "test_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--batch-size", type=COUNT, default=64, show_default=True)
+@click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def eval_(checkpoint, test_file, batch_size, threads, as_json):
     """Accuracy of the PyTorch model (the checkpoint's own test split unless --test)."""
+    from ..checkpoint import load_checkpoint
     from ..datasets import encode_labels, read_table
     from ..training.evaluate import evaluate
     from ..tokenizer import EmbTokenizer
@@ -106,10 +127,11 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
         raise UsageError(f"{checkpoint} stores no test split", hint="pass --test FILE")
     tokenizer = EmbTokenizer.from_json(ckpt.tokenizer_json)
     result = evaluate(ckpt.model(), tokenizer, texts, labels, batch_size=batch_size)
-    result.update(source=source, checkpoint=str(checkpoint))
+    result.update(source=source, checkpoint=str(checkpoint), labels=list(ckpt.labels))
     if as_json:
         emit_json(result)
         return
+    info("labels: " + label_map(ckpt.labels))
     info(f"accuracy {result['accuracy']:.4f} ({result['correct']}/{result['n']}) on the {source}")
 
 
@@ -117,18 +139,18 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Pretrain checkpoint to write (resume state goes to <output>.resume).")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
-@click.option("--max-len", type=int, help="Override l, the position table size.")
-@click.option("--steps", type=int, default=10000, show_default=True,
+@click.option("--max-len", type=MAX_LEN, help="Override l, the position table size.")
+@click.option("--steps", type=COUNT, default=10000, show_default=True,
               help="Optimizer steps (10,000 took 42 min on one shared core).")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--seq-len", type=int, default=64, show_default=True,
+@click.option("--batch-size", type=COUNT, default=32, show_default=True)
+@click.option("--seq-len", type=MAX_LEN, default=64, show_default=True,
               help="Typical example length (10% of batches use the full max_len).")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--save-every", type=int, default=250, show_default=True, help="Steps between saves.")
+@click.option("--lr", type=LR, default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--save-every", type=COUNT, default=250, show_default=True, help="Steps between saves.")
 @click.option("--resume", is_flag=True, help="Continue from <output>.resume if it exists.")
-@click.option("--stop-at", type=int, help="End this run after that step (continue with --resume).")
-@click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
+@click.option("--stop-at", type=COUNT, help="End this run after that step (continue with --resume).")
+@click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
              resume, stop_at, threads, as_json):
@@ -138,6 +160,8 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
     from ..tokenizer import EmbTokenizer
 
     _threads(threads)
+    check_writable(output, "checkpoint", min_free_bytes=CHECKPOINT_ROOM)
+    check_writable(f"{output}.resume", "resume state", min_free_bytes=CHECKPOINT_ROOM)
     tokenizer = EmbTokenizer.default()
     info("reading the pretraining text (fetched once into the cache) ...")
     docs = tokenize_documents(load_corpus(evaluation_texts()), tokenizer)

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..errors import DataError
 from .splits import Dataset, Split, stratified_indices
 
-csv.field_size_limit(1 << 24)
+FIELD_LIMIT = 1 << 24  # bytes per CSV field (16 MiB)
+csv.field_size_limit(FIELD_LIMIT)
 
 
 def read_table(path: str | Path) -> tuple[list[str], list[str]]:
@@ -36,8 +37,13 @@ def _csv_rows(path: Path, content: str) -> list[tuple[str, str]]:
     reader = csv.DictReader(content.splitlines(keepends=True))
     _check_columns(path, reader.fieldnames or [])
     rows = []
-    for line_no, row in enumerate(reader, start=2):
-        rows.append(_row(path, line_no, row.get("text"), row.get("label")))
+    try:
+        for line_no, row in enumerate(reader, start=2):
+            rows.append(_row(path, line_no, row.get("text"), row.get("label")))
+    except csv.Error as exc:  # a field over FIELD_LIMIT, a NUL byte, an unclosed quote ...
+        raise DataError(f"{path}: row {reader.line_num + 1}: {exc}",
+                        hint=f"fields are limited to {FIELD_LIMIT >> 20} MiB; check the "
+                             "quoting of that row") from None
     return rows
 
 

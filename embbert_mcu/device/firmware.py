@@ -75,6 +75,13 @@ def model_sources(model_dir: str | Path) -> list[Path]:
                   if p.is_file() and p.suffix in (".c", ".h"))
 
 
+def staged_names(model_dir: str | Path, port: str) -> set[str]:
+    """The file names ``stage_sources`` (and the board's extras) write into src/."""
+    names = {p.name for p in harness_sources() + sorted(port_dir(port).iterdir())
+             + model_sources(model_dir) if p.is_file() and p.suffix in (".c", ".h")}
+    return names | {BIND_HEADER, "CMakeLists.txt"}
+
+
 def stage_sources(dest: Path, model_dir: str | Path, port: str, manifest: dict) -> list[Path]:
     """Copy harness, port and model sources into ``dest``; write the bind header."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,10 @@ from . import elfsize, emulator
 from .boards import Board
 from ..errors import BudgetError, BuildError
 from ..fileio import write_text
-from .firmware import STRICT_FLAGS, read_manifest, stage_sources
+from .firmware import STRICT_FLAGS, read_manifest, stage_sources, staged_names
+from .owned import clear_generated, record_generated
 from .pio_project import platformio_ini, write_board_files
+from .registry import check_registry, raise_http_error
 from ..resources import resource_dir
 
 SCONS_VERSION = "4.41101.0"  # what PlatformIO 6.x asks for (dependencies.py)
@@ -47,11 +49,12 @@ def generate_project(board: Board, model_dir: str | Path, project_dir: str | Pat
     project = Path(project_dir).resolve()
     manifest = read_manifest(model_dir)
     src = project / "src"
-    if src.exists():
-        shutil.rmtree(src)  # a previous model's files must not linger
+    # A previous model's files must not linger, and nobody else's may be lost.
+    clear_generated(project, staged_names(model_dir, board.port))
     stage_sources(src, model_dir, board.port, manifest)
     write_board_files(project, board)
     write_text(project / "platformio.ini", platformio_ini(board, STRICT_FLAGS, core_dir(project)))
+    record_generated(src)
     return project
 
 
@@ -98,12 +101,16 @@ def run_pio(project: Path, board: Board, targets: list[str], timeout_s: float = 
     """Run `pio run` in the project; a link overflow becomes a BudgetError with the figures."""
     if board.emulated or board.port == "stm32":  # the local platform's envs
         ensure_scons(core_dir(project))
+    else:
+        check_registry(board.platformio["platform"], board.id, core_dir(project))
     cmd = pio_command() + ["run", "-d", str(project), "-e", board.id]
     for t in targets:
         cmd += ["-t", t]
     returncode, output = run_streamed(cmd, pio_env(project), timeout_s)
     if returncode != 0:
         raise_overflow(output, board)
+        if not (board.emulated or board.port == "stm32"):  # only registry platforms fetch
+            raise_http_error(output, board.platformio["platform"], board.id, core_dir(project))
         raise BuildError(f"pio run failed for {board.id} (exit {returncode})",
                          hint=_tail(output))
     return output

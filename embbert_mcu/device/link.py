@@ -145,7 +145,8 @@ class Device:
         raise AssertionError("unreachable")
 
     def infer(self, ids: list[int]) -> P.InferResult:
-        return P.decode_infer(self.call(P.INFER, P.encode_infer(ids), self.infer_timeout_s))
+        payload = self.call(P.INFER, P.encode_infer(ids), self.infer_timeout_s)
+        return P.decode_infer(payload, self.info.n_classes if self.info else None)
 
     def stats(self) -> P.Stats:
         return P.decode_stats(self.call(P.STATS))

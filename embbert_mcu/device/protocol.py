@@ -12,6 +12,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from ..errors import ProtocolError
+
 SYNC = b"\xeb\x42"
 HEADER = struct.Struct("<2sBBH")  # sync, type, seq, len
 CRC = struct.Struct("<I")
@@ -28,6 +30,7 @@ TICK_UNITS = {0: "cycles", 1: "instructions", 2: "nanoseconds"}
 _HELLO_FIXED = struct.Struct("<HHHHIIIIIIIBB")
 _INFER_FIXED = struct.Struct("<HHQ")
 _STATS = struct.Struct("<7I")
+_U16, _U64 = struct.Struct("<H"), struct.Struct("<Q")
 
 
 def crc32(data: bytes) -> int:
@@ -130,45 +133,116 @@ class Stats:
     n_dropped: int
 
 
-def _strings(payload: bytes, offset: int, count: int) -> list[str]:
+HINT = "the device is not running this version of the harness: flash it (embbert-mcu flash)"
+
+
+def _short(what: str, need: int, payload: bytes) -> ProtocolError:
+    return ProtocolError(f"malformed {what} reply: needs {need} bytes, got {len(payload)}",
+                         hint=HINT)
+
+
+def _fixed(layout: struct.Struct, payload: bytes, offset: int, what: str) -> tuple:
+    if len(payload) < offset + layout.size:
+        raise _short(what, offset + layout.size, payload)
+    return layout.unpack_from(payload, offset)
+
+
+def _strings(payload: bytes, offset: int, count: int, what: str) -> tuple[list[str], int]:
+    """``count`` length-prefixed ASCII strings from ``offset``; (strings, end offset)."""
     out = []
     for _ in range(count):
+        if offset >= len(payload):
+            raise _short(what, offset + 1, payload)
         n = payload[offset]
+        if offset + 1 + n > len(payload):
+            raise _short(what, offset + 1 + n, payload)
         out.append(payload[offset + 1:offset + 1 + n].decode("ascii", "replace"))
         offset += 1 + n
-    return out
+    return out, offset
+
+
+def _exact(what: str, end: int, payload: bytes) -> None:
+    if end != len(payload):
+        raise ProtocolError(f"malformed {what} reply: {len(payload) - end} bytes beyond its "
+                            f"{end}-byte content", hint=HINT)
 
 
 def decode_hello(payload: bytes) -> DeviceInfo:
-    fixed = list(_HELLO_FIXED.unpack_from(payload))
+    fixed = list(_fixed(_HELLO_FIXED, payload, 0, "HELLO"))
     fixed[11] = TICK_UNITS.get(fixed[11], f"unit{fixed[11]}")
     fixed[12] = bool(fixed[12] & 1)
-    return DeviceInfo(*fixed, *_strings(payload, _HELLO_FIXED.size, 4))
+    strings, end = _strings(payload, _HELLO_FIXED.size, 4, "HELLO")
+    _exact("HELLO", end, payload)
+    return DeviceInfo(*fixed, *strings)
 
 
 def encode_infer(ids: list[int]) -> bytes:
     return struct.pack(f"<H{len(ids)}H", len(ids), *ids)
 
 
-def decode_infer(payload: bytes) -> InferResult:
-    n, n_classes, ticks = _INFER_FIXED.unpack_from(payload)
-    logits = struct.unpack_from(f"<{n_classes}f", payload, _INFER_FIXED.size)
+def decode_infer(payload: bytes, n_classes: int | None = None) -> InferResult:
+    """An INFER reply; ``n_classes`` (from HELLO) is checked when given."""
+    n, count, ticks = _fixed(_INFER_FIXED, payload, 0, "INFER")
+    if n_classes is not None and count != n_classes:
+        raise ProtocolError(f"malformed INFER reply: {count} logits, the model has {n_classes}",
+                            hint=HINT)
+    end = _INFER_FIXED.size + 4 * count
+    if len(payload) < end:
+        raise _short("INFER", end, payload)
+    _exact("INFER", end, payload)
+    logits = struct.unpack_from(f"<{count}f", payload, _INFER_FIXED.size)
     return InferResult(n=n, logits=list(logits), ticks=ticks)
 
 
 def decode_stats(payload: bytes) -> Stats:
-    return Stats(*_STATS.unpack_from(payload))
+    fields = _fixed(_STATS, payload, 0, "STATS")
+    _exact("STATS", _STATS.size, payload)
+    return Stats(*fields)
 
 
 def decode_stages(payload: bytes) -> list[tuple[str, int]]:
-    (count,) = struct.unpack_from("<H", payload)
+    (count,) = _fixed(_U16, payload, 0, "STAGES")
     offset, stages = 2, []
     for _ in range(count):
-        (ticks,) = struct.unpack_from("<Q", payload, offset)
-        (name,) = _strings(payload, offset + 8, 1)
-        offset += 9 + len(name)
+        (ticks,) = _fixed(_U64, payload, offset, "STAGES")
+        (name,), offset = _strings(payload, offset + 8, 1, "STAGES")
         stages.append((name, ticks))
+    _exact("STAGES", offset, payload)
     return stages
+
+
+# The device's side of the replies, as emb_proto.c writes them: used by the fake device
+# that the host-side fuzzer (tests, `make fuzz`) plays against the link.
+def _pack_strings(*texts: str) -> bytes:
+    out = b""
+    for text in texts:
+        raw = text.encode("ascii")
+        out += bytes([len(raw)]) + raw
+    return out
+
+
+def encode_hello(info: DeviceInfo) -> bytes:
+    unit = {v: k for k, v in TICK_UNITS.items()}.get(info.tick_unit, 0)
+    fixed = _HELLO_FIXED.pack(info.proto_version, info.max_len, info.n_classes, info.n_stages,
+                              info.arena_bytes, info.vocab_size, info.clock_hz, info.tick_scale,
+                              info.stack_bytes, info.max_payload, info.static_bytes, unit,
+                              int(info.stack_guard))
+    return fixed + _pack_strings(info.board, info.port, info.model_sha256, info.prefix)
+
+
+def encode_infer_reply(result: InferResult) -> bytes:
+    return _INFER_FIXED.pack(result.n, len(result.logits), result.ticks) + struct.pack(
+        f"<{len(result.logits)}f", *result.logits)
+
+
+def encode_stats(stats: Stats) -> bytes:
+    return _STATS.pack(stats.stack_peak_bytes, stats.stack_bytes, stats.arena_bytes,
+                       stats.static_bytes, stats.n_infer, stats.n_errors, stats.n_dropped)
+
+
+def encode_stages(stages: list[tuple[str, int]]) -> bytes:
+    return _U16.pack(len(stages)) + b"".join(_U64.pack(t) + _pack_strings(name)
+                                             for name, t in stages)
 
 
 def describe_error(payload: bytes) -> str:

@@ -25,6 +25,7 @@ from ..resources import resource_dir
 from .graph import build_ir
 from .lower import lower_graph
 from .onnx_out import write_onnx
+from .outdir import MARKER, check_replaceable, clean_stale, temp_prefix
 from .plan import plan_arena, plan_record
 from .render import RenderInput, render_sources
 from .testset import tokenized_testset
@@ -69,6 +70,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
                       onnx: bool = True) -> ExportResult:
     """Export ``ckpt_path`` into ``out_dir`` (see docs/export.md for the layout)."""
     check_prefix(prefix)
+    check_replaceable(Path(out_dir), Path(ckpt_path))  # before any work: nothing is touched
     ckpt = load_checkpoint(ckpt_path)
     if ckpt.kind != "classifier":
         raise CheckpointError(f"only classifier checkpoints are exported, this is {ckpt.kind!r}",
@@ -120,37 +122,46 @@ def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule) -> dict:
 def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list[dict],
                ckpt: Checkpoint, ir) -> list[str]:
     """Render everything into a temp dir beside ``out``, then swap it in."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(out.parent, out.name)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot write the export beside {out}: {exc.strerror or exc}",
+                         hint="choose a writable -o") from None
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700; an export directory is an ordinary folder
     try:
+        (tmp / MARKER).write_text("")
         for name, text in sources.items():
             (tmp / name).write_text(text, encoding="utf-8")
         for src in runtime_files():
             shutil.copyfile(src, tmp / src.name)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / "testset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in testset))
         if ckpt.tokenizer_json:
             (tmp / "tokenizer.json").write_text(ckpt.tokenizer_json, encoding="utf-8")
         if ir is not None:
             write_onnx(ir, tmp / "model.onnx")
-        files = sorted(p.name for p in tmp.iterdir())
+        files = sorted([p.name for p in tmp.iterdir() if p.name != MARKER] + ["manifest.json"])
+        manifest["files"] = files  # what a later export may replace without asking
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / MARKER).unlink()
         _swap(tmp, out)
         return files
+    except OSError as exc:
+        raise UsageError(f"cannot write the export to {out}: {exc.strerror or exc}",
+                         hint="free some space or choose a writable -o") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _swap(tmp: Path, out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory", hint="choose another -o")
+    """Put ``tmp`` in place of ``out``; ``out`` was checked to be absent, empty or ours."""
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(out, old)
+        old = Path(tempfile.mkdtemp(prefix=temp_prefix(out), suffix=".old", dir=out.parent))
+        os.replace(out, old)  # onto the empty folder just made: one rename
+        (old / MARKER).write_text("")
     os.replace(tmp, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -14,14 +14,28 @@ weights; with ``ckpt.quant`` None it decides with the default policy.
 
 from __future__ import annotations
 
-import torch
+import importlib
+from typing import TYPE_CHECKING
 
-from ..checkpoint import Checkpoint
 from ..errors import CheckpointError
-from .blocks import BLOCK_SIZES, ENCODINGS, QTensor, pack_tensor
+from .blocks import ENCODINGS, QTensor, pack_tensor
 from .decide import decide, pack_with, tensor_kinds
-from .policy import ACT_DTYPES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
-from .simulate import FakeQuantClassifier, SimulatedClassifier
+from .policy import ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
+    from .simulate import SimulatedClassifier
+
+# The modules (torch) load on first use (PEP 562): the policy constants above are what the
+# command line needs, and they should not cost a torch import.
+_LAZY = {"FakeQuantClassifier": ".simulate", "SimulatedClassifier": ".simulate"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACT_DTYPES", "BLOCK_SIZES", "DEFAULT_THRESHOLD", "ENCODINGS", "FALLBACK_RULES",
@@ -63,6 +77,10 @@ def pack_model(ckpt: Checkpoint) -> dict[str, QTensor]:
 def simulated_model(ckpt: Checkpoint) -> SimulatedClassifier:
     """The classifier the C computes: dequantized packed weights, activation rows rounded as
     ``policy.act_dtype`` says. Lambdas stay float32 parameters (the exporter folds them)."""
+    import torch
+
+    from .simulate import SimulatedClassifier
+
     net = ckpt.model()
     packed = pack_model(ckpt)
     state = net.state_dict()

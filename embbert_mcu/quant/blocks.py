@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ExportError
+from .policy import BLOCK_SIZES
 
 QMAX = 127
-BLOCK_SIZES = (8, 16, 32, 64, 128)
 ENCODINGS = ("q8", "f16", "mixed", "f32")
 
 

@@ -15,19 +15,25 @@ own) makes a block whose outlier flushes its small neighbours to zero stand out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from ..errors import CheckpointError, UsageError
 from .blocks import ENCODINGS, QTensor, can_block, pack_tensor
 from .policy import QuantPolicy
+
+if TYPE_CHECKING:  # torch loads with the first model, not with the command line
+    import torch
+    from torch import nn
 
 KINDS = ("linear", "table", "conv", "vector", "lambda")
 
 
 def tensor_kinds(model: nn.Module) -> dict[str, str]:
     """state_dict name -> kind, in state_dict order."""
+    from torch import nn
+
     kinds = {}
     for mod_name, module in model.named_modules():
         for p_name, p in module.named_parameters(recurse=False):
@@ -129,4 +135,6 @@ def _checked(name: str, kind: str, x: np.ndarray, block: int, decision: dict):
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
+    import torch
+
     return t.detach().cpu().to(torch.float32).numpy()

@@ -7,6 +7,7 @@ recovery epoch) is made on a validation slice, never on the test split.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, DataError, UsageError
@@ -94,6 +95,13 @@ def recovery_data(ckpt: Checkpoint, train_file: str | None = None, seed: int = 0
     """Training rows and a validation slice: ``train_file``, or the dataset the checkpoint names."""
     from ..datasets import encode_labels, load_dataset, read_table, stratified_indices
 
+    metrics = ckpt.metrics or {}
+    if not train_file and metrics.get("train_file"):
+        train_file = metrics["train_file"]  # the resolved path `train --train` recorded
+        if not Path(train_file).is_file():
+            raise DataError(f"the checkpoint was trained on {train_file}, which is gone",
+                            hint="pass --train FILE (the training CSV/JSONL), or "
+                                 "--recover-epochs 0 to skip recovery")
     if train_file:
         texts, names = read_table(train_file)
         labels = encode_labels(names, ckpt.labels, str(train_file))
@@ -105,9 +113,15 @@ def recovery_data(ckpt: Checkpoint, train_file: str | None = None, seed: int = 0
     if not name:
         raise UsageError("the checkpoint does not name the dataset it was trained on",
                          hint="pass --train FILE, or --recover-epochs 0 to skip recovery")
+    from ..datasets.sets import BUILTINS
+
+    if name not in BUILTINS and not str(name).startswith("hf:"):
+        raise DataError(f"the checkpoint was trained on {name!r}, a file whose path it does "
+                        "not record", hint="pass --train FILE (the training CSV/JSONL), or "
+                                           "--recover-epochs 0 to skip recovery")
     try:
         ds = load_dataset(name)
-    except DataError as exc:
+    except (DataError, UsageError) as exc:
         raise DataError(f"cannot load {name!r}, the checkpoint's dataset: {exc.message}",
                         hint="pass --train FILE (the training CSV/JSONL) instead") from None
     if list(ds.labels) != list(ckpt.labels):

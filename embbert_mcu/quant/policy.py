@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import UsageError
-from .blocks import BLOCK_SIZES
+
+BLOCK_SIZES = (8, 16, 32, 64, 128)  # values per int8 block the kernels implement
 
 FALLBACK_RULES = ("none", "tensor", "block")
 ACT_DTYPES = ("int8", "f32")

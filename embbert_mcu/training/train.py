@@ -15,6 +15,7 @@ average of the training weights over about that many epochs, not the weights of 
 from __future__ import annotations
 
 import copy
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -31,10 +32,12 @@ from ..checkpoint import Checkpoint
 from ..config import preset
 from ..datasets import Dataset
 from .distill import Teaching, augment
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from ..model import EmbBertForClassification, build_classifier
 from ..tokenizer import EmbTokenizer
+
+WORD = re.compile(r"(?u)\b\w\w+\b")  # the floor's TfidfVectorizer token pattern
 
 
 @dataclass
@@ -99,6 +102,10 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
         raise UsageError(f"--ema must be >= 0 epochs, got {opts.ema}")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
+    if not any(WORD.search(t) for t in ds.train.texts):
+        # The TF-IDF floor would fail only after training, on an empty vocabulary.
+        raise DataError(f"{ds.name}: no training text holds a word (all are empty or "
+                        "punctuation)", hint="check the text column of the training file")
 
 
 def _build(ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
