@@ -26,8 +26,10 @@ from .graph import build_ir
 from .lower import lower_graph
 from .onnx_out import write_onnx
 from .plan import plan_arena
-from .render import RenderInput, render_sources
-from .testset import tokenized_testset
+from .render import RenderInput, banner, environment, render_sources
+from .tokc import render_tokenizer, tokenizer_sizes
+from .tokgen import tokenizer_tables
+from .testset import checkpoint_tokenizer, tokenized_testset
 from .weights import c_tensors, weights_bytes
 
 PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
@@ -85,12 +87,16 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     inp = RenderInput(prefix, ckpt.config, schedule, plan, tensors, weights_bytes(tensors), sha,
                       policy.to_dict(), command)
     sources = render_sources(inp)
+    tok_tables = tokenizer_tables(checkpoint_tokenizer(ckpt))
+    sources.update(render_tokenizer(environment(), prefix, tok_tables,
+                                    lambda name: banner(inp, name)))
     testset = tokenized_testset(ckpt)
     lengths = [len(r["ids"]) for r in testset]
     mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
     manifest = _manifest(ckpt, inp, schedule)
     manifest["x_layout"] = {part: plan.placements[buf].offset
                             for part, buf in schedule.acts["act_x"].items()}
+    manifest["tokenizer"] = tokenizer_sizes(tok_tables).to_dict()
     files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None)
     return ExportResult(
         out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,
