@@ -147,6 +147,10 @@ class Device:
     def infer(self, ids: list[int]) -> P.InferResult:
         return P.decode_infer(self.call(P.INFER, P.encode_infer(ids), self.infer_timeout_s))
 
+    def text(self, text: str | bytes) -> P.TextResult:
+        """Tokenize and infer on the device (exports with the C tokenizer)."""
+        return P.decode_text(self.call(P.TEXT, P.encode_text(text), self.infer_timeout_s))
+
     def stats(self) -> P.Stats:
         return P.decode_stats(self.call(P.STATS))
 
