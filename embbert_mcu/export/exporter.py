@@ -23,6 +23,8 @@ from ..fileio import sha256_file
 from ..quant import checkpoint_policy, pack_model
 from ..resources import resource_dir
 from .graph import build_ir
+from .layout import SRC
+from .library import render_library
 from .lower import lower_graph
 from .onnx_out import write_onnx
 from .plan import plan_arena
@@ -90,6 +92,9 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     tok_tables = tokenizer_tables(checkpoint_tokenizer(ckpt))
     sources.update(render_tokenizer(environment(), prefix, tok_tables,
                                     lambda name: banner(inp, name)))
+    runtime = [p.name for p in runtime_files()]
+    library = render_library(environment(), prefix, [str(x) for x in ckpt.labels],
+                             list(sources) + runtime, lambda name: banner(inp, name))
     testset = tokenized_testset(ckpt)
     lengths = [len(r["ids"]) for r in testset]
     mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
@@ -97,7 +102,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     manifest["x_layout"] = {part: plan.placements[buf].offset
                             for part, buf in schedule.acts["act_x"].items()}
     manifest["tokenizer"] = tokenizer_sizes(tok_tables).to_dict()
-    files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None)
+    files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None,
+                       library)
     return ExportResult(
         out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,
         naive_arena_bytes=plan.naive_bytes, weights_bytes=inp.weights_bytes,
@@ -122,23 +128,27 @@ def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule) -> dict:
 
 
 def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list[dict],
-               ckpt: Checkpoint, ir) -> list[str]:
+               ckpt: Checkpoint, ir, library: dict[str, str] | None = None) -> list[str]:
     """Render everything into a temp dir beside ``out``, then swap it in."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700; an export directory is an ordinary folder
     try:
+        (tmp / SRC).mkdir()
         for name, text in sources.items():
-            (tmp / name).write_text(text, encoding="utf-8")
+            (tmp / SRC / name).write_text(text, encoding="utf-8")
         for src in runtime_files():
-            shutil.copyfile(src, tmp / src.name)
+            shutil.copyfile(src, tmp / SRC / src.name)
+        for rel, text in (library or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / "testset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in testset))
         if ckpt.tokenizer_json:
             (tmp / "tokenizer.json").write_text(ckpt.tokenizer_json, encoding="utf-8")
         if ir is not None:
             write_onnx(ir, tmp / "model.onnx")
-        files = sorted(p.name for p in tmp.iterdir())
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         _swap(tmp, out)
         return files
     finally:
