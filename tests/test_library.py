@@ -1,0 +1,127 @@
+"""The export as a library: the CMake example on the host gives the labels of `predict`
+(engine c: all; engine torch: >= 99.9%), `predict` itself (CLI, inputs, JSON, errors),
+and a fresh PlatformIO project builds with the export as a library for an emulated board."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from embbert_mcu.cli import main
+from embbert_mcu.export.tokfuzz import fuzz_texts
+from embbert_mcu.predict import load
+
+from _device_util import tiny_export
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lib")
+    return tiny_export(root, max_len=32, n_test=24)
+
+
+def _texts(model: Path) -> list[str]:
+    rows = [json.loads(line) for line in (model / "testset.jsonl").read_text().splitlines()]
+    extra = [t for t in fuzz_texts(300, seed=9) if isinstance(t, str)
+             and not any(c in t for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+             and "[PAD]" not in t]  # one text per line; [PAD] is refused by the model
+    return [r["text"] for r in rows] + extra
+
+
+def test_cmake_example_gives_the_labels_of_predict(export, tmp_path):
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed")
+    build = tmp_path / "build"
+    for cmd in (["cmake", "-S", str(export), "-B", str(build)],
+                ["cmake", "--build", str(build)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    texts = _texts(export)
+    (tmp_path / "texts.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    with open(tmp_path / "texts.txt", "rb") as stdin:
+        out = subprocess.run([str(build / "classify")], stdin=stdin, capture_output=True,
+                             timeout=600)
+    assert out.returncode == 0
+    labels = out.stdout.decode("utf-8").splitlines()
+    assert len(labels) == len(texts) > 100
+    c = [p.label for p in load(export, engine="c").predict(texts)]
+    assert labels == c
+    torch_labels = [p.label for p in load(export.parent / "tiny.pt").predict(texts)]
+    same = sum(a == b for a, b in zip(labels, torch_labels)) / len(texts)
+    assert same >= 0.999
+
+
+def test_label_names_and_api_header(export):
+    src = export / "src"
+    api = (src / "embbert_api.c").read_text()
+    assert '"class0",' in api and '"class1",' in api
+    header = (src / "embbert.h").read_text()
+    for name in ("embbert_init(", "embbert_classify_text(", "embbert_classify_ids(", "-lm",
+                 "-std=c99"):
+        assert name in header
+    manifest = json.loads((export / "library.json").read_text())
+    assert manifest["build"]["srcDir"] == "src" and manifest["headers"] == "embbert.h"
+    props = (export / "library.properties").read_text()
+    assert "name=embbert" in props and "includes=embbert.h" in props
+    cmake = (export / "CMakeLists.txt").read_text()
+    assert "idf_component_register" in cmake and "add_executable(classify" in cmake
+
+
+def test_c_string_escapes():
+    from embbert_mcu.export.library import c_string
+
+    assert c_string('a"b\\c??=é\n') == '"a\\"b\\\\c\\?\\?=\\303\\251\\012"'
+
+
+def test_predict_cli_inputs_and_json(export, tmp_path, capsys):
+    ckpt = export.parent / "tiny.pt"
+    (tmp_path / "a.csv").write_text("text,label\nfirst text,class0\n\"second, quoted\",class1\n")
+    (tmp_path / "a.jsonl").write_text('{"text": "first text"}\n{"text": "second, quoted"}\n')
+    (tmp_path / "a.txt").write_text("first text\nsecond, quoted\n")
+    docs = []
+    for name in ("a.csv", "a.jsonl", "a.txt"):
+        main(["predict", str(ckpt), "--input", str(tmp_path / name), "--json"])
+        docs.append(json.loads(capsys.readouterr().out))
+    assert docs[0] == docs[1] == docs[2]
+    preds = docs[0]["predictions"]
+    assert len(preds) == 2 and set(preds[0]["probabilities"]) == {"class0", "class1"}
+    assert abs(sum(preds[0]["probabilities"].values()) - 1) < 1e-9
+    main(["predict", str(ckpt), "second, quoted", "--input", str(tmp_path / "a.txt"), "--json"])
+    order = json.loads(capsys.readouterr().out)["predictions"]
+    assert order[0] == preds[1] and order[1:] == preds  # arguments first, then the file
+    main(["predict", str(export), "first text", "--engine", "c", "--json"])
+    c = json.loads(capsys.readouterr().out)["predictions"]
+    assert c[0]["label"] == preds[0]["label"]
+
+
+@pytest.mark.parametrize("args, code", [([], 2), (["--engine", "torch"], 2)])
+def test_predict_errors_are_one_line(export, args, code, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(export), *args] + (["x"] if args else []))
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_platformio_project_with_the_export_as_a_library(export, tmp_path):
+    from embbert_mcu.device.boards import load_board
+    from embbert_mcu.device.flash import firmware_elf, run_pio
+    from embbert_mcu.device.libproject import library_project
+
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is needed")
+    board = load_board("qemu_f446")
+    project = library_project(board, export, tmp_path / "app")
+    assert sorted(p.name for p in (project / "src").iterdir()) == ["emb_port.h", "main.c",
+                                                                    "port.c"]
+    assert (project / "lib" / "embbert" / "library.json").is_file()
+    run_pio(project, board, [])
+    elf = firmware_elf(project, board)
+    assert elf.is_file()
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True)
+    assert " embbert_classify_text" in nm.stdout and " embbert_tokenize" in nm.stdout
