@@ -109,6 +109,7 @@ def test_predict_errors_are_one_line(export, args, code, capsys):
 
 @pytest.mark.slow
 def test_platformio_project_with_the_export_as_a_library(export, tmp_path):
+    from embbert_mcu.device import emulator
     from embbert_mcu.device.boards import load_board
     from embbert_mcu.device.flash import firmware_elf, run_pio
     from embbert_mcu.device.libproject import library_project
@@ -117,11 +118,35 @@ def test_platformio_project_with_the_export_as_a_library(export, tmp_path):
         pytest.skip("arm-none-eabi-gcc is needed")
     board = load_board("qemu_f446")
     project = library_project(board, export, tmp_path / "app")
-    assert sorted(p.name for p in (project / "src").iterdir()) == ["emb_port.h", "main.c",
-                                                                    "port.c"]
+    assert sorted(p.name for p in (project / "src").iterdir()) == ["emb_port.h", "emb_proto.h",
+                                                                    "main.c", "port.c"]
     assert (project / "lib" / "embbert" / "library.json").is_file()
-    run_pio(project, board, [])
+    run_pio(project, board, ["upload"])  # builds, then starts QEMU with the serial socket
     elf = firmware_elf(project, board)
-    assert elf.is_file()
-    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True)
-    assert " embbert_classify_text" in nm.stdout and " embbert_tokenize" in nm.stdout
+    state_path = elf.with_name("emulator.json")
+    try:
+        nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True)
+        assert " embbert_classify_text" in nm.stdout and " embbert_tokenize" in nm.stdout
+        texts = _texts(export)[:12]
+        labels = _serial_lines(emulator.load_state(state_path)["url"], texts)
+    finally:
+        emulator.stop(state_path)
+    assert labels == [p.label for p in load(export, engine="c").predict(texts)]
+
+
+def _serial_lines(url: str, texts: list[str], timeout_s: float = 120.0) -> list[str]:
+    """Send one text per line over the emulator's serial socket, read one line back each."""
+    import socket
+    import time
+
+    host, port = url.removeprefix("socket://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall("".join(t + "\n" for t in texts).encode("utf-8"))
+        data, deadline = b"", time.monotonic() + timeout_s
+        while data.count(b"\n") < len(texts) and time.monotonic() < deadline:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode("utf-8").splitlines()

@@ -33,7 +33,7 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) 
               help="Verify on this CSV/JSONL (text column, label optional) or text file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, test_file, as_json):
-    """Export CHECKPOINT as C (model.h/.c, weights.c, runtime) into an export directory."""
+    """Export CHECKPOINT as a C library (model, weights, tokenizer, runtime, manifests)."""
     from ..checkpoint import load_checkpoint
     from ..export.exporter import export_checkpoint
     from ..export.sizes import code_size

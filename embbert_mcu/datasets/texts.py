@@ -39,7 +39,12 @@ def read_texts(path: str | Path) -> tuple[list[str], list[str] | None]:
                 raise DataError(f"{path}:{line_no}: expected a JSON object with a text field")
             records.append(obj)
         return _columns(path, records, "JSON objects")
-    return content.splitlines(), None
+    # "\n" ends a line (a "\r" before it is dropped), as examples/classify/main.c reads them;
+    # other Unicode line separators stay inside the text
+    lines = content.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines], None
 
 
 def _columns(path: Path, records: list[dict], what: str) -> tuple[list[str], list[str] | None]:

@@ -1,5 +1,6 @@
 """A fresh PlatformIO project that uses an export as a library dependency: what a user's
-own firmware looks like. src/ holds only the board's port file and the export's example
+own firmware looks like. src/ holds only the board's port file (with emb_port.h and emb_proto.h, the tick units it
+reports) and the export's example
 (examples/classify/main.c, built with -DEMB_CLASSIFY_PORT so it reads and writes the serial
 line through emb_port.h); lib/<prefix>/ is the export itself (library.json)."""
 
@@ -33,7 +34,8 @@ def library_project(board: Board, model_dir: str | Path, project_dir: str | Path
     for path in sorted(port_dir(board.port).iterdir()):
         if path.suffix in (".c", ".h"):
             shutil.copyfile(path, src / path.name)
-    shutil.copyfile(resource_dir("firmware") / "harness" / "emb_port.h", src / "emb_port.h")
+    for name in ("emb_port.h", "emb_proto.h"):  # the port's interface and its tick units
+        shutil.copyfile(resource_dir("firmware") / "harness" / name, src / name)
     shutil.copyfile(example, src / "main.c")
     shutil.copytree(model_dir, project / "lib" / manifest["prefix"],
                     ignore=shutil.ignore_patterns("host", "*.onnx", "testset.jsonl"))
