@@ -150,3 +150,20 @@ def _serial_lines(url: str, texts: list[str], timeout_s: float = 120.0) -> list[
                 break
             data += chunk
     return data.decode("utf-8").splitlines()
+
+
+def test_export_verify_test_file_reports_tokenizer_agreement(export, tmp_path, capsys):
+    ckpt = export.parent / "tiny.pt"
+    texts = [t for t in _texts(export)[:40]]
+    (tmp_path / "mine.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    main(["export", str(ckpt), "-o", str(tmp_path / "m"), "--no-onnx", "--verify", "--test",
+          str(tmp_path / "mine.jsonl"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tokenizer_agreement"] == 1.0 and doc["tokenizer_n"] == len(texts)
+    assert doc["tokenizer_fuzz_agreement"] == 1.0 and doc["tokenizer_fuzz_n"] == 2000
+    assert doc["n"] == len(texts) and doc["c_accuracy"] is None and doc["agreement"] == 1.0
+    assert doc["tokenizer"]["table_bytes"] > 0 and doc["tokenizer"]["flash_bytes"] > 0
+    with pytest.raises(SystemExit):
+        main(["export", str(ckpt), "-o", str(tmp_path / "n"), "--test",
+              str(tmp_path / "mine.jsonl")])
+    assert "--test needs --verify" in capsys.readouterr().err
