@@ -25,7 +25,7 @@ import functools
 import json
 from dataclasses import dataclass
 
-from ..config import CLS_ID, PAD_ID, SEP_ID, UNK_ID
+from ..config import PAD_ID, UNK_ID
 from ..errors import ExportError
 from ..tokenizer import SPECIALS, EmbTokenizer
 
@@ -245,4 +245,4 @@ def tokenizer_tables(tok: EmbTokenizer) -> TokTables:
     return _tables_from_json(tok.to_json())
 
 
-__all__ = ["TokTables", "TokRange", "tokenizer_tables", "CLS_ID", "SEP_ID", "KIND_NAMES"]
+__all__ = ["TokTables", "TokRange", "tokenizer_tables", "KIND_NAMES"]
