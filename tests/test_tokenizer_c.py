@@ -128,3 +128,13 @@ def test_a_small_trained_tokenizer_agrees(tmp_path):
     host = _build(small, tmp_path / "small")
     report = compare_tokenizers(host, small, texts[:3] + fuzz_texts(500, seed=3), 64)
     assert report.agreement == 1.0, report.first_differ
+
+
+def test_an_unsupported_tokenizer_is_a_clear_error(tok):
+    from embbert_mcu.errors import ExportError
+
+    spec = json.loads(tok.to_json())
+    spec["pre_tokenizer"] = {"type": "BertPreTokenizer"}
+    other = EmbTokenizer.from_json(json.dumps(spec))
+    with pytest.raises(ExportError, match="pre-tokenizer BertPreTokenizer"):
+        tokenizer_tables(other)
