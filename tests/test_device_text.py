@@ -71,3 +71,26 @@ def test_decode_text_checks_lengths():
     for bad in (good[:-1], good + b"\0", good[:5]):
         with pytest.raises(DeviceError):
             P.decode_text(bad)
+
+
+def test_cut_utf8_never_splits_a_character():
+    from embbert_mcu.device.textbench import cut_utf8
+
+    data = "aé中😀".encode()  # 1 + 2 + 3 + 4 bytes
+    assert [cut_utf8(data, n).decode() for n in range(11)] == [
+        "", "a", "a", "aé", "aé", "aé", "aé中", "aé中", "aé中", "aé中", "aé中😀"]
+
+
+def test_text_samples_from_the_export_and_from_a_file(harness, tmp_path):
+    from embbert_mcu.device.textbench import text_samples
+    from embbert_mcu.errors import UsageError
+
+    model, _ = harness
+    rows = text_samples(model, limit=3)
+    assert len(rows) == 3 and all(isinstance(r["text"], str) for r in rows)
+    (tmp_path / "t.csv").write_text("text,label\nhello there,class1\nbye,class0\n")
+    assert text_samples(model, tmp_path / "t.csv") == [{"text": "hello there", "label": 1},
+                                                       {"text": "bye", "label": 0}]
+    (tmp_path / "bad.csv").write_text("text,label\nhello,nope\n")
+    with pytest.raises(UsageError, match="nope"):
+        text_samples(model, tmp_path / "bad.csv")
