@@ -134,6 +134,7 @@ def _print_report(doc: dict, verified: bool) -> None:
     tok = doc.get("tokenizer") or {}
     info(f"tokenizer    C = Python ids on {doc['tokenizer_agreement']:.2%} of "
          f"{doc['tokenizer_n']} texts and {doc['tokenizer_fuzz_agreement']:.2%} of "
-         f"{doc['tokenizer_fuzz_n']} generated strings; tables {fmt_bytes(tok.get('table_bytes', 0))}"
+         f"{doc['tokenizer_fuzz_n']} generated strings; tables "
+         f"{fmt_bytes(tok.get('table_bytes', 0))}"
          f" const, {fmt_bytes(tok.get('flash_bytes', 0))} flash with code, scratch "
          f"{tok.get('scratch_bytes', 0)} B static")

@@ -1,6 +1,6 @@
 """A fresh PlatformIO project that uses an export as a library dependency: what a user's
-own firmware looks like. src/ holds only the board's port file (with emb_port.h and emb_proto.h, the tick units it
-reports) and the export's example
+own firmware looks like. src/ holds only the board's port file (with emb_port.h, and
+emb_proto.h for the tick units it reports) and the export's example
 (examples/classify/main.c, built with -DEMB_CLASSIFY_PORT so it reads and writes the serial
 line through emb_port.h); lib/<prefix>/ is the export itself (library.json)."""
 
