@@ -57,8 +57,8 @@ def test_real_board_project_is_well_formed(tmp_path, model, board_id, platform, 
     assert f'EMB_BOARD=\\"{board_id}\\"' in env["build_flags"]
     assert "-Werror" in env["build_src_flags"]
     src = project / "src"
-    for name in ("emb_harness.c", "emb_proto.c", "emb_port.h", "emb_model_bind.h", "model.c",
-                 "weights.c", "emb_runtime.h"):
+    for name in ("emb_harness.c", "emb_proto.c", "emb_port.h", "emb_model_bind.h",
+                 "embbert_model.c", "embbert_weights.c", "embbert_tokenizer.c", "emb_runtime.h"):
         assert (src / name).is_file(), name
     assert port_marker in (src / "port.c").read_text()  # the right port was selected
     if framework == "espidf":

@@ -101,13 +101,19 @@ def test_generated_c_compiles_for_cortex_m4f(exported):
 def test_two_exports_give_identical_bytes(ckpt_path, tmp_path):
     export_checkpoint(ckpt_path, tmp_path / "a", onnx=True)
     export_checkpoint(ckpt_path, tmp_path / "b", onnx=True)
-    names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert {"model.c", "model.h", "weights.c", "emb_config.h", "model.onnx", "manifest.json",
-            "testset.jsonl", "tokenizer.json"} <= set(names)
+    names = sorted(p.relative_to(tmp_path / "a").as_posix()
+                   for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(tmp_path / "b").as_posix()
+                           for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert {"src/embbert_model.c", "src/embbert_model.h", "src/embbert_weights.c",
+            "src/embbert_tokenizer.c", "src/embbert_tokenizer.h", "src/embbert.h",
+            "src/embbert_api.c", "src/emb_config.h", "model.onnx", "manifest.json",
+            "testset.jsonl", "tokenizer.json", "library.json", "library.properties",
+            "CMakeLists.txt", "examples/classify/main.c"} <= set(names)
+    assert not {"model.c", "model.h", "weights.c"} & {n.split("/")[-1] for n in names}
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    text = (tmp_path / "a" / "model.c").read_text()
+    text = (tmp_path / "a" / "src" / "embbert_model.c").read_text()
     assert "do not edit" in text and load_checkpoint(ckpt_path) is not None
     assert "/* backbone.blocks.1.q: aten.linear [linear_5] */" in text
 
@@ -115,12 +121,12 @@ def test_two_exports_give_identical_bytes(ckpt_path, tmp_path):
 def test_failed_export_leaves_previous_intact(ckpt_path, tmp_path, monkeypatch):
     out = tmp_path / "model"
     export_checkpoint(ckpt_path, out, onnx=False)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     monkeypatch.setattr(EfficientEncoder, "forward",
                         lambda self, x, m: torch.nn.functional.gelu(x))
     with pytest.raises(ExportError):
         export_checkpoint(ckpt_path, out, prefix="other", onnx=False)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp dir left
 
 
@@ -132,7 +138,7 @@ def test_cli_verify_json(ckpt_path, tmp_path, capsys):
                 "arena_bytes", "weights_bytes", "macs_at_max_len"):
         assert key in doc
     assert doc["n"] == 8 and doc["agreement"] == 1.0
-    header = (tmp_path / "m" / "model.h").read_text()
+    header = (tmp_path / "m" / "src" / "tiny_model.h").read_text()
     assert f"#define TINY_ARENA_BYTES {doc['arena_bytes']}u" in header
     assert "tiny_run(" in header
 
@@ -153,7 +159,7 @@ def test_fp16_fallback_encodings_run_in_c(tmp_path):
     ckpt.quant = {"policy": policy.to_dict(), "tensors": decisions}
     save_checkpoint(ckpt, tmp_path / "b.pt")
     result = export_checkpoint(tmp_path / "b.pt", tmp_path / "m", onnx=False)
-    weights = (result.out_dir / "weights.c").read_text()
+    weights = (result.out_dir / "src" / "embbert_weights.c").read_text()
     assert "EMB_QT_MIXED" in weights and "EMB_QT_F16" in weights
     ids = [json.loads(line)["ids"] for line in
            (result.out_dir / "testset.jsonl").read_text().splitlines()]
@@ -176,7 +182,7 @@ def test_low_agreement_is_a_verification_error():
 
 HOOK_DRIVER = r"""
 #include <stdio.h>
-#include "model.h"
+#include "embbert_model.h"
 static uint64_t arena[(EMBBERT_ARENA_BYTES + 7u) / 8u];
 static void record(void *ctx, unsigned stage) { (void)ctx; printf("%u %s\n", stage,
     stage < EMBBERT_N_STAGES ? embbert_stage_names[stage] : "end"); }
@@ -196,8 +202,8 @@ def test_stage_hook_is_called_per_stage_and_at_the_end(exported, tmp_path):
     result, _ = exported
     driver = tmp_path / "hook_main.c"
     driver.write_text(HOOK_DRIVER)
-    exe = compile_c(sorted(result.out_dir.glob("*.c")) + [driver], tmp_path / "hook",
-                    include_dirs=[result.out_dir])
+    exe = compile_c(sorted((result.out_dir / "src").glob("*.c")) + [driver], tmp_path / "hook",
+                    include_dirs=[result.out_dir / "src"])
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     stages = result.manifest["stages"]

@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import EmbError
 
 # One module per command; each registers itself on ``cli`` when imported.
-COMMAND_MODULES = ("memory", "data", "train", "quantize", "export", "device")
+COMMAND_MODULES = ("memory", "data", "train", "quantize", "export", "device", "predict")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

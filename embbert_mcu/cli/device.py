@@ -125,10 +125,12 @@ def _stop_message(r) -> str:
 @click.option("--project-dir", type=click.Path(file_okay=False),
               help="PlatformIO project [default: build/fw/<board>].")
 @click.option("--baud", type=number(int, 300, 100_000_000), default=115200, show_default=True, help="Baud rate of a real port.")
+@click.option("--text", "as_text", is_flag=True,
+              help="Send raw text: the device tokenizes (the export's C tokenizer) and infers.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False),
               help="Also write a report folder: report.json, report.md and PNG plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir, baud,
+def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir, baud, as_text,
           report_dir, as_json):
     """Run the test set on the device; compare with the host C build; check memory."""
     from ..device.bench import check, format_report, load_samples
@@ -136,11 +138,16 @@ def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir,
     if not port and not board_id:
         raise UsageError("give --port (a flashed device) or --board (an emulated board)")
     budget_bytes = parse_bytes(budget) if budget else None
-    samples = load_samples(model_dir, test_file, limit)
+    if as_text:
+        from ..device.textbench import text_samples
+
+        samples = text_samples(model_dir, test_file, limit)
+    else:
+        samples = load_samples(model_dir, test_file, limit)
     target = _report_target(report_dir)  # refused or unwritable: before the long work
     try:
         report = _bench_device(port, board_id, model_dir, samples, budget_bytes, elf,
-                               project_dir, baud)
+                               project_dir, baud, as_text)
     except BaseException:
         if target is not None:
             from ..device.report import discard
@@ -150,9 +157,17 @@ def bench(port, board_id, model_dir, test_file, limit, budget, elf, project_dir,
         emit_json(report)
     else:
         info(format_report(report))
+        if as_text:
+            from ..device.textbench import format_text_lines
+
+            info(format_text_lines(report))
     if target is not None:
         _write_report(target, report, model_dir)
     check(report)
+    if as_text:
+        from ..device.textbench import check_text
+
+        check_text(report)
 
 
 def _report_target(report_dir):
@@ -174,7 +189,8 @@ def _write_report(target, report, model_dir) -> None:
          f"{', '.join(plots)})")
 
 
-def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud):
+def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project_dir, baud,
+                  as_text=False):
     from tqdm import tqdm
 
     from ..device import emulator
@@ -207,7 +223,12 @@ def _bench_device(port, board_id, model_dir, samples, budget_bytes, elf, project
         interval = 0.1 if sys.stderr.isatty() else 10.0
         bar = lambda xs: tqdm(xs, desc="bench", unit="sample", file=sys.stderr,  # noqa: E731
                               mininterval=interval)
-        report = run_bench(device, model_dir, samples, sizes, budget_bytes, board, bar)
+        if as_text:
+            from ..device.textbench import run_text_bench
+
+            report = run_text_bench(device, model_dir, samples, sizes, budget_bytes, board, bar)
+        else:
+            report = run_bench(device, model_dir, samples, sizes, budget_bytes, board, bar)
     except EmbError:
         if state_path is not None and emulator.load_state(state_path):
             emulator.check_alive(emulator.load_state(state_path))  # a fault explains more

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from ..errors import UsageError
 from ..units import fmt_bytes
 from . import cli, emit_json, info
 from .options import COUNT
@@ -29,12 +30,15 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) 
 @click.option("--verify", is_flag=True, help="Compile on the host and compare with PyTorch.")
 @click.option("--limit", type=COUNT, help="Verify on the first N test texts.")
 @click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")
+@click.option("--test", "test_file", type=click.Path(dir_okay=False),
+              help="Verify on this CSV/JSONL (text column, label optional) or text file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
-    """Export CHECKPOINT as C (model.h/.c, weights.c, runtime) into an export directory."""
+def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, test_file, as_json):
+    """Export CHECKPOINT as a C library (model, weights, tokenizer, runtime, manifests)."""
     from ..checkpoint import load_checkpoint
     from ..export.exporter import export_checkpoint
     from ..export.sizes import code_size
+    from ..export.tokhost import check_tokenizer
     from ..export.verify import check_agreement, verify_export
 
     import torch
@@ -45,6 +49,9 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
     # One intra-op thread: the host C runs beside PyTorch in its own process, and small
     # batches gain nothing from more threads (on a shared 2-core host they lose 3x).
     torch.set_num_threads(1)
+    if test_file and not verify:
+        raise UsageError("--test needs --verify", hint="add --verify")
+    user_texts = _read_test(test_file) if test_file else None
     start = time.monotonic()
     result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act,
                                command=_command_line(checkpoint, prefix, act, no_onnx),
@@ -56,14 +63,21 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
         "macs_at_mean_len": result.macs_at_mean_len, "mean_len": result.mean_len,
         "act_dtype": result.manifest["act_dtype"], "max_len": result.manifest["max_len"],
         "export_seconds": round(time.monotonic() - start, 2),
+        "tokenizer": result.manifest.get("tokenizer"),
     }
     info(f"exported {checkpoint} -> {result.out_dir} in {doc['export_seconds']} s")
     if verify:
-        report = verify_export(load_checkpoint(checkpoint), result.out_dir, limit=limit)
+        ckpt = load_checkpoint(checkpoint)
+        rows = _user_rows(ckpt, *user_texts) if user_texts else None
+        report = verify_export(ckpt, result.out_dir, limit=limit, rows=rows)
         doc.update(report.to_dict())
+        doc.update(_verify_tokenizer(ckpt, result, limit, rows))
         doc["macs_at_mean_len"] = result.macs_at_mean_len
         doc["code"] = code_size(result.out_dir)
         doc["flash_bytes"] = doc["code"]["code_bytes"] + result.weights_bytes
+        tok_file = f"{result.manifest['prefix']}_tokenizer.c"
+        if doc["tokenizer"] and tok_file in doc["code"]["files"]:
+            doc["tokenizer"]["flash_bytes"] = doc["code"]["files"][tok_file]
         doc["verify_seconds"] = round(time.monotonic() - start - doc["export_seconds"], 2)
     if as_json:
         emit_json(doc)
@@ -71,6 +85,34 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, as_json):
         _print_report(doc, verify)
     if verify:
         check_agreement(report)
+        check_tokenizer(doc)
+
+
+def _read_test(path: str) -> tuple[list[str], list[str] | None]:
+    from ..datasets.texts import read_texts
+
+    return read_texts(path)
+
+
+def _user_rows(ckpt, texts: list[str], labels: list[str] | None) -> list[dict]:
+    """The user's texts as verify rows, tokenized by the checkpoint's tokenizer."""
+    from ..datasets import encode_labels
+    from ..export.testset import checkpoint_tokenizer
+
+    ids = checkpoint_tokenizer(ckpt).encode_many(texts, max_len=ckpt.config.max_len)
+    codes = encode_labels(labels, ckpt.labels, "--test") if labels else [-1] * len(texts)
+    return [{"ids": s, "label": y, "text": t} for s, y, t in zip(ids, codes, texts)]
+
+
+def _verify_tokenizer(ckpt, result, limit, rows) -> dict:
+    from ..export.testset import checkpoint_tokenizer
+    from ..export.tokhost import verify_tokenizer
+    from ..export.verify import load_testset
+
+    rows = rows if rows is not None else load_testset(result.out_dir, None)
+    texts = [r["text"] for r in rows if "text" in r][:limit or None]
+    return verify_tokenizer(checkpoint_tokenizer(ckpt), result.out_dir,
+                            result.manifest["prefix"], texts, ckpt.config.max_len)
 
 
 def _print_report(doc: dict, verified: bool) -> None:
@@ -88,6 +130,15 @@ def _print_report(doc: dict, verified: bool) -> None:
     info(f"torch logits {' '.join(f'{v:+.6f}' for v in doc['first_logits_torch'])}")
     stages = ", ".join(f"{r['after']} {r['max_abs_diff']:.2g}" for r in doc["worst_stages"])
     info(f"worst text #{doc['worst_index']}: max |X diff| after {stages or '-'}")
+    acc = " / ".join(f"{name} {'n/a' if doc[key] is None else format(doc[key], '.2%')}"
+                     for name, key in (("C", "c_accuracy"), ("simulated", "torch_accuracy"),
+                                       ("float", "float_accuracy")))
     info(f"verify on {doc['n']} texts: agreement {doc['agreement']:.2%}, max |logit diff| "
-         f"{doc['max_abs_logit_diff']:.3g}, accuracy C {doc['c_accuracy']:.2%} / simulated "
-         f"{doc['torch_accuracy']:.2%} / float {doc['float_accuracy']:.2%}")
+         f"{doc['max_abs_logit_diff']:.3g}, accuracy {acc}")
+    tok = doc.get("tokenizer") or {}
+    info(f"tokenizer    C = Python ids on {doc['tokenizer_agreement']:.2%} of "
+         f"{doc['tokenizer_n']} texts and {doc['tokenizer_fuzz_agreement']:.2%} of "
+         f"{doc['tokenizer_fuzz_n']} generated strings; tables "
+         f"{fmt_bytes(tok.get('table_bytes', 0))}"
+         f" const, {fmt_bytes(tok.get('flash_bytes', 0))} flash with code, scratch "
+         f"{tok.get('scratch_bytes', 0)} B static")

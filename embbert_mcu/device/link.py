@@ -148,6 +148,10 @@ class Device:
         payload = self.call(P.INFER, P.encode_infer(ids), self.infer_timeout_s)
         return P.decode_infer(payload, self.info.n_classes if self.info else None)
 
+    def text(self, text: str | bytes) -> P.TextResult:
+        """Tokenize and infer on the device (exports with the C tokenizer)."""
+        return P.decode_text(self.call(P.TEXT, P.encode_text(text), self.infer_timeout_s))
+
     def stats(self) -> P.Stats:
         return P.decode_stats(self.call(P.STATS))
 

@@ -21,6 +21,7 @@ OVERHEAD = HEADER.size + CRC.size
 PROTO_VERSION = 1
 
 HELLO, INFER, STATS, STAGES, SHUTDOWN, ECHO = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+TEXT = 0x07  # UTF-8 in; the device tokenizes, infers, and returns logits and the ids
 REPLY, ERROR = 0x80, 0x7F
 ERROR_CODES = {1: "bad CRC", 2: "oversized frame", 3: "unknown request type",
                4: "wrong payload length", 5: "model error"}
@@ -31,6 +32,7 @@ _HELLO_FIXED = struct.Struct("<HHHHIIIIIIIBB")
 _INFER_FIXED = struct.Struct("<HHQ")
 _STATS = struct.Struct("<7I")
 _U16, _U64 = struct.Struct("<H"), struct.Struct("<Q")
+_TEXT_FIXED = struct.Struct("<HHQQ")
 
 
 def crc32(data: bytes) -> int:
@@ -251,3 +253,31 @@ def describe_error(payload: bytes) -> str:
     if code == 5:
         text += f" {MODEL_STATUS.get(detail, detail)}"
     return f"{text} (request type 0x{req:02x})"
+
+
+@dataclass(frozen=True)
+class TextResult:
+    ids: list[int]  # what the device's tokenizer made of the text
+    logits: list[float]
+    ticks: int  # the model's run
+    tokenizer_ticks: int
+
+
+def encode_text(text: str | bytes) -> bytes:
+    """A TEXT request's payload: the text's UTF-8 bytes (bytes are sent as they are)."""
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
+def decode_text(payload: bytes) -> TextResult:
+    from ..errors import DeviceError
+
+    if len(payload) < _TEXT_FIXED.size:
+        raise DeviceError(f"a TEXT reply of {len(payload)} bytes is shorter than its header",
+                          hint="the device and this tool speak different protocol versions")
+    n, n_classes, ticks, tok_ticks = _TEXT_FIXED.unpack_from(payload)
+    if len(payload) != _TEXT_FIXED.size + 4 * n_classes + 2 * n:
+        raise DeviceError(f"a TEXT reply of {len(payload)} bytes does not hold {n_classes} "
+                          f"logits and {n} ids", hint="re-flash: embbert-mcu flash")
+    logits = struct.unpack_from(f"<{n_classes}f", payload, _TEXT_FIXED.size)
+    ids = struct.unpack_from(f"<{n}H", payload, _TEXT_FIXED.size + 4 * n_classes)
+    return TextResult(ids=list(ids), logits=list(logits), ticks=ticks, tokenizer_ticks=tok_ticks)

@@ -23,12 +23,16 @@ from ..fileio import sha256_file
 from ..quant import checkpoint_policy, pack_model
 from ..resources import resource_dir
 from .graph import build_ir
+from .layout import SRC
+from .library import render_library
 from .lower import lower_graph
 from .onnx_out import write_onnx
 from .outdir import MARKER, check_replaceable, clean_stale, temp_prefix
 from .plan import plan_arena, plan_record
-from .render import RenderInput, render_sources
-from .testset import tokenized_testset
+from .render import RenderInput, banner, environment, render_sources
+from .testset import checkpoint_tokenizer, tokenized_testset
+from .tokc import render_tokenizer, tokenizer_sizes
+from .tokgen import tokenizer_tables
 from .weights import c_tensors, weights_bytes
 
 PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
@@ -87,6 +91,12 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     inp = RenderInput(prefix, ckpt.config, schedule, plan, tensors, weights_bytes(tensors), sha,
                       policy.to_dict(), command)
     sources = render_sources(inp)
+    tok_tables = tokenizer_tables(checkpoint_tokenizer(ckpt))
+    sources.update(render_tokenizer(environment(), prefix, tok_tables,
+                                    lambda name: banner(inp, name)))
+    runtime = [p.name for p in runtime_files()]
+    library = render_library(environment(), prefix, [str(x) for x in ckpt.labels],
+                             list(sources) + runtime, lambda name: banner(inp, name))
     testset = tokenized_testset(ckpt)
     lengths = [len(r["ids"]) for r in testset]
     mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
@@ -95,7 +105,9 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
                             for part, buf in schedule.acts["act_x"].items()}
     manifest["arena_plan"] = plan_record(schedule, plan)  # for bench reports
     manifest["macs_per_stage"] = schedule.macs_polynomial()  # [a, b, c]: a + b n + c n^2
-    files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None)
+    manifest["tokenizer"] = tokenizer_sizes(tok_tables).to_dict()
+    files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None,
+                       library)
     return ExportResult(
         out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,
         naive_arena_bytes=plan.naive_bytes, weights_bytes=inp.weights_bytes,
@@ -120,7 +132,7 @@ def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule) -> dict:
 
 
 def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list[dict],
-               ckpt: Checkpoint, ir) -> list[str]:
+               ckpt: Checkpoint, ir, library: dict[str, str] | None = None) -> list[str]:
     """Render everything into a temp dir beside ``out``, then swap it in."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -132,16 +144,21 @@ def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list
     os.chmod(tmp, 0o755)  # mkdtemp makes 0700; an export directory is an ordinary folder
     try:
         (tmp / MARKER).write_text("")
+        (tmp / SRC).mkdir()
         for name, text in sources.items():
-            (tmp / name).write_text(text, encoding="utf-8")
+            (tmp / SRC / name).write_text(text, encoding="utf-8")
         for src in runtime_files():
-            shutil.copyfile(src, tmp / src.name)
+            shutil.copyfile(src, tmp / SRC / src.name)
+        for rel, text in (library or {}).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8")
         (tmp / "testset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in testset))
         if ckpt.tokenizer_json:
             (tmp / "tokenizer.json").write_text(ckpt.tokenizer_json, encoding="utf-8")
         if ir is not None:
             write_onnx(ir, tmp / "model.onnx")
-        files = sorted([p.name for p in tmp.iterdir() if p.name != MARKER] + ["manifest.json"])
+        files = sorted([p.relative_to(tmp).as_posix() for p in tmp.rglob("*")
+                        if p.is_file() and p.name != MARKER] + ["manifest.json"])
         manifest["files"] = files  # what a later export may replace without asking
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / MARKER).unlink()

@@ -65,11 +65,22 @@ def check_replaceable(out: Path, checkpoint: Path) -> None:
                          f"{entries[0]}; nothing was changed", hint=hint)
     listed = manifest.get("files")
     if isinstance(listed, list):
-        foreign = [e for e in entries if e not in set(listed) | KEEP]
+        ours = {str(f) for f in listed}
+        foreign = [rel for rel in _files_below(out)
+                   if rel not in ours and rel.split("/")[0] not in KEEP]
         if foreign:
             raise UsageError(f"{out} is an export but also holds {', '.join(foreign[:3])}, "
                              f"which the export did not write; nothing was changed",
                              hint="move those files out, or choose another -o")
+
+
+def _files_below(out: Path) -> list[str]:
+    """Every file and symlink under ``out`` as a relative POSIX path (symlinks not followed)."""
+    found = []
+    for path in sorted(out.rglob("*")):
+        if path.is_symlink() or not path.is_dir():
+            found.append(path.relative_to(out).as_posix())
+    return found
 
 
 def clean_stale(parent: Path, name: str, now: float | None = None) -> list[Path]:

@@ -15,6 +15,7 @@ import jinja2
 from .. import __version__
 from ..config import PAD_ID, SEP_ID
 from ..resources import resource_dir
+from .layout import model_files
 from .plan import ArenaPlan
 from .schedule import Schedule
 from .weights import CTensor
@@ -112,22 +113,24 @@ def _tensor_records(inp: RenderInput) -> list[dict]:
 
 
 def render_sources(inp: RenderInput) -> dict[str, str]:
-    """file name -> text of model.h, model.c, weights.c and emb_config.h."""
+    """file name -> text of <prefix>_model.h, <prefix>_model.c, <prefix>_weights.c and
+    emb_config.h."""
     env, macro = environment(), inp.prefix.upper()
     common = {"prefix": inp.prefix, "macro": macro}
+    names = model_files(inp.prefix)
     width = inp.cfg.d_model * inp.cfg.conv_expansion
     return {
         "emb_config.h": env.get_template("emb_config.h.j2").render(
             banner=banner(inp, "emb_config.h"), qblock=inp.policy.get("block", 32),
             max_d=max(inp.cfg.d_model, width), max_len=inp.cfg.max_len),
-        "model.h": env.get_template("model.h.j2").render(
-            banner=banner(inp, "model.h"), guard=f"{macro}_MODEL_H", defines=_defines(inp),
+        names["header"]: env.get_template("model.h.j2").render(
+            banner=banner(inp, names["header"]), guard=f"{macro}_MODEL_H", defines=_defines(inp),
             **common),
-        "model.c": env.get_template("model.c.j2").render(
-            banner=banner(inp, "model.c"), externs=_externs(inp),
+        names["model"]: env.get_template("model.c.j2").render(
+            banner=banner(inp, names["model"]), externs=_externs(inp),
             stage_names=[s.name for s in inp.schedule.stages], sep_id=SEP_ID, pad_id=PAD_ID,
             arena_bytes=inp.plan.arena_bytes, naive_bytes=inp.plan.naive_bytes,
             buffers=_buffers(inp), acts=_acts(inp), stages=inp.schedule.stages, **common),
-        "weights.c": env.get_template("weights.c.j2").render(
-            banner=banner(inp, "weights.c"), tensors=_tensor_records(inp)),
+        names["weights"]: env.get_template("weights.c.j2").render(
+            banner=banner(inp, names["weights"]), tensors=_tensor_records(inp)),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..ccompile import CORTEX_M4_FLAGS, compile_c, find_compiler
 from ..errors import BuildError
+from .layout import source_dir
 
 TARGETS = {
     "cortex-m4f": ("arm-none-eabi-gcc", "arm-none-eabi-size", CORTEX_M4_FLAGS),
@@ -30,13 +31,13 @@ def code_size(model_dir: str | Path, target: str | None = None) -> dict:
     if target is None:
         target = "cortex-m4f" if find_compiler("arm-none-eabi-gcc") else "host"
     cc, size_tool, flags = TARGETS[target]
-    model_dir = Path(model_dir)
+    src_dir = source_dir(model_dir)
     files = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for src in sorted(model_dir.glob("*.c")):
-            obj = compile_c([src], Path(tmp) / (src.stem + ".o"), include_dirs=[model_dir],
+        for src in sorted(src_dir.glob("*.c")):
+            obj = compile_c([src], Path(tmp) / (src.stem + ".o"), include_dirs=[src_dir],
                             cc=cc, extra_flags=("-c", "-Os", *flags))
             files[src.name] = _text_data(size_tool, obj)
-    weights = files.get("weights.c", 0)
+    weights = sum(v for k, v in files.items() if k == "weights.c" or k.endswith("_weights.c"))
     return {"target": target, "code_bytes": sum(files.values()) - weights,
             "weights_object_bytes": weights, "files": files}

@@ -1,4 +1,5 @@
-"""The checkpoint's test split, tokenized as the device sees it: {"ids": [int], "label": int}."""
+"""The checkpoint's test split, tokenized as the device sees it:
+{"ids": [int], "label": int, "text": str}."""
 
 from __future__ import annotations
 
@@ -16,11 +17,17 @@ def tokenized_testset(ckpt: Checkpoint) -> list[dict]:
     if not isinstance(texts, list) or not isinstance(labels, list) or len(texts) != len(labels):
         raise CheckpointError("the checkpoint's test split is malformed (texts and labels differ)",
                               hint="re-create the checkpoint with `embbert-mcu train`")
-    tok = EmbTokenizer.from_json(ckpt.tokenizer_json) if ckpt.tokenizer_json \
-        else EmbTokenizer.default()
+    tok = checkpoint_tokenizer(ckpt)
     ids = tok.encode_many(texts, max_len=ckpt.config.max_len)
     top = max((max(s) for s in ids if s), default=0)
     if top >= ckpt.config.vocab_size:
         raise ExportError(f"the tokenizer yields id {top} but the model has "
                           f"{ckpt.config.vocab_size} tokens", hint="checkpoint and tokenizer differ")
-    return [{"ids": list(map(int, s)), "label": int(y)} for s, y in zip(ids, labels)]
+    return [{"ids": list(map(int, s)), "label": int(y), "text": str(t)}
+            for s, y, t in zip(ids, labels, texts)]
+
+
+def checkpoint_tokenizer(ckpt: Checkpoint) -> EmbTokenizer:
+    """The checkpoint's own tokenizer (the default one for checkpoints without a copy)."""
+    return EmbTokenizer.from_json(ckpt.tokenizer_json) if ckpt.tokenizer_json \
+        else EmbTokenizer.default()

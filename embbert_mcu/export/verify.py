@@ -32,9 +32,9 @@ class VerifyReport:
     act_dtype: str
     agreement: float  # fraction of sequences where C and PyTorch argmax agree
     max_abs_logit_diff: float
-    c_accuracy: float
-    torch_accuracy: float
-    float_accuracy: float  # the unquantized float32 model, for reference
+    c_accuracy: float | None  # None for texts without labels
+    torch_accuracy: float | None
+    float_accuracy: float | None  # the unquantized float32 model, for reference
     first_logits_c: list[float]
     first_logits_torch: list[float]
     mean_len: float
@@ -54,15 +54,18 @@ def load_testset(model_dir: Path, limit: int | None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float | None:
+    if bool((labels < 0).any()):  # texts without labels (export --verify --test FILE)
+        return None
     return float((logits.argmax(dim=1) == labels).float().mean())
 
 
 def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = None,
-                  host: HostModel | None = None) -> VerifyReport:
+                  host: HostModel | None = None, rows: list[dict] | None = None) -> VerifyReport:
+    """``rows`` ({"ids", "label"}, label -1 when unknown) replace the export's test split."""
     model_dir = Path(model_dir)
     act_dtype = json.loads((model_dir / "manifest.json").read_text())["act_dtype"]
-    rows = load_testset(model_dir, limit)
+    rows = load_testset(model_dir, limit) if rows is None else rows[:limit] if limit else rows
     ids = [r["ids"] for r in rows]
     labels = torch.tensor([r["label"] for r in rows])
     host = host or HostModel(model_dir)

@@ -1,7 +1,8 @@
 /*
- * embbert-mcu serial harness: answers HELLO, INFER, STATS, STAGES, SHUTDOWN and ECHO frames
- * (emb_proto.h) for the exported model bound in emb_model_bind.h. Portable C99, no malloc:
- * every buffer is static and sized from the model's macros.
+ * embbert-mcu serial harness: answers HELLO, INFER, STATS, STAGES, SHUTDOWN, ECHO and (with
+ * the export's tokenizer) TEXT frames (emb_proto.h) for the exported model bound in
+ * emb_model_bind.h. Portable C99, no malloc: every buffer is static and sized from the
+ * model's macros.
  */
 #include <string.h>
 
@@ -14,10 +15,20 @@
 #define EMB_STAGE_NAME_MAX 24u    /* longest stage name sent by STAGES */
 #define EMB_HELLO_FIXED 38u
 #define EMB_INFER_FIXED 12u
-/* Requests: an INFER of max_len ids is the largest; 64 bytes at least for ECHO tests. */
-#define EMB_RX_PAYLOAD_MAX EMB_MAX2(2u + 2u * EMB_MODEL_MAX_LEN, 64u)
+#define EMB_TEXT_FIXED 20u
+#ifdef EMB_MODEL_TOKENIZE
+#ifndef EMB_TEXT_MAX
+#define EMB_TEXT_MAX (8u * EMB_MODEL_MAX_LEN) /* bytes of UTF-8 a TEXT request may carry */
+#endif
+#else
+#define EMB_TEXT_MAX 0u
+#endif
+/* Requests: an INFER of max_len ids or a TEXT of EMB_TEXT_MAX bytes is the largest; 64
+ * bytes at least for ECHO tests. */
+#define EMB_RX_PAYLOAD_MAX EMB_MAX2(EMB_MAX2(2u + 2u * EMB_MODEL_MAX_LEN, 64u), EMB_TEXT_MAX)
 #define EMB_TX_PAYLOAD_MAX                                                                      \
-    EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_FIXED + 4u * (1u + EMB_STR_MAX)),         \
+    EMB_MAX2(EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_FIXED + 4u * (1u + EMB_STR_MAX)),\
+                      EMB_TEXT_FIXED + 4u * EMB_MODEL_N_CLASSES + 2u * EMB_MODEL_MAX_LEN),     \
              EMB_MAX2(EMB_INFER_FIXED + 4u * EMB_MODEL_N_CLASSES,                              \
                       2u + EMB_MODEL_N_STAGES * (9u + EMB_STAGE_NAME_MAX)))
 
@@ -32,6 +43,12 @@ static union {
     uint8_t bytes[EMB_MODEL_ARENA_BYTES];
 } emb_arena;
 static float emb_logits[EMB_MODEL_N_CLASSES];
+#ifdef EMB_MODEL_TOKENIZE
+static uint16_t emb_text_ids[EMB_MODEL_MAX_LEN]; /* the ids a TEXT request was tokenized to */
+#define EMB_TEXT_IDS_BYTES sizeof emb_text_ids
+#else
+#define EMB_TEXT_IDS_BYTES 0u
+#endif
 
 typedef struct {
     uint64_t stage_ticks[EMB_MODEL_N_STAGES]; /* of the last inference */
@@ -44,7 +61,8 @@ typedef struct {
 static emb_state_t emb_st;
 
 #define EMB_STATIC_BYTES                                                                       \
-    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st))
+    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st +           \
+                EMB_TEXT_IDS_BYTES))
 
 static void emb_send(uint8_t type, uint8_t seq, size_t len)
 {
@@ -112,6 +130,20 @@ static void emb_stage_hook(void *ctx, unsigned stage)
     emb_st.stage = stage;
 }
 
+/* Run the model on ids[0..n), timing each stage; the logits land in emb_logits. */
+static emb_status_t emb_run_model(const uint16_t *ids, size_t n)
+{
+    emb_status_t status;
+    memset(emb_st.stage_ticks, 0, sizeof emb_st.stage_ticks);
+    emb_st.elapsed = 0u;
+    emb_st.stage = EMB_MODEL_N_STAGES;
+    emb_st.last_tick = emb_port_ticks();
+    status = EMB_MODEL_RUN(emb_arena.bytes, sizeof emb_arena.bytes, ids, n, emb_logits,
+                           emb_stage_hook, NULL);
+    emb_stage_hook(NULL, EMB_MODEL_N_STAGES); /* the tail after the last stage */
+    return status;
+}
+
 static void emb_infer(const emb_frame_t *f)
 {
     uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
@@ -129,13 +161,7 @@ static void emb_infer(const emb_frame_t *f)
     for (i = 0; i < n; ++i) {
         emb_rx.words[i] = emb_get_u16(f->payload + 2u + 2u * i);
     }
-    memset(emb_st.stage_ticks, 0, sizeof emb_st.stage_ticks);
-    emb_st.elapsed = 0u;
-    emb_st.stage = EMB_MODEL_N_STAGES;
-    emb_st.last_tick = emb_port_ticks();
-    status = EMB_MODEL_RUN(emb_arena.bytes, sizeof emb_arena.bytes, emb_rx.words, n, emb_logits,
-                           emb_stage_hook, NULL);
-    emb_stage_hook(NULL, EMB_MODEL_N_STAGES); /* the tail after the last stage */
+    status = emb_run_model(emb_rx.words, n);
     peak = emb_port_stack_peak();
     emb_st.stack_peak = peak > emb_st.stack_peak ? peak : emb_st.stack_peak;
     if (status != EMB_OK) {
@@ -151,6 +177,43 @@ static void emb_infer(const emb_frame_t *f)
     }
     emb_send(EMB_MSG_INFER | EMB_PROTO_REPLY, f->seq, EMB_INFER_FIXED + 4u * EMB_MODEL_N_CLASSES);
 }
+
+#ifdef EMB_MODEL_TOKENIZE
+/* TEXT: tokenize the payload (UTF-8) on the device, then run the model on those ids. */
+static void emb_text(const emb_frame_t *f)
+{
+    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    size_t i, n = 0u;
+    emb_status_t status;
+    uint32_t start, peak;
+
+    start = emb_port_ticks();
+    status = EMB_MODEL_TOKENIZE((const char *)f->payload, f->len, emb_text_ids,
+                                EMB_MODEL_MAX_LEN, &n);
+    emb_put_u64(p + 12, (uint64_t)(uint32_t)(emb_port_ticks() - start));
+    if (status == EMB_OK) {
+        status = emb_run_model(emb_text_ids, n);
+    }
+    peak = emb_port_stack_peak();
+    emb_st.stack_peak = peak > emb_st.stack_peak ? peak : emb_st.stack_peak;
+    if (status != EMB_OK) {
+        emb_send_error(f->seq, EMB_PE_MODEL, (uint8_t)status, f->type);
+        return;
+    }
+    emb_st.n_infer++;
+    emb_put_u16(p, (uint16_t)n);
+    emb_put_u16(p + 2, (uint16_t)EMB_MODEL_N_CLASSES);
+    emb_put_u64(p + 4, emb_st.elapsed);
+    for (i = 0; i < EMB_MODEL_N_CLASSES; ++i) {
+        emb_put_f32(p + EMB_TEXT_FIXED + 4u * i, emb_logits[i]);
+    }
+    for (i = 0; i < n; ++i) {
+        emb_put_u16(p + EMB_TEXT_FIXED + 4u * EMB_MODEL_N_CLASSES + 2u * i, emb_text_ids[i]);
+    }
+    emb_send(EMB_MSG_TEXT | EMB_PROTO_REPLY, f->seq,
+             EMB_TEXT_FIXED + 4u * EMB_MODEL_N_CLASSES + 2u * n);
+}
+#endif
 
 static void emb_stats(uint8_t seq)
 {
@@ -201,6 +264,11 @@ static int emb_dispatch(const emb_frame_t *f)
     case EMB_MSG_STAGES:
         emb_stages(f->seq);
         return 0;
+#ifdef EMB_MODEL_TOKENIZE
+    case EMB_MSG_TEXT:
+        emb_text(f);
+        return 0;
+#endif
     case EMB_MSG_ECHO:
         memmove(emb_tx + EMB_PROTO_HEADER_BYTES, f->payload, f->len);
         emb_send(EMB_MSG_ECHO | EMB_PROTO_REPLY, f->seq, f->len);

@@ -30,6 +30,8 @@
 #define EMB_MSG_STAGES 0x04u   /* -> ticks per stage of the last inference, with names */
 #define EMB_MSG_SHUTDOWN 0x05u /* -> empty reply, then the port stops (emulator exit, board reset) */
 #define EMB_MSG_ECHO 0x06u     /* payload -> the same payload (link test) */
+#define EMB_MSG_TEXT 0x07u     /* UTF-8 text -> u16 n, u16 classes, u64 model ticks, u64
+                                  tokenizer ticks, f32 logits, n x u16 ids it used */
 #define EMB_PROTO_REPLY 0x80u
 #define EMB_MSG_ERROR 0x7Fu /* u8 code, u8 detail, u8 request type */
 

@@ -1,0 +1,140 @@
+"""The Python API: load a checkpoint or an export directory, classify texts.
+
+    from embbert_mcu.predict import load
+    clf = load("models/embbert-base-rt-polarity-q.pt")          # PyTorch
+    clf = load("build/model", engine="c")                        # the exported C, on the host
+    for p in clf.predict(["a gripping, funny film", "dull"]):
+        print(p.label, p.probabilities)
+
+``engine="torch"`` runs the checkpoint in PyTorch (a quantized checkpoint as the C computes
+it: dequantized weights, rounded activations); it needs a checkpoint. ``engine="c"`` runs the
+exported C built for this host, tokenizer included (a checkpoint is exported into a
+temporary directory first). ``embbert-mcu predict`` is this module on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import UsageError
+
+ENGINES = ("torch", "c")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    index: int
+    probabilities: dict[str, float]
+    logits: list[float]
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probabilities": self.probabilities}
+
+
+def _softmax(row: Sequence[float]) -> list[float]:
+    top = max(row)
+    exps = [math.exp(v - top) for v in row]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+class Classifier:
+    """Texts -> labels and probabilities through one engine."""
+
+    def __init__(self, labels: list[str], engine: str, logits_fn):
+        self.labels, self.engine, self._logits = labels, engine, logits_fn
+
+    def logits(self, texts: Sequence[str]) -> list[list[float]]:
+        return self._logits(list(texts)) if texts else []
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        out = []
+        for row in self.logits(texts):
+            probs = _softmax(row)
+            best = max(range(len(row)), key=row.__getitem__)  # first of equal maxima, as C
+            out.append(Prediction(self.labels[best], best, dict(zip(self.labels, probs)),
+                                  list(row)))
+        return out
+
+
+def load(path: str | Path, engine: str = "torch") -> Classifier:
+    """A checkpoint file or an export directory, on ``engine`` ("torch" or "c")."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}", hint="use torch or c")
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "manifest.json").is_file():
+            raise UsageError(f"{path} is not an export directory (no manifest.json)",
+                             hint="pass a checkpoint or `embbert-mcu export` output")
+        if engine == "torch":
+            raise UsageError("the torch engine needs the checkpoint, not an export",
+                             hint="pass the .pt file, or use --engine c")
+        return _c_classifier(path)
+    if not path.is_file():
+        raise UsageError(f"no checkpoint or export at {path}", hint="check the path")
+    if engine == "c":
+        return _exported_classifier(path)
+    return _torch_classifier(path)
+
+
+def _torch_classifier(path: Path) -> Classifier:
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .export.testset import checkpoint_tokenizer
+    from .training.evaluate import predict_logits
+
+    ckpt = load_checkpoint(path)
+    if ckpt.kind != "classifier":
+        raise UsageError(f"{path} is a {ckpt.kind} checkpoint, not a classifier",
+                         hint="fine-tune it with `embbert-mcu train`")
+    if ckpt.quant:
+        from .quant import simulated_model
+
+        model = simulated_model(ckpt)
+    else:
+        model = ckpt.model()
+    tok = checkpoint_tokenizer(ckpt)
+
+    def logits(texts: list[str]) -> list[list[float]]:
+        with torch.no_grad():
+            ids = tok.encode_many(texts, max_len=ckpt.config.max_len)
+            return predict_logits(model, ids).tolist()
+
+    return Classifier([str(x) for x in ckpt.labels], "torch", logits)
+
+
+def _c_classifier(model_dir: Path) -> Classifier:
+    from .export.host import HostModel
+    from .export.tokhost import HostTokenizer
+
+    manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+    host, tok = HostModel(model_dir), HostTokenizer(model_dir, manifest["prefix"])
+
+    def logits(texts: list[str]) -> list[list[float]]:
+        return host.run_many(tok.encode_many(texts, manifest["max_len"]))
+
+    return Classifier([str(x) for x in manifest["labels"]], "c", logits)
+
+
+def _exported_classifier(ckpt_path: Path) -> Classifier:
+    from .export.exporter import export_checkpoint
+
+    tmp = Path(tempfile.mkdtemp(prefix="embbert-predict-"))
+    try:
+        export_checkpoint(ckpt_path, tmp / "model", onnx=False,
+                          command="embbert-mcu predict --engine c")
+        clf = _c_classifier(tmp / "model")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    weakref.finalize(clf, shutil.rmtree, tmp, True)  # the executables live until then
+    return clf
