@@ -130,7 +130,7 @@ def test_flash_regenerates_its_own_project(export_dir, tmp_path, capsys):
     code, err = run(capsys, *args)
     assert code != 0 and "old_model_extra.c" in err
     (project / "src" / "old_model_extra.c").unlink()
-    assert run(capsys, *args)[0] == 0 and (project / "src" / "model.c").is_file()
+    assert run(capsys, *args)[0] == 0 and (project / "src" / "embbert_model.c").is_file()
 
 
 def test_flash_refuses_a_foreign_platformio_ini(export_dir, tmp_path, capsys):
