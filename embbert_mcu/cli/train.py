@@ -29,18 +29,34 @@ def _threads(n: int) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--distill", is_flag=True,
               help="Also learn from a word + character n-gram teacher on augmented copies.")
+@click.option("--teacher", type=click.Choice(["minilm"]),
+              help="Learn from a fine-tuned transformer (all-MiniLM-L6-v2, needs the [teacher] "
+                   "extra) on the texts and augmented copies; the teacher is not exported.")
+@click.option("--teacher-epochs", type=int, default=1, show_default=True,
+              help="With --teacher: fine-tuning epochs of the teacher.")
+@click.option("--teacher-max-len", type=int, default=128, show_default=True,
+              help="With --teacher: the teacher's token limit per text.")
+@click.option("--teacher-copies", type=int, default=2, show_default=True,
+              help="With --teacher: perturbed copies of each training text the teacher scores once "
+                   "(each epoch uses --augment of them).")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="With --teacher: softens the teacher's logits into the student's targets.")
 @click.option("--augment", type=int,
-              help="With --distill: perturbed copies of each training text per epoch [default: 2].")
+              help="With --distill/--teacher: perturbed copies of each training text per epoch [default: 2].")
 @click.option("--alpha", type=float,
-              help="With --distill: weight of the gold label on the original texts [default: 0.5].")
+              help="With --distill/--teacher: weight of the gold label on the original texts [default: 0.5].")
 @click.option("--ema", type=float, default=0.0, show_default=True, metavar="EPOCHS",
               help="Validate and keep a moving average of the weights over about EPOCHS epochs; "
                    "0 keeps each epoch's last weights.")
+@click.option("--train-limit", type=int, metavar="N",
+              help="Train on a seeded stratified subset of N training texts (validation and test "
+                   "unchanged; the floor is fitted on the same subset).")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
-          seed, distill, augment, alpha, ema, threads, output, as_json):
+          seed, distill, teacher, teacher_epochs, teacher_max_len, teacher_copies, temperature,
+          augment, alpha, ema, train_limit, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
@@ -51,9 +67,15 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("give either --data NAME or --train FILE --test FILE")
     if not data_name and not (train_file and test_file):
         raise UsageError("--train and --test go together")
-    if not distill and (augment is not None or alpha is not None):
-        raise UsageError("--augment and --alpha only apply with --distill")
+    if not (distill or teacher) and (augment is not None or alpha is not None):
+        raise UsageError("--augment and --alpha only apply with --distill or --teacher")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
+    if train_limit is not None:
+        from ..datasets.splits import limit_train
+
+        if train_limit < 2:
+            raise UsageError(f"--train-limit must be at least 2, got {train_limit}")
+        ds = limit_train(ds, train_limit, seed=0)
     init_ckpt = load_checkpoint(init) if init else None
     if init_ckpt:
         info(f"architecture and tokenizer from {init} (--preset is not used)")
@@ -61,7 +83,10 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
-                        lr=lr, seed=seed, distill=distill, ema=ema,
+                        lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
+                        teacher_epochs=teacher_epochs, teacher_max_len=teacher_max_len,
+                        teacher_copies=teacher_copies,
+                        temperature=temperature,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
     save_checkpoint(ckpt, output)
@@ -69,14 +94,17 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     doc = {k: m[k] for k in ("accuracy", "n", "correct", "macro_f1", "floor_accuracy",
                              "val_accuracy", "best_epoch", "train_seconds")}
     doc.update(checkpoint=str(output), dataset=ds.name)
-    if distill:
+    if distill or teacher:
         doc["teacher_accuracy"] = m["teacher_accuracy"]
+    if teacher:
+        doc.update(teacher=m["teacher"], teacher_cache=m["teacher_cache"])
     if as_json:
         emit_json(doc)
         return
     info(f"test accuracy {m['accuracy']:.4f} (n={m['n']}) | TF-IDF + logistic regression floor "
          f"{m['floor_accuracy']:.4f}"
          + (f" | n-gram teacher {m['teacher_accuracy']:.4f}" if distill else "")
+         + (f" | {m['teacher']} teacher {m['teacher_accuracy']:.4f}" if teacher else "")
          + f" | best epoch {m['best_epoch']} | wrote {output}")
 
 

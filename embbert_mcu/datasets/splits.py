@@ -98,3 +98,14 @@ def load_saved(folder: Path) -> Dataset | None:
             split.labels.append(index[row["label"]])
         splits.append(split)
     return Dataset(info["name"], info["labels"], *splits)
+
+
+def limit_train(ds: Dataset, n: int, seed: int = 0) -> Dataset:
+    """The same dataset with a seeded stratified subset of ``n`` training rows (validation
+    and test untouched): what a user with only ``n`` labelled texts would have."""
+    if n >= len(ds.train):
+        return ds
+    frac = n / len(ds.train)
+    keep, _ = stratified_indices(ds.train.labels, (frac,), seed)
+    train = Split([ds.train.texts[i] for i in keep], [ds.train.labels[i] for i in keep])
+    return Dataset(ds.name, ds.labels, train, ds.val, ds.test)

@@ -31,6 +31,7 @@ from ..checkpoint import Checkpoint
 from ..config import preset
 from ..datasets import Dataset
 from .distill import Teaching, augment
+from .teacher import TEACHERS, PooledTeaching, TeacherOptions, prepare_minilm
 from ..errors import UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from ..model import EmbBertForClassification, build_classifier
@@ -52,6 +53,11 @@ class TrainOptions:
     augment: int = 2  # perturbed copies of each training text per epoch (distill only)
     alpha: float = 0.5  # weight of the gold label on original rows (distill only)
     ema: float = 0.0  # epochs the kept weights are averaged over (exponential); 0 = no average
+    teacher: str | None = None  # "minilm": a fine-tuned transformer teacher (teacher.py)
+    teacher_epochs: int = 1
+    teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
+    teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
+    temperature: float = 1.0  # softens the transformer teacher's logits into targets
 
 
 def train_classifier(
@@ -97,6 +103,17 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
         raise UsageError("--augment must be >= 0 and --alpha within [0, 1]")
     if opts.ema < 0:
         raise UsageError(f"--ema must be >= 0 epochs, got {opts.ema}")
+    if opts.teacher is not None:
+        if opts.teacher not in TEACHERS:
+            raise UsageError(f"unknown teacher {opts.teacher!r}", hint=f"one of: {', '.join(TEACHERS)}")
+        if opts.distill:
+            raise UsageError("--distill (the n-gram teacher) and --teacher are alternatives",
+                             hint="give one of them")
+        if opts.teacher_epochs < 1 or opts.temperature <= 0 or not 8 <= opts.teacher_max_len <= 512:
+            raise UsageError("--teacher-epochs and --temperature must be positive, "
+                             "--teacher-max-len within [8, 512]")
+        if opts.teacher_copies < (1 if opts.augment else 0):
+            raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
 
@@ -136,6 +153,11 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
 
 def _teacher(ds: Dataset, opts: TrainOptions):
     """(Teaching or None, metrics about the teacher)."""
+    if opts.teacher == "minilm":
+        teaching = prepare_minilm(ds, TeacherOptions(
+            epochs=opts.teacher_epochs, max_len=opts.teacher_max_len, seed=opts.seed, temperature=opts.temperature,
+            copies=opts.teacher_copies), progress=opts.progress)
+        return teaching, dict(teaching.metrics)
     if not opts.distill:
         return None, {}
     teaching = Teaching.prepare(ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels,
@@ -145,15 +167,19 @@ def _teacher(ds: Dataset, opts: TrainOptions):
                       "teacher_C": teacher.c}
 
 
-def _distill_rows(teaching: Teaching, ds: Dataset, train_ids, tokenizer: EmbTokenizer, max_len: int,
-                  opts: TrainOptions, rng: np.random.Generator):
+def _distill_rows(teaching: Teaching | PooledTeaching, ds: Dataset, train_ids, tokenizer: EmbTokenizer,
+                  max_len: int, opts: TrainOptions, rng: np.random.Generator, epoch: int = 0):
     """One epoch's rows: the training texts, then ``augment`` perturbed copies of each, with
-    (ids, gold labels, soft targets, gold weights)."""
+    (ids, gold labels, soft targets, gold weights). The n-gram teacher scores fresh copies
+    every epoch; a transformer teacher's copies come from the pool it scored once."""
     n = len(train_ids)
-    extra = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts]
+    if isinstance(teaching, PooledTeaching):
+        extra, extra_soft = teaching.epoch_copies(epoch, opts.augment)
+    else:
+        extra = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts]
+        extra_soft = teaching.teacher.predict_proba(extra, len(ds.labels))
     ids = train_ids + encode_batch(tokenizer, extra, max_len)
-    soft = np.concatenate([teaching.train_targets,
-                           teaching.teacher.predict_proba(extra, len(ds.labels))])
+    soft = np.concatenate([teaching.train_targets, extra_soft])
     gold = torch.tensor(list(ds.train.labels) + [0] * len(extra), dtype=torch.long)
     weight = torch.zeros(len(ids))
     weight[:n] = opts.alpha
@@ -221,7 +247,7 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
                                desc, opts.progress, after_step=after_step)
         else:
             ids, gold, soft, weight = _distill_rows(teaching, ds, train_ids, tokenizer,
-                                                    model.cfg.max_len, opts, augment_rng)
+                                                    model.cfg.max_len, opts, augment_rng, epoch - 1)
             loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
                                opts.progress, soft=soft, gold_weight=weight, after_step=after_step)
         val = _val_accuracy(kept, tokenizer, ds)
