@@ -8,6 +8,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import PRESETS
 from ..errors import UsageError
+from ..training.accel import processes
 from . import cli, emit_json, info
 
 
@@ -48,15 +49,19 @@ def _threads(n: int) -> None:
 @click.option("--ema", type=float, default=0.0, show_default=True, metavar="EPOCHS",
               help="Validate and keep a moving average of the weights over about EPOCHS epochs; "
                    "0 keeps each epoch's last weights.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu",
+              show_default=True, help="Where the student and the teacher train (float16 autocast on CUDA).")
 @click.option("--train-limit", type=int, metavar="N",
               help="Train on a seeded stratified subset of N training texts (validation and test "
                    "unchanged; the floor is fitted on the same subset).")
+@click.option("--test-limit", type=int, metavar="N",
+              help="Test on a seeded stratified subset of N test texts (large sets on a slow machine).")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_max_len, teacher_copies, temperature,
-          augment, alpha, ema, train_limit, threads, output, as_json):
+          augment, alpha, ema, device, train_limit, test_limit, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
@@ -70,12 +75,17 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     if not (distill or teacher) and (augment is not None or alpha is not None):
         raise UsageError("--augment and --alpha only apply with --distill or --teacher")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
+    for limit, name in ((train_limit, "--train-limit"), (test_limit, "--test-limit")):
+        if limit is not None and limit < 2:
+            raise UsageError(f"{name} must be at least 2, got {limit}")
     if train_limit is not None:
         from ..datasets.splits import limit_train
 
-        if train_limit < 2:
-            raise UsageError(f"--train-limit must be at least 2, got {train_limit}")
         ds = limit_train(ds, train_limit, seed=0)
+    if test_limit is not None:
+        from ..datasets.splits import limit_test
+
+        ds = limit_test(ds, test_limit, seed=0)
     init_ckpt = load_checkpoint(init) if init else None
     if init_ckpt:
         info(f"architecture and tokenizer from {init} (--preset is not used)")
@@ -86,9 +96,11 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
                         teacher_epochs=teacher_epochs, teacher_max_len=teacher_max_len,
                         teacher_copies=teacher_copies,
-                        temperature=temperature,
+                        temperature=temperature, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
+    if not processes().main:  # under torchrun rank 0 alone writes and reports
+        return
     save_checkpoint(ckpt, output)
     m = ckpt.metrics
     doc = {k: m[k] for k in ("accuracy", "n", "correct", "macro_f1", "floor_accuracy",
@@ -156,23 +168,37 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
 @click.option("--save-every", type=int, default=250, show_default=True, help="Steps between saves.")
 @click.option("--resume", is_flag=True, help="Continue from <output>.resume if it exists.")
 @click.option("--stop-at", type=int, help="End this run after that step (continue with --resume).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu",
+              show_default=True, help="Where to train (float16 autocast on CUDA).")
+@click.option("--corpus", type=click.Path(dir_okay=False),
+              help="Your own UTF-8 text instead of the built-in corpus: one segment per line, "
+                   "documents separated by blank lines.")
+@click.option("--dropout", type=float, help="Attention dropout [default: the preset's, 0.1].")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
-             resume, stop_at, threads, as_json):
+             resume, stop_at, device, corpus, dropout, threads, as_json):
     """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus
-    from ..training.pretrain import PretrainOptions, run_pretraining, tokenize_documents
+    from ..training.pretrain import (PretrainOptions, read_corpus_file, run_pretraining,
+                                     tokenize_documents)
     from ..tokenizer import EmbTokenizer
 
     _threads(threads)
     tokenizer = EmbTokenizer.default()
-    info("reading the pretraining text (fetched once into the cache) ...")
-    docs = tokenize_documents(load_corpus(evaluation_texts()), tokenizer)
+    if corpus:
+        docs = tokenize_documents(read_corpus_file(corpus), tokenizer)
+    else:
+        info("reading the pretraining text (fetched once into the cache) ...")
+        docs = tokenize_documents(load_corpus(evaluation_texts()), tokenizer)
     info(f"{len(docs)} documents, {sum(len(s) for d in docs for s in d):,} tokens")
     opts = PretrainOptions(preset=preset_name, max_len=max_len, steps=steps, batch_size=batch_size,
-                           seq_len=seq_len, lr=lr, seed=seed, save_every=save_every)
-    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume, stop_at=stop_at)
+                           seq_len=seq_len, lr=lr, seed=seed, save_every=save_every,
+                           dropout=dropout)
+    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume, stop_at=stop_at,
+                           device=device)
+    if not processes().main:
+        return
     last = ckpt.metrics["last"]
     doc = {"checkpoint": str(output), "step": ckpt.metrics["step"], **last}
     if as_json:

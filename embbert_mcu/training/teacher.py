@@ -99,6 +99,7 @@ def model_folder(cache: Path | None = None) -> Path:
             raise DataError(f"{PACKAGE.pin} holds no {INNER}{missing[0]}",
                             hint="the package changed; pin the version in training/teacher.py")
         shutil.rmtree(folder, ignore_errors=True)  # an incomplete extraction of ours
+        scratch.chmod(0o755)  # mkdtemp makes it private
         scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -244,8 +245,7 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     n_classes = len(ds.labels)
     fit_settings = {k: v for k, v in asdict(opts).items() if k not in ("temperature", "copies", "device")}
     key = _digest(NAME, PACKAGE.pin, fit_settings, n_classes, ds.train.texts, ds.train.labels)
-    copies_key = _digest(key, opts.copies, opts.temperature, ds.val.texts, ds.val.labels,
-                         ds.test.texts, ds.test.labels)
+    copies_key = _digest(key, opts.copies, opts.temperature, ds.test.texts, ds.test.labels)
     root = (cache or cache_dir()) / "teachers" / "minilm" / key
     targets_path = root / f"targets-{copies_key}.npz"
     if targets_path.is_file():
@@ -271,13 +271,12 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
         "teacher": NAME, "teacher_package": PACKAGE.pin, "teacher_options": asdict(opts),
         "teacher_key": key, "teacher_fit_seconds": fit_seconds, "teacher_fit_losses": losses,
         "teacher_train_accuracy": _accuracy(train_logits, ds.train.labels),
-        "teacher_val_accuracy": _accuracy(teacher.logits(ds.val.texts), ds.val.labels),
         "teacher_accuracy": _accuracy(teacher.logits(ds.test.texts), ds.test.labels),
     }
     metrics["teacher_score_seconds"] = round(time.monotonic() - started, 1)
     if progress:
-        print(f"teacher: train {metrics['teacher_train_accuracy']:.4f}, val "
-              f"{metrics['teacher_val_accuracy']:.4f}, test {metrics['teacher_accuracy']:.4f}",
+        print(f"teacher: train {metrics['teacher_train_accuracy']:.4f}, "
+              f"test {metrics['teacher_accuracy']:.4f}",
               file=sys.stderr, flush=True)
     doc = {"fine_tuned": fine_tuned, **metrics}
     arrays = {"train": softmax(train_logits, opts.temperature),

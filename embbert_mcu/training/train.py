@@ -31,6 +31,7 @@ from ..checkpoint import Checkpoint
 from ..config import preset
 from ..datasets import Dataset
 from .distill import Teaching, augment
+from .accel import autocast, grad_scaler, init_processes, processes
 from .teacher import TEACHERS, PooledTeaching, TeacherOptions, prepare_minilm
 from ..errors import UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
@@ -58,6 +59,7 @@ class TrainOptions:
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
+    device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
 
 
 def train_classifier(
@@ -65,12 +67,13 @@ def train_classifier(
 ) -> Checkpoint:
     """Train, keep the best validation epoch, measure test accuracy and the floor."""
     _check(ds, opts)
-    model = _build(ds, tokenizer, opts, init)
+    procs, device = init_processes(opts.device)
+    model = _build(ds, tokenizer, opts, init).to(device)
     max_len = model.cfg.max_len
     train_ids = encode_batch(tokenizer, ds.train.texts, max_len)
     started = time.monotonic()
-    teaching, teacher_metrics = _teacher(ds, opts)
-    history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching)
+    teaching, teacher_metrics = _teacher(ds, opts, device)
+    history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching, device)
     model.load_state_dict(best_state)
     test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels)
     floor = tfidf_floor(ds.train.texts, ds.train.labels, ds.test.texts, ds.test.labels,
@@ -87,6 +90,8 @@ def train_classifier(
         "n_val": len(ds.val),
         "options": asdict(opts),
         "init": bool(init),
+        "device": str(device),
+        "processes": procs.world,
         **teacher_metrics,
         "train_seconds": round(time.monotonic() - started, 1),
     }
@@ -151,12 +156,18 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
     model.backbone.load_state_dict(state)
 
 
-def _teacher(ds: Dataset, opts: TrainOptions):
+def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None):
     """(Teaching or None, metrics about the teacher)."""
     if opts.teacher == "minilm":
-        teaching = prepare_minilm(ds, TeacherOptions(
-            epochs=opts.teacher_epochs, max_len=opts.teacher_max_len, seed=opts.seed, temperature=opts.temperature,
-            copies=opts.teacher_copies), progress=opts.progress)
+        settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
+                                  seed=opts.seed, temperature=opts.temperature,
+                                  copies=opts.teacher_copies, device=str(device or "cpu"))
+        procs = processes()
+        if not procs.main:  # rank 0 fine-tunes and fills the cache; the others read it
+            procs.barrier()
+        teaching = prepare_minilm(ds, settings, progress=opts.progress and procs.main)
+        if procs.main:
+            procs.barrier()
         return teaching, dict(teaching.metrics)
     if not opts.distill:
         return None, {}
@@ -188,40 +199,63 @@ def _distill_rows(teaching: Teaching | PooledTeaching, ds: Dataset, train_ids, t
 
 def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
                 progress: bool, soft: torch.Tensor | None = None,
-                gold_weight: torch.Tensor | None = None, after_step=None) -> float:
+                gold_weight: torch.Tensor | None = None, after_step=None,
+                device: torch.device | None = None, scaler=None) -> float:
     """One pass over the training rows in length-bucketed batches; the mean training loss.
 
     With ``soft`` targets each row's loss is ``w * CE(gold) + (1 - w) * CE(soft)``,
     ``w = gold_weight[row]``. ``after_step()`` is called after every optimizer step.
+    Under torchrun each process takes its shard of every global batch (``accel.py``).
     """
+    device = device or torch.device("cpu")
+    procs = processes()
     model.train()
     batches = bucketed_batches([len(s) for s in train_ids], batch_size, rng)
-    bar = tqdm(batches, desc=desc, disable=not progress, leave=False, unit="batch")
+    bar = tqdm(batches, desc=desc, disable=not progress or not procs.main, leave=False, unit="batch")
     total = 0.0
-    for rows in bar:
-        logits = model(pad_batch([train_ids[i] for i in rows]))
-        if soft is None:
-            loss = F.cross_entropy(logits, labels[rows])
-        else:
-            w = gold_weight[rows]
-            hard = F.cross_entropy(logits, labels[rows], reduction="none")
-            taught = -(soft[rows] * F.log_softmax(logits, -1)).sum(-1)
-            loss = (w * hard + (1 - w) * taught).mean()
+    for batch in bar:
+        rows = procs.shard(batch)
+        local = _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) / len(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(local).backward()
+            scaler.unscale_(optimizer)
+        else:
+            local.backward()
+        procs.sum_gradients(model.parameters())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        if scaler is not None and scaler.is_enabled():
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         schedule.step()
         if after_step is not None:
             after_step()
-        total += loss.item() * len(rows)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        loss = procs.sum_value(local.item())
+        total += loss * len(batch)
+        bar.set_postfix(loss=f"{loss:.3f}")
     model.eval()
     return total / len(train_ids)
 
 
+def _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) -> torch.Tensor:
+    """The summed loss of ``rows`` (a zero that still reaches every parameter if empty)."""
+    if not rows:
+        return sum(p.sum() * 0.0 for p in model.parameters())
+    with autocast(device):
+        logits = model(pad_batch([train_ids[i] for i in rows]).to(device)).float()
+    gold = labels[rows].to(device)
+    if soft is None:
+        return F.cross_entropy(logits, gold, reduction="sum")
+    w = gold_weight[rows].to(device)
+    hard = F.cross_entropy(logits, gold, reduction="none")
+    taught = -(soft[rows].to(device) * F.log_softmax(logits, -1)).sum(-1)
+    return (w * hard + (1 - w) * taught).sum()
+
+
 def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
-         teaching: Teaching | None = None):
+         teaching: Teaching | None = None, device: torch.device | None = None):
     """Train for ``opts.epochs``; returns (history, state dict and history row of the best
     epoch). The first epoch with the best validation accuracy wins; with no validation slice,
     the last epoch.
@@ -239,20 +273,23 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     averaged = _averaged(model, opts.ema, steps // opts.epochs)
     after_step = (lambda: averaged.update_parameters(model)) if averaged else None
     kept = averaged.module if averaged else model
+    scaler = grad_scaler(device or torch.device("cpu"))
     history, best_state, best = [], None, None
     for epoch in range(1, opts.epochs + 1):
         desc = f"epoch {epoch}/{opts.epochs}"
         if teaching is None:
             loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
-                               desc, opts.progress, after_step=after_step)
+                               desc, opts.progress, after_step=after_step, device=device,
+                               scaler=scaler)
         else:
             ids, gold, soft, weight = _distill_rows(teaching, ds, train_ids, tokenizer,
                                                     model.cfg.max_len, opts, augment_rng, epoch - 1)
             loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
-                               opts.progress, soft=soft, gold_weight=weight, after_step=after_step)
+                               opts.progress, soft=soft, gold_weight=weight, after_step=after_step,
+                               device=device, scaler=scaler)
         val = _val_accuracy(kept, tokenizer, ds)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
-        if opts.progress:
+        if opts.progress and processes().main:
             tqdm.write(f"epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
                        file=sys.stderr)  # stdout is kept for --json
         if best is None or val > best["val_accuracy"] or not len(ds.val):
