@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from embbert_mcu.checkpoint import load_checkpoint
-from test_train import make_csv
+from test_train import make_csv, run_ok
 
 TOLERANCE = 1e-4  # absolute, on each logged loss
 
@@ -20,30 +20,34 @@ CORPUS = "\n\n".join(
     for d in range(6))
 
 
-def _run(args, nproc, tmp_path):
+def _torchrun(args, tmp_path):
+    """``torchrun --standalone --nproc_per_node 2 -m embbert_mcu ARGS``; its stdout."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if nproc == 1:
-        cmd = [sys.executable, "-m", "embbert_mcu", *args]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", str(nproc), "-m", "embbert_mcu", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc_per_node", "2", "-m", "embbert_mcu", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+    return proc.stdout
 
 
-@pytest.mark.slow  # five process launches
-def test_pretrain_and_train_under_torchrun_match_one_process(tmp_path):
+def _one(args, capsys):
+    """The same command in this process (one process, no process group)."""
+    return run_ok(args, capsys).out
+
+
+@pytest.mark.slow  # three torchrun launches
+def test_pretrain_and_train_under_torchrun_match_one_process(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(CORPUS, encoding="utf-8")
     base = ["pretrain", "--corpus", str(corpus), "--preset", "nano", "--max-len", "32",
             "--steps", "6", "--batch-size", "8", "--seq-len", "16", "--dropout", "0",
             "--save-every", "3", "--json"]
-    # One process straight through; two processes stopped at step 3, then resumed.
-    _run(base + ["-o", str(tmp_path / "pre1.pt")], 1, tmp_path)
+    # Each stopped at step 3 and resumed: one process, then two under torchrun.
+    _one(base + ["-o", str(tmp_path / "pre1.pt"), "--stop-at", "3"], capsys)
+    _one(base + ["-o", str(tmp_path / "pre1.pt"), "--resume"], capsys)
     out = tmp_path / "pre2.pt"
-    _run(base + ["-o", str(out), "--stop-at", "3"], 2, tmp_path)
-    _run(base + ["-o", str(out), "--resume"], 2, tmp_path)
+    _torchrun(base + ["-o", str(out), "--stop-at", "3"], tmp_path)
+    _torchrun(base + ["-o", str(out), "--resume"], tmp_path)
     one, two = load_checkpoint(tmp_path / "pre1.pt"), load_checkpoint(out)
     assert one.kind == two.kind == "pretrain" and one.metrics["step"] == two.metrics["step"] == 6
     curves = [[(h["step"], h["mlm"], h["nsp"]) for h in c.metrics["history"]] for c in (one, two)]
@@ -60,8 +64,8 @@ def test_pretrain_and_train_under_torchrun_match_one_process(tmp_path):
     docs, losses = {}, {}
     for nproc in (1, 2):
         out = tmp_path / f"cls{nproc}.pt"
-        proc = _run(args + ["-o", str(out)], nproc, tmp_path)
-        docs[nproc] = json.loads(proc.stdout)  # rank 0 alone prints
+        run = _one if nproc == 1 else lambda a, _: _torchrun(a, tmp_path)
+        docs[nproc] = json.loads(run(args + ["-o", str(out)], capsys))  # rank 0 alone prints
         ckpt = load_checkpoint(out)
         assert ckpt.kind == "classifier" and ckpt.metrics["processes"] == nproc
         losses[nproc] = [h["train_loss"] for h in ckpt.metrics["history"]]

@@ -100,3 +100,18 @@ def test_teacher_option_errors(tmp_path, capsys):
     code, _, err = run_cli(base + ["--teacher", "bert"], capsys)
     assert code == 2 and "Traceback" not in err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_train_and_test_limits_are_stratified_subsets():
+    from embbert_mcu.datasets.splits import Dataset, Split, limit_test, limit_train
+
+    split = Split([f"t{i}" for i in range(100)], [i % 4 for i in range(100)])
+    ds = Dataset("x", ["a", "b", "c", "d"], split, Split(["v"], [0]), split)
+    small = limit_train(ds, 20, seed=0)
+    assert len(small.train) == 20 and sorted(set(small.train.texts)) == sorted(small.train.texts)
+    assert [small.train.labels.count(c) for c in range(4)] == [5, 5, 5, 5]
+    assert small.test is ds.test and small.val is ds.val
+    assert limit_train(ds, 20, seed=0).train.texts == small.train.texts  # seeded
+    tested = limit_test(ds, 40)
+    assert len(tested.test) == 40 and tested.name == "x (test subset 40)"
+    assert limit_test(ds, 1000) is not None and limit_test(ds, 1000).test is ds.test

@@ -35,6 +35,9 @@ def _threads(n: int) -> None:
                    "extra) on the texts and augmented copies; the teacher is not exported.")
 @click.option("--teacher-epochs", type=int, default=1, show_default=True,
               help="With --teacher: fine-tuning epochs of the teacher.")
+@click.option("--teacher-head-lr", type=float, default=3e-5, show_default=True,
+              help="With --teacher: learning rate of the teacher's fresh linear head "
+                   "(its encoder: 3e-5).")
 @click.option("--teacher-max-len", type=int, default=128, show_default=True,
               help="With --teacher: the teacher's token limit per text.")
 @click.option("--teacher-copies", type=int, default=2, show_default=True,
@@ -60,8 +63,8 @@ def _threads(n: int) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
-          seed, distill, teacher, teacher_epochs, teacher_max_len, teacher_copies, temperature,
-          augment, alpha, ema, device, train_limit, test_limit, threads, output, as_json):
+          seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
+          temperature, augment, alpha, ema, device, train_limit, test_limit, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..datasets import load_dataset, load_files
     from ..tokenizer import EmbTokenizer
@@ -94,7 +97,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
-                        teacher_epochs=teacher_epochs, teacher_max_len=teacher_max_len,
+                        teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
+                        teacher_max_len=teacher_max_len,
                         teacher_copies=teacher_copies,
                         temperature=temperature, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})

@@ -56,6 +56,7 @@ class TrainOptions:
     ema: float = 0.0  # epochs the kept weights are averaged over (exponential); 0 = no average
     teacher: str | None = None  # "minilm": a fine-tuned transformer teacher (teacher.py)
     teacher_epochs: int = 1
+    teacher_head_lr: float = 3e-5
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
@@ -114,8 +115,9 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
         if opts.distill:
             raise UsageError("--distill (the n-gram teacher) and --teacher are alternatives",
                              hint="give one of them")
-        if opts.teacher_epochs < 1 or opts.temperature <= 0 or not 8 <= opts.teacher_max_len <= 512:
-            raise UsageError("--teacher-epochs and --temperature must be positive, "
+        if (opts.teacher_epochs < 1 or opts.temperature <= 0 or opts.teacher_head_lr <= 0
+                or not 8 <= opts.teacher_max_len <= 512):
+            raise UsageError("--teacher-epochs, --teacher-head-lr and --temperature must be positive, "
                              "--teacher-max-len within [8, 512]")
         if opts.teacher_copies < (1 if opts.augment else 0):
             raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
@@ -160,6 +162,7 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
     """(Teaching or None, metrics about the teacher)."""
     if opts.teacher == "minilm":
         settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
+                                  head_lr=opts.teacher_head_lr,
                                   seed=opts.seed, temperature=opts.temperature,
                                   copies=opts.teacher_copies, device=str(device or "cpu"))
         procs = processes()
