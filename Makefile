@@ -1,5 +1,5 @@
 # Every target sets up what it needs itself: a virtual environment in .venv (torch 2.13.0 CPU,
-# then this package with its test extras) and, for firmware targets, Debian's Arm cross
+# then this package with its test and teacher extras) and, for firmware targets, Debian's Arm cross
 # compiler and QEMU.
 SHELL := /bin/bash
 PY ?= python3
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,teacher]'
 	touch $@
 
 toolchain:

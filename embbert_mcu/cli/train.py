@@ -9,6 +9,7 @@ import click
 from ..config import PRESETS
 from ..errors import UsageError
 from ..fileio import check_writable
+from ..training.accel import processes
 from . import cli, emit_json, info
 from .options import COUNT, LR, MAX_LEN, SEED, THREADS, number
 
@@ -43,18 +44,41 @@ def _threads(n: int) -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--distill", is_flag=True,
               help="Also learn from a word + character n-gram teacher on augmented copies.")
+@click.option("--teacher", type=click.Choice(["minilm"]),
+              help="Learn from a fine-tuned transformer (all-MiniLM-L6-v2, needs the [teacher] "
+                   "extra) on the texts and augmented copies; the teacher is not exported.")
+@click.option("--teacher-epochs", type=number(int, 1, 100), default=1, show_default=True,
+              help="With --teacher: fine-tuning epochs of the teacher.")
+@click.option("--teacher-head-lr", type=LR, default=3e-5, show_default=True,
+              help="With --teacher: learning rate of the teacher's fresh linear head "
+                   "(its encoder: 3e-5).")
+@click.option("--teacher-max-len", type=number(int, 8, 512), default=128, show_default=True,
+              help="With --teacher: the teacher's token limit per text.")
+@click.option("--teacher-copies", type=number(int, 0, 64), default=2, show_default=True,
+              help="With --teacher: perturbed copies of each training text the teacher scores once "
+                   "(each epoch uses --augment of them).")
+@click.option("--temperature", type=number(float, 0.01, 100.0), default=1.0, show_default=True,
+              help="With --teacher: softens the teacher's logits into the student's targets.")
 @click.option("--augment", type=number(int, 0, 64),
-              help="With --distill: perturbed copies of each training text per epoch [default: 2].")
+              help="With --distill/--teacher: perturbed copies of each training text per epoch [default: 2].")
 @click.option("--alpha", type=number(float, 0.0, 1.0),
-              help="With --distill: weight of the gold label on the original texts [default: 0.5].")
+              help="With --distill/--teacher: weight of the gold label on the original texts [default: 0.5].")
 @click.option("--ema", type=number(float, 0.0, 1000.0), default=0.0, show_default=True, metavar="EPOCHS",
               help="Validate and keep a moving average of the weights over about EPOCHS epochs; "
                    "0 keeps each epoch's last weights.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu",
+              show_default=True, help="Where the student and the teacher train (float16 autocast on CUDA).")
+@click.option("--train-limit", type=number(int, 2, 10**9), metavar="N",
+              help="Train on a seeded stratified subset of N training texts (validation and test "
+                   "unchanged; the floor is fitted on the same subset).")
+@click.option("--test-limit", type=number(int, 2, 10**9), metavar="N",
+              help="Test on a seeded stratified subset of N test texts (large sets on a slow machine).")
 @click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
-          seed, distill, augment, alpha, ema, threads, output, as_json):
+          seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
+          temperature, augment, alpha, ema, device, train_limit, test_limit, threads, output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..datasets import load_dataset, load_files
@@ -67,9 +91,20 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("give either --data NAME or --train FILE --test FILE")
     if not data_name and not (train_file and test_file):
         raise UsageError("--train and --test go together")
-    if not distill and (augment is not None or alpha is not None):
-        raise UsageError("--augment and --alpha only apply with --distill")
+    if not (distill or teacher) and (augment is not None or alpha is not None):
+        raise UsageError("--augment and --alpha only apply with --distill or --teacher")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
+    for limit, name in ((train_limit, "--train-limit"), (test_limit, "--test-limit")):
+        if limit is not None and limit < 2:
+            raise UsageError(f"{name} must be at least 2, got {limit}")
+    if train_limit is not None:
+        from ..datasets.splits import limit_train
+
+        ds = limit_train(ds, train_limit, seed=0)
+    if test_limit is not None:
+        from ..datasets.splits import limit_test
+
+        ds = limit_test(ds, test_limit, seed=0)
     init_ckpt = load_checkpoint(init) if init else None
     if init_ckpt:
         info(f"architecture and tokenizer from {init} (--preset is not used)")
@@ -77,26 +112,35 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
-                        lr=lr, seed=seed, distill=distill, ema=ema,
+                        lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
+                        teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
+                        teacher_max_len=teacher_max_len,
+                        teacher_copies=teacher_copies,
+                        temperature=temperature, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     info("labels: " + label_map(ds.labels))
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
     if train_file:  # quantize finds the data again from any working directory
         ckpt.metrics.update(train_file=str(Path(train_file).resolve()),
                             test_file=str(Path(test_file).resolve()))
+    if not processes().main:  # under torchrun rank 0 alone writes and reports
+        return
     save_checkpoint(ckpt, output)
     m = ckpt.metrics
     doc = {k: m[k] for k in ("accuracy", "n", "correct", "macro_f1", "floor_accuracy",
                              "val_accuracy", "best_epoch", "train_seconds")}
     doc.update(checkpoint=str(output), dataset=ds.name, labels=list(ds.labels))
-    if distill:
+    if distill or teacher:
         doc["teacher_accuracy"] = m["teacher_accuracy"]
+    if teacher:
+        doc.update(teacher=m["teacher"], teacher_cache=m["teacher_cache"])
     if as_json:
         emit_json(doc)
         return
     info(f"test accuracy {m['accuracy']:.4f} (n={m['n']}) | TF-IDF + logistic regression floor "
          f"{m['floor_accuracy']:.4f}"
          + (f" | n-gram teacher {m['teacher_accuracy']:.4f}" if distill else "")
+         + (f" | {m['teacher']} teacher {m['teacher_accuracy']:.4f}" if teacher else "")
          + f" | best epoch {m['best_epoch']} | wrote {output}")
 
 
@@ -150,25 +194,39 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
 @click.option("--save-every", type=COUNT, default=250, show_default=True, help="Steps between saves.")
 @click.option("--resume", is_flag=True, help="Continue from <output>.resume if it exists.")
 @click.option("--stop-at", type=COUNT, help="End this run after that step (continue with --resume).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu",
+              show_default=True, help="Where to train (float16 autocast on CUDA).")
+@click.option("--corpus", type=click.Path(dir_okay=False),
+              help="Your own UTF-8 text instead of the built-in corpus: one segment per line, "
+                   "documents separated by blank lines.")
+@click.option("--dropout", type=number(float, 0.0, 0.9), help="Attention dropout [default: the preset's, 0.1].")
 @click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
-             resume, stop_at, threads, as_json):
+             resume, stop_at, device, corpus, dropout, threads, as_json):
     """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus
-    from ..training.pretrain import PretrainOptions, run_pretraining, tokenize_documents
+    from ..training.pretrain import (PretrainOptions, read_corpus_file, run_pretraining,
+                                     tokenize_documents)
     from ..tokenizer import EmbTokenizer
 
     _threads(threads)
     check_writable(output, "checkpoint", min_free_bytes=CHECKPOINT_ROOM)
     check_writable(f"{output}.resume", "resume state", min_free_bytes=CHECKPOINT_ROOM)
     tokenizer = EmbTokenizer.default()
-    info("reading the pretraining text (fetched once into the cache) ...")
-    docs = tokenize_documents(load_corpus(evaluation_texts()), tokenizer)
+    if corpus:
+        docs = tokenize_documents(read_corpus_file(corpus), tokenizer)
+    else:
+        info("reading the pretraining text (fetched once into the cache) ...")
+        docs = tokenize_documents(load_corpus(evaluation_texts()), tokenizer)
     info(f"{len(docs)} documents, {sum(len(s) for d in docs for s in d):,} tokens")
     opts = PretrainOptions(preset=preset_name, max_len=max_len, steps=steps, batch_size=batch_size,
-                           seq_len=seq_len, lr=lr, seed=seed, save_every=save_every)
-    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume, stop_at=stop_at)
+                           seq_len=seq_len, lr=lr, seed=seed, save_every=save_every,
+                           dropout=dropout)
+    ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume, stop_at=stop_at,
+                           device=device)
+    if not processes().main:
+        return
     last = ckpt.metrics["last"]
     doc = {"checkpoint": str(output), "step": ckpt.metrics["step"], **last}
     if as_json:

@@ -98,3 +98,25 @@ def load_saved(folder: Path) -> Dataset | None:
             split.labels.append(index[row["label"]])
         splits.append(split)
     return Dataset(info["name"], info["labels"], *splits)
+
+
+def limit_split(split: Split, n: int, seed: int = 0) -> Split:
+    """A seeded stratified subset of about ``n`` rows of ``split`` (all of it if smaller)."""
+    if n >= len(split):
+        return split
+    keep, _ = stratified_indices(split.labels, (n / len(split),), seed)
+    return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep])
+
+
+def limit_train(ds: Dataset, n: int, seed: int = 0) -> Dataset:
+    """The same dataset with a seeded stratified subset of ``n`` training rows (validation
+    and test untouched): what a user with only ``n`` labelled texts would have."""
+    return Dataset(ds.name, ds.labels, limit_split(ds.train, n, seed), ds.val, ds.test)
+
+
+def limit_test(ds: Dataset, n: int, seed: int = 0) -> Dataset:
+    """The same dataset with a seeded stratified subset of ``n`` test rows (stored in the
+    checkpoint like the whole split, so ``eval`` reproduces the figure)."""
+    test = limit_split(ds.test, n, seed)
+    name = ds.name if test is ds.test else f"{ds.name} (test subset {len(test)})"
+    return Dataset(name, ds.labels, ds.train, ds.val, test)

@@ -40,9 +40,10 @@ def predict_logits(model: nn.Module, ids: Sequence[Sequence[int]], batch_size: i
     """(N, n_classes) logits in the order of ``ids``; the model is left in eval mode."""
     model.eval()
     n_classes = model.head.out_features
+    device = next(model.parameters()).device
     logits = torch.zeros(len(ids), n_classes)
     for rows in length_sorted_batches([len(s) for s in ids], batch_size):
-        logits[rows] = model(pad_batch([ids[i] for i in rows])).float()
+        logits[rows] = model(pad_batch([ids[i] for i in rows]).to(device)).float().cpu()
     return logits
 
 

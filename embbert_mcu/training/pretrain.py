@@ -20,6 +20,7 @@ from .. import __version__
 from ..checkpoint import Checkpoint, save_checkpoint
 from ..config import CLS_ID, MASK_ID, SEP_ID, preset
 from ..errors import CheckpointError, UsageError
+from .accel import autocast, grad_scaler, init_processes
 from .evaluate import pad_batch
 from ..fileio import atomic_path
 from ..model import EmbBertForPretraining
@@ -42,6 +43,7 @@ class PretrainOptions:
     seed: int = 0
     save_every: int = 250
     progress: bool = True
+    dropout: float | None = None  # attention dropout; None: the preset's
 
 
 def mask_tokens(ids: torch.Tensor, vocab_size: int, gen: torch.Generator,
@@ -119,6 +121,28 @@ def pretrain_loss(model: EmbBertForPretraining, inputs, targets, is_next) -> tup
     return mlm + nsp, {"mlm": mlm.item(), "nsp": nsp.item(), "nsp_acc": nsp_acc.item()}
 
 
+def sharded_loss(model: EmbBertForPretraining, inputs, targets, is_next, rows: list[int],
+                 device) -> tuple[torch.Tensor, dict]:
+    """This process's share of the global batch's MLM + NSP loss: sums over ``rows``
+    divided by the global batch's counts, so the shares add up to ``pretrain_loss``.
+    The parts are this share's contributions (sum them over the processes)."""
+    n_masked = max(1, int((targets != IGNORE).sum()))
+    n = len(is_next)
+    if not rows:
+        zero = sum(p.sum() * 0.0 for p in model.parameters())
+        return zero, {"mlm": 0.0, "nsp": 0.0, "nsp_acc": 0.0}
+    inputs, targets, is_next = inputs[rows].to(device), targets[rows].to(device), is_next[rows].to(device)
+    with autocast(device):
+        x = model.backbone(inputs)  # (b, L, d)
+        picked = targets != IGNORE
+        mlm_logits = model.mlm(x[picked]).float()
+        nsp_logits = model.nsp(x[:, 0]).float()
+    mlm = F.cross_entropy(mlm_logits, targets[picked], reduction="sum") / n_masked
+    nsp = F.cross_entropy(nsp_logits, is_next, reduction="sum") / n
+    nsp_acc = (nsp_logits.argmax(1) == is_next).float().sum() / n
+    return mlm + nsp, {"mlm": mlm.item(), "nsp": nsp.item(), "nsp_acc": nsp_acc.item()}
+
+
 def tokenize_documents(docs: list[list[str]], tokenizer: EmbTokenizer) -> list[list[list[int]]]:
     """Each document's segments as token ids (no specials); empty segments dropped."""
     flat = tokenizer.pieces_many(s for d in docs for s in d)
@@ -129,19 +153,40 @@ def tokenize_documents(docs: list[list[str]], tokenizer: EmbTokenizer) -> list[l
     return out
 
 
+def read_corpus_file(path: str | Path) -> list[list[str]]:
+    """Documents from a text file: one segment per line, blank lines between documents."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the corpus {path}: {exc}",
+                         hint="a UTF-8 text file, one segment per line") from None
+    docs = [[line.strip() for line in block.splitlines() if line.strip()]
+            for block in text.split("\n\n")]
+    return [d for d in docs if d]
+
+
 def resume_path(output: str | Path) -> Path:
     return Path(f"{output}.resume")
 
 
 def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: PretrainOptions,
-                    output: str | Path, resume: bool = False, stop_at: int | None = None) -> Checkpoint:
+                    output: str | Path, resume: bool = False, stop_at: int | None = None,
+                    device: str = "cpu") -> Checkpoint:
     """Train MLM + NSP for ``opts.steps`` steps, saving checkpoint and resume state as it goes.
 
     ``stop_at`` ends this run early after that step (saved; continue later with ``resume``).
+    Under torchrun each process takes its rows of every global batch (``accel.py``); every
+    process reads the resume state, rank 0 alone writes.
     """
     if opts.steps < 1 or opts.batch_size < 1 or opts.seq_len < 8:
         raise UsageError("steps and batch size must be positive and seq_len at least 8")
     cfg = preset(opts.preset, max_len=opts.max_len, vocab_size=tokenizer.vocab_size, n_classes=2)
+    if opts.dropout is not None:
+        if not 0.0 <= opts.dropout < 1.0:
+            raise UsageError(f"--dropout must be within [0, 1), got {opts.dropout}")
+        cfg = cfg.with_(attn_dropout=opts.dropout)
+    procs, dev = init_processes(device)
     torch.manual_seed(opts.seed)
     model = EmbBertForPretraining(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -151,33 +196,51 @@ def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: 
     start, history = 0, []
     if resume and resume_path(output).is_file():
         start, history = _load_state(resume_path(output), opts, model, optimizer, schedule)
+    model.to(dev)
+    _optimizer_to(optimizer, dev)
+    scaler = grad_scaler(dev)
     sampler = PairSampler(docs, cfg.max_len, opts.seq_len)
     model.train()
     end = min(opts.steps, stop_at) if stop_at else opts.steps
     bar = tqdm(range(start, end), initial=start, total=opts.steps, desc="pretrain",
-               disable=not opts.progress, unit="step")
+               disable=not opts.progress or not procs.main, unit="step")
     window: list[dict] = []
     started = time.monotonic()
     for step in bar:
         inputs, targets, is_next = make_batch(sampler, cfg.vocab_size, opts.seed, step, opts.batch_size)
-        torch.manual_seed(opts.seed * 1_000_003 + step)  # dropout, also a function of the step
-        loss, parts = pretrain_loss(model, inputs, targets, is_next)
+        # dropout, also a function of the step (and of the rank: its rows differ)
+        torch.manual_seed(opts.seed * 1_000_003 + step + 7919 * procs.rank)
+        loss, parts = sharded_loss(model, inputs, targets, is_next,
+                                   procs.shard(list(range(len(is_next)))), dev)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        if scaler.is_enabled():
+            scaler.unscale_(optimizer)
+        procs.sum_gradients(model.parameters())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
+        parts = {k: procs.sum_value(v) for k, v in parts.items()}
         window.append(parts)
         bar.set_postfix(mlm=f"{parts['mlm']:.3f}", nsp=f"{parts['nsp']:.3f}")
         done = step + 1
         if done % 50 == 0 or done == end:
             history.append({"step": done, **{k: float(np.mean([w[k] for w in window])) for k in parts}})
             window = []
-        if done % opts.save_every == 0 or done == end:
+        if (done % opts.save_every == 0 or done == end) and procs.main:
             ckpt = _checkpoint(model, tokenizer, opts, history, done, time.monotonic() - started)
             save_checkpoint(ckpt, output)
             _save_state(resume_path(output), opts, model, optimizer, schedule, done, history)
     return _checkpoint(model, tokenizer, opts, history, max(start, end), time.monotonic() - started)
+
+
+def _optimizer_to(optimizer, device) -> None:
+    """Move a (resumed) optimizer's state tensors to ``device``."""
+    for state in optimizer.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
 
 
 def _checkpoint(model, tokenizer, opts, history, step, seconds) -> Checkpoint:

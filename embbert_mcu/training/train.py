@@ -32,6 +32,8 @@ from ..checkpoint import Checkpoint
 from ..config import preset
 from ..datasets import Dataset
 from .distill import Teaching, augment
+from .accel import autocast, grad_scaler, init_processes, processes
+from .teacher import TEACHERS, PooledTeaching, TeacherOptions, prepare_minilm
 from ..errors import DataError, UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from ..model import EmbBertForClassification, build_classifier
@@ -55,6 +57,13 @@ class TrainOptions:
     augment: int = 2  # perturbed copies of each training text per epoch (distill only)
     alpha: float = 0.5  # weight of the gold label on original rows (distill only)
     ema: float = 0.0  # epochs the kept weights are averaged over (exponential); 0 = no average
+    teacher: str | None = None  # "minilm": a fine-tuned transformer teacher (teacher.py)
+    teacher_epochs: int = 1
+    teacher_head_lr: float = 3e-5
+    teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
+    teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
+    temperature: float = 1.0  # softens the transformer teacher's logits into targets
+    device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
 
 
 def train_classifier(
@@ -62,12 +71,13 @@ def train_classifier(
 ) -> Checkpoint:
     """Train, keep the best validation epoch, measure test accuracy and the floor."""
     _check(ds, opts)
-    model = _build(ds, tokenizer, opts, init)
+    procs, device = init_processes(opts.device)
+    model = _build(ds, tokenizer, opts, init).to(device)
     max_len = model.cfg.max_len
     train_ids = encode_batch(tokenizer, ds.train.texts, max_len)
     started = time.monotonic()
-    teaching, teacher_metrics = _teacher(ds, opts)
-    history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching)
+    teaching, teacher_metrics = _teacher(ds, opts, device)
+    history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching, device)
     model.load_state_dict(best_state)
     test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels)
     floor = tfidf_floor(ds.train.texts, ds.train.labels, ds.test.texts, ds.test.labels,
@@ -84,6 +94,8 @@ def train_classifier(
         "n_val": len(ds.val),
         "options": asdict(opts),
         "init": bool(init),
+        "device": str(device),
+        "processes": procs.world,
         **teacher_metrics,
         "train_seconds": round(time.monotonic() - started, 1),
     }
@@ -100,6 +112,18 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
         raise UsageError("--augment must be >= 0 and --alpha within [0, 1]")
     if opts.ema < 0:
         raise UsageError(f"--ema must be >= 0 epochs, got {opts.ema}")
+    if opts.teacher is not None:
+        if opts.teacher not in TEACHERS:
+            raise UsageError(f"unknown teacher {opts.teacher!r}", hint=f"one of: {', '.join(TEACHERS)}")
+        if opts.distill:
+            raise UsageError("--distill (the n-gram teacher) and --teacher are alternatives",
+                             hint="give one of them")
+        if (opts.teacher_epochs < 1 or opts.temperature <= 0 or opts.teacher_head_lr <= 0
+                or not 8 <= opts.teacher_max_len <= 512):
+            raise UsageError("--teacher-epochs, --teacher-head-lr and --temperature must be positive, "
+                             "--teacher-max-len within [8, 512]")
+        if opts.teacher_copies < (1 if opts.augment else 0):
+            raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
     if not any(WORD.search(t) for t in ds.train.texts):
@@ -141,8 +165,20 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
     model.backbone.load_state_dict(state)
 
 
-def _teacher(ds: Dataset, opts: TrainOptions):
+def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None):
     """(Teaching or None, metrics about the teacher)."""
+    if opts.teacher == "minilm":
+        settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
+                                  head_lr=opts.teacher_head_lr,
+                                  seed=opts.seed, temperature=opts.temperature,
+                                  copies=opts.teacher_copies, device=str(device or "cpu"))
+        procs = processes()
+        if not procs.main:  # rank 0 fine-tunes and fills the cache; the others read it
+            procs.barrier()
+        teaching = prepare_minilm(ds, settings, progress=opts.progress and procs.main)
+        if procs.main:
+            procs.barrier()
+        return teaching, dict(teaching.metrics)
     if not opts.distill:
         return None, {}
     teaching = Teaching.prepare(ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels,
@@ -152,15 +188,19 @@ def _teacher(ds: Dataset, opts: TrainOptions):
                       "teacher_C": teacher.c}
 
 
-def _distill_rows(teaching: Teaching, ds: Dataset, train_ids, tokenizer: EmbTokenizer, max_len: int,
-                  opts: TrainOptions, rng: np.random.Generator):
+def _distill_rows(teaching: Teaching | PooledTeaching, ds: Dataset, train_ids, tokenizer: EmbTokenizer,
+                  max_len: int, opts: TrainOptions, rng: np.random.Generator, epoch: int = 0):
     """One epoch's rows: the training texts, then ``augment`` perturbed copies of each, with
-    (ids, gold labels, soft targets, gold weights)."""
+    (ids, gold labels, soft targets, gold weights). The n-gram teacher scores fresh copies
+    every epoch; a transformer teacher's copies come from the pool it scored once."""
     n = len(train_ids)
-    extra = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts]
+    if isinstance(teaching, PooledTeaching):
+        extra, extra_soft = teaching.epoch_copies(epoch, opts.augment)
+    else:
+        extra = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts]
+        extra_soft = teaching.teacher.predict_proba(extra, len(ds.labels))
     ids = train_ids + encode_batch(tokenizer, extra, max_len)
-    soft = np.concatenate([teaching.train_targets,
-                           teaching.teacher.predict_proba(extra, len(ds.labels))])
+    soft = np.concatenate([teaching.train_targets, extra_soft])
     gold = torch.tensor(list(ds.train.labels) + [0] * len(extra), dtype=torch.long)
     weight = torch.zeros(len(ids))
     weight[:n] = opts.alpha
@@ -169,40 +209,63 @@ def _distill_rows(teaching: Teaching, ds: Dataset, train_ids, tokenizer: EmbToke
 
 def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
                 progress: bool, soft: torch.Tensor | None = None,
-                gold_weight: torch.Tensor | None = None, after_step=None) -> float:
+                gold_weight: torch.Tensor | None = None, after_step=None,
+                device: torch.device | None = None, scaler=None) -> float:
     """One pass over the training rows in length-bucketed batches; the mean training loss.
 
     With ``soft`` targets each row's loss is ``w * CE(gold) + (1 - w) * CE(soft)``,
     ``w = gold_weight[row]``. ``after_step()`` is called after every optimizer step.
+    Under torchrun each process takes its shard of every global batch (``accel.py``).
     """
+    device = device or torch.device("cpu")
+    procs = processes()
     model.train()
     batches = bucketed_batches([len(s) for s in train_ids], batch_size, rng)
-    bar = tqdm(batches, desc=desc, disable=not progress, leave=False, unit="batch")
+    bar = tqdm(batches, desc=desc, disable=not progress or not procs.main, leave=False, unit="batch")
     total = 0.0
-    for rows in bar:
-        logits = model(pad_batch([train_ids[i] for i in rows]))
-        if soft is None:
-            loss = F.cross_entropy(logits, labels[rows])
-        else:
-            w = gold_weight[rows]
-            hard = F.cross_entropy(logits, labels[rows], reduction="none")
-            taught = -(soft[rows] * F.log_softmax(logits, -1)).sum(-1)
-            loss = (w * hard + (1 - w) * taught).mean()
+    for batch in bar:
+        rows = procs.shard(batch)
+        local = _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) / len(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(local).backward()
+            scaler.unscale_(optimizer)
+        else:
+            local.backward()
+        procs.sum_gradients(model.parameters())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        if scaler is not None and scaler.is_enabled():
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         schedule.step()
         if after_step is not None:
             after_step()
-        total += loss.item() * len(rows)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        loss = procs.sum_value(local.item())
+        total += loss * len(batch)
+        bar.set_postfix(loss=f"{loss:.3f}")
     model.eval()
     return total / len(train_ids)
 
 
+def _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) -> torch.Tensor:
+    """The summed loss of ``rows`` (a zero that still reaches every parameter if empty)."""
+    if not rows:
+        return sum(p.sum() * 0.0 for p in model.parameters())
+    with autocast(device):
+        logits = model(pad_batch([train_ids[i] for i in rows]).to(device)).float()
+    gold = labels[rows].to(device)
+    if soft is None:
+        return F.cross_entropy(logits, gold, reduction="sum")
+    w = gold_weight[rows].to(device)
+    hard = F.cross_entropy(logits, gold, reduction="none")
+    taught = -(soft[rows].to(device) * F.log_softmax(logits, -1)).sum(-1)
+    return (w * hard + (1 - w) * taught).sum()
+
+
 def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
-         teaching: Teaching | None = None):
+         teaching: Teaching | None = None, device: torch.device | None = None):
     """Train for ``opts.epochs``; returns (history, state dict and history row of the best
     epoch). The first epoch with the best validation accuracy wins; with no validation slice,
     the last epoch.
@@ -220,20 +283,23 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     averaged = _averaged(model, opts.ema, steps // opts.epochs)
     after_step = (lambda: averaged.update_parameters(model)) if averaged else None
     kept = averaged.module if averaged else model
+    scaler = grad_scaler(device or torch.device("cpu"))
     history, best_state, best = [], None, None
     for epoch in range(1, opts.epochs + 1):
         desc = f"epoch {epoch}/{opts.epochs}"
         if teaching is None:
             loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
-                               desc, opts.progress, after_step=after_step)
+                               desc, opts.progress, after_step=after_step, device=device,
+                               scaler=scaler)
         else:
             ids, gold, soft, weight = _distill_rows(teaching, ds, train_ids, tokenizer,
-                                                    model.cfg.max_len, opts, augment_rng)
+                                                    model.cfg.max_len, opts, augment_rng, epoch - 1)
             loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
-                               opts.progress, soft=soft, gold_weight=weight, after_step=after_step)
+                               opts.progress, soft=soft, gold_weight=weight, after_step=after_step,
+                               device=device, scaler=scaler)
         val = _val_accuracy(kept, tokenizer, ds)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
-        if opts.progress:
+        if opts.progress and processes().main:
             tqdm.write(f"epoch {epoch}: train loss {loss:.4f}, val accuracy {val:.4f}",
                        file=sys.stderr)  # stdout is kept for --json
         if best is None or val > best["val_accuracy"] or not len(ds.val):

