@@ -9,7 +9,6 @@ import click
 from ..config import PRESETS
 from ..errors import UsageError
 from ..fileio import check_writable
-from ..training.accel import processes
 from . import cli, emit_json, info
 from .options import COUNT, LR, MAX_LEN, SEED, THREADS, number
 
@@ -123,6 +122,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     if train_file:  # quantize finds the data again from any working directory
         ckpt.metrics.update(train_file=str(Path(train_file).resolve()),
                             test_file=str(Path(test_file).resolve()))
+    from ..training.accel import processes  # imports torch: only once training ran
     if not processes().main:  # under torchrun rank 0 alone writes and reports
         return
     save_checkpoint(ckpt, output)
@@ -225,6 +225,7 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
                            dropout=dropout)
     ckpt = run_pretraining(docs, tokenizer, opts, output, resume=resume, stop_at=stop_at,
                            device=device)
+    from ..training.accel import processes
     if not processes().main:
         return
     last = ckpt.metrics["last"]
