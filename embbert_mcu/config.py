@@ -14,6 +14,7 @@ from .errors import UsageError
 
 PAD_ID, UNK_ID, CLS_ID, MASK_ID, SEP_ID = 0, 1, 2, 3, 4
 N_SEGMENTS = 3  # 0 = pad, 1 = first segment, 2 = after the first [SEP]
+BLOCK_SIZES = (8, 16, 32, 64, 128)  # values per int8 weight block the kernels implement
 DEFAULT_BUDGET_BYTES = 781_000  # the paper's total for the base model
 MAX_LEN_LIMIT = 4096  # positions; the C kernel and the serial protocol count tokens in u16
 

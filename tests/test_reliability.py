@@ -297,8 +297,9 @@ def test_csv_field_over_16_mib(ckpt, tmp_path, capsys):
     (("pretrain", "--lr", "-inf", "-o", "x.pt"), "not a finite number"),
     (("quantize", "x.pt", "-o", "y.pt", "--lr", "nan"), "not a finite number"),
     (("quantize", "x.pt", "-o", "y.pt", "--threshold", "nan"), "must be a finite number"),
-    (("memory", "--block", "0"), "out of range"),
-    (("memory", "--block", "-32"), "out of range"),
+    (("memory", "--block", "0"), "is not one of '8', '16', '32', '64', '128'"),
+    (("memory", "--block", "7"), "is not one of '8', '16', '32', '64', '128'"),
+    (("memory", "--block", "-32"), "is not one of '8', '16', '32', '64', '128'"),
     (("memory", "--max-len", "0"), "out of range"),
     (("train", "--data", "rt-polarity", "--epochs", "1e3", "-o", "x.pt"), "not an integer"),
 ])

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import click
 
-from ..config import DEFAULT_BUDGET_BYTES, PRESETS, preset
+from ..config import BLOCK_SIZES, DEFAULT_BUDGET_BYTES, PRESETS, preset
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
-from .options import MAX_LEN, number
+from .options import MAX_LEN
 
 
 @cli.command()
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base",
               show_default=True, help="Model size preset.")
 @click.option("--max-len", type=MAX_LEN, help="Override l, the maximum sequence length.")
-@click.option("--block", type=number(int, 1, 1 << 16), default=32, show_default=True, help="Quantization block size.")
+@click.option("--block", type=click.Choice([str(b) for b in BLOCK_SIZES]), default="32",
+              show_default=True, help="Values per int8 weight block (as quantize takes).")
 @click.option("--act", type=click.Choice(["int8", "f32"]), default="int8", show_default=True,
               help="How the kernel stores activation rows.")
 @click.option("--budget", default=str(DEFAULT_BUDGET_BYTES), show_default=True,
@@ -25,7 +26,7 @@ def memory(preset_name, max_len, block, act, budget, as_json):
     from ..memory import memory_report
 
     cfg = preset(preset_name, max_len=max_len)
-    report = memory_report(cfg, block=block, act=act, budget_bytes=parse_bytes(budget))
+    report = memory_report(cfg, block=int(block), act=act, budget_bytes=parse_bytes(budget))
     doc = report.to_dict()
     if as_json:
         emit_json(doc)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from ..config import BLOCK_SIZES
 from ..errors import UsageError
 
-BLOCK_SIZES = (8, 16, 32, 64, 128)  # values per int8 block the kernels implement
 
 FALLBACK_RULES = ("none", "tensor", "block")
 ACT_DTYPES = ("int8", "f32")
