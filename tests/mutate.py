@@ -79,6 +79,22 @@ MUTATIONS = (
              "emb_put_f32(p + EMB_INFER_FIXED + 4u * i, emb_logits[i]);",
              "emb_put_f32(p + EMB_INFER_FIXED + 4u * i, 0.5f * emb_logits[i]);",
              ("tests/test_device_e2e.py",)),
+    Mutation("budget comparison flipped", "embbert_mcu/device/bench.py",
+             "        if total > budget:\n",
+             "        if total < budget:\n",
+             ("tests/test_bench_check.py",)),
+    Mutation("agreement device vs device", "embbert_mcu/device/bench.py",
+             '"agreement": sum(a == b for a, b in zip(dev_pred, host_pred)) / n,',
+             '"agreement": sum(a == b for a, b in zip(dev_pred, dev_pred)) / n,',
+             ("tests/test_bench_check.py",)),
+    Mutation("model-hash check skipped", "embbert_mcu/device/bench.py",
+             'if info.model_sha256 != manifest["model_sha256"]:',
+             "if False:",
+             ("tests/test_bench_check.py",)),
+    Mutation("logit tolerance not enforced", "embbert_mcu/device/bench.py",
+             'if report["max_logit_diff"] > report["logit_tolerance"]:',
+             "if False:",
+             ("tests/test_bench_check.py",)),
 )
 
 

@@ -193,6 +193,8 @@ def _accuracy(r: dict) -> dict:
             "agreement": f"{r['agreement']:.2%}",
             "agree_count": n - len(r["disagreements"]), "n": n,
             "max_logit_diff": f"{r['max_logit_diff']:.3g}",
+            "logit_tolerance": (f"{r['logit_tolerance']:.3g}" if "logit_tolerance" in r
+                                else "-"),
             "disagreements": r["disagreements"][:20]}
 
 
