@@ -148,3 +148,23 @@ def test_silent_or_busy_device_is_a_device_error(behaviour, match):
 def test_absent_port_is_a_device_error():
     with pytest.raises(DeviceError, match="cannot open"):
         SerialTransport("/dev/does-not-exist-embbert")
+
+
+def test_a_bad_crc_gets_an_error_reply_and_the_frame_is_not_run(harness):
+    _, exe = harness
+    proc, dev = _start(exe)
+    try:
+        dev.hello()
+        before = dev.stats()
+        frame = bytearray(P.encode_frame(P.INFER, 77, P.encode_infer([2, 100, 200, 300])))
+        frame[-1] ^= 0x01  # the CRC's last byte
+        dev.t.write(bytes(frame))
+        reply = dev.wait_reply(P.INFER, 77, 5.0)
+        assert reply.type == P.ERROR and P.describe_error(reply.payload).startswith("bad CRC")
+        after = dev.stats()
+        assert after.n_infer == before.n_infer  # the INFER inside was not executed
+        assert after.n_errors > before.n_errors
+        assert dev.infer([2, 100, 200, 300]).n == 4  # the link still serves
+    finally:
+        dev.close()
+        proc.wait(timeout=10)

@@ -183,3 +183,16 @@ def test_without_a_validation_slice_the_last_epoch_is_kept(tmp_path, capsys):
     run_ok(["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
             "--epochs", "3", "--max-len", "12", "-o", str(out), "--json"], capsys)
     assert load_checkpoint(out).metrics["best_epoch"] == 3
+
+
+
+def test_training_learns_a_separable_set(tmp_path, capsys):
+    # One sentiment word decides each label: training that learns separates the test split
+    # (measured: 100% from epoch 4 on, 3 s); without optimizer steps or with a broken loss
+    # it stays near 50%.
+    train_csv, test_csv = make_csv(tmp_path / "a.csv", 320, 0), make_csv(tmp_path / "b.csv", 60, 1)
+    out = run_ok(["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+                  "--epochs", "6", "--max-len", "16", "--lr", "3e-3", "-o", str(tmp_path / "z.pt"),
+                  "--json"], capsys)
+    doc = json.loads(out.out)
+    assert doc["n"] == 60 and doc["accuracy"] >= 0.9, doc
