@@ -37,12 +37,15 @@ class ForwardHooks:
     ``store`` is applied to every row the C writes to its arena: X = the embedder output, and per
     block b: H = RMSNorm(X) and X = the block output if b < N - 1 (the last block's output goes
     to the head unrounded). The quantized simulation rounds there (quant/simulate.py).
+    ``mac_in`` is applied to every linear's input row (the embedder's two projections, each
+    block's q, out and contract, the head): the integer MAC path quantizes it there.
     ``capture(stage, x)`` sees X at the start of each block's stage (1..N), as stored; the stage
     comparison of export --verify reads the simulated model there (export/stages.py).
     """
 
     store: Callable[[torch.Tensor], torch.Tensor] = _identity
     capture: Callable[[int, torch.Tensor], None] | None = None
+    mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity
 
 
 PLAIN = ForwardHooks()
@@ -78,9 +81,10 @@ class NanoEmbedder(nn.Module):
         self.pos_proj = nn.Linear(cfg.d_embed, cfg.d_model, bias=False)  # (d, rd)
         self.seg = nn.Embedding(N_SEGMENTS, cfg.d_model)  # (3, d)
 
-    def forward(self, ids: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor,
+                mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
         positions = torch.arange(ids.shape[1], device=ids.device)
-        x = self.tok_proj(self.tok(ids)) + self.pos_proj(self.pos(positions))
+        x = self.tok_proj(mac_in(self.tok(ids))) + self.pos_proj(mac_in(self.pos(positions)))
         return x + self.seg(segments)  # (B, L, d)
 
 
@@ -124,24 +128,27 @@ class EfficientEncoder(nn.Module):
         """(2,) lambda_i = exp(<lq_i, lk_i>)."""
         return torch.exp((self.lambda_q * self.lambda_k).sum(dim=-1))
 
-    def attention(self, h: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        q = self.q(h)  # (B, L, d)
+    def attention(self, h: torch.Tensor, key_mask: torch.Tensor,
+                  mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
+        q = self.q(mac_in(h))  # (B, L, d)
         scores = q @ h.transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, L, L)
         scores = scores.masked_fill(~key_mask[:, None, :], float("-inf"))
         probs = torch.softmax(scores, dim=-1)
         probs = torch.nan_to_num(probs, nan=0.0)  # a fully masked row attends to nothing
-        return self.out(self.attn_dropout(probs) @ h)  # (B, L, d)
+        return self.out(mac_in(self.attn_dropout(probs) @ h))  # (B, L, d)
 
-    def convolution(self, h: torch.Tensor) -> torch.Tensor:
+    def convolution(self, h: torch.Tensor,
+                    mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
         length = h.shape[1]
         c = self.conv(h.transpose(1, 2))[:, :, :length]  # (B, width, L), causal
-        return self.contract(F.silu(c).transpose(1, 2))  # (B, L, d)
+        return self.contract(mac_in(F.silu(c).transpose(1, 2)))  # (B, L, d)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor,
-                store: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
+                store: Callable[[torch.Tensor], torch.Tensor] = _identity,
+                mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
         h = store(self.norm(x))  # K = V = the stored H
         lam = self.lambdas()
-        return lam[0] * self.attention(h, key_mask) - lam[1] * self.convolution(h)
+        return lam[0] * self.attention(h, key_mask, mac_in) - lam[1] * self.convolution(h, mac_in)
 
 
 class EmbBERT(nn.Module):
@@ -162,12 +169,12 @@ class EmbBERT(nn.Module):
         if segments is None:
             segments = segment_ids(ids)
         key_mask = ids != PAD_ID
-        x = hooks.store(self.embedder(ids, segments))  # (B, L, d)
+        x = hooks.store(self.embedder(ids, segments, hooks.mac_in))  # (B, L, d)
         last = len(self.blocks) - 1
         for b, block in enumerate(self.blocks):
             if hooks.capture is not None:
                 hooks.capture(b + 1, x)
-            y = block(x, key_mask, hooks.store)
+            y = block(x, key_mask, hooks.store, hooks.mac_in)
             x = hooks.store(y) if b < last else y
         return x
 
@@ -184,7 +191,8 @@ class EmbBertForClassification(nn.Module):
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None,
                 hooks: ForwardHooks | None = None) -> torch.Tensor:
-        return self.head(self.backbone(ids, segments, hooks)[:, 0])  # (B, n_classes)
+        hooks = hooks or PLAIN
+        return self.head(hooks.mac_in(self.backbone(ids, segments, hooks)[:, 0]))  # (B, n_classes)
 
 
 class EmbBertForPretraining(nn.Module):

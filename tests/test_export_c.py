@@ -41,42 +41,48 @@ def ckpt_path(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module", params=["int8", "f32"])
+@pytest.fixture(scope="module", params=[("int8", "f32"), ("f32", "f32"), ("int8", "int8")],
+                ids=["act-int8", "act-f32", "act-int8-mac-int8"])
 def exported(request, ckpt_path, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"exp_{request.param}") / "model"
-    result = export_checkpoint(ckpt_path, out, act_dtype=request.param, onnx=False)
-    return result, HostModel(out)
+    act, mac = request.param
+    out = tmp_path_factory.mktemp(f"exp_{act}_{mac}") / "model"
+    if mac == "int8":  # a head spread over the features the integer path computes
+        ckpt_path = tmp_path_factory.mktemp("ckpt_mac") / "nano.pt"
+        dev_checkpoint(preset("nano", max_len=L), ckpt_path, seed=7, n_test=24, mac_dtype=mac)
+    result = export_checkpoint(ckpt_path, out, act_dtype=act, mac_dtype=mac, onnx=False)
+    return result, HostModel(out), ckpt_path
 
 
-def _sim_logits(ckpt_path, act, ids):
+def _sim_logits(ckpt_path, act, ids, mac="f32"):
     sim = simulated_model(load_checkpoint(ckpt_path))
-    sim.act_dtype = act
+    sim.act_dtype, sim.mac_dtype = act, mac
     return predict_logits(sim, ids)
 
 
-def test_host_logits_match_simulated_model(exported, ckpt_path):
-    result, host = exported
+def test_host_logits_match_simulated_model(exported):
+    result, host, ckpt_path = exported
     rows = [json.loads(line) for line in (result.out_dir / "testset.jsonl").read_text().splitlines()]
     ids = [r["ids"] for r in rows]
     c = torch.tensor(host.run_many(ids))
-    t = _sim_logits(ckpt_path, result.manifest["act_dtype"], ids)
+    t = _sim_logits(ckpt_path, result.manifest["act_dtype"], ids, result.manifest["mac_dtype"])
     assert _close(c, t)
     assert torch.equal(c.argmax(1), t.argmax(1))
     assert len(set(t.argmax(1).tolist())) > 1  # predictions vary: agreement can fail
 
 
-def test_one_token_and_full_length(exported, ckpt_path):
-    result, host = exported
+def test_one_token_and_full_length(exported):
+    result, host, ckpt_path = exported
     full = [2] + [7 + (13 * i) % 900 for i in range(L - 1)]
     pair = [2, 10, 11, 4, 12, 13, 4]  # [CLS] a [SEP] b [SEP]: segments 1 then 2
     for ids in ([2], full, pair):
         c = torch.tensor(host.run(ids))
-        t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids])[0]
+        t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids],
+                        result.manifest["mac_dtype"])[0]
         assert _close(c, t)
 
 
 def test_bad_inputs_return_error_status(exported):
-    result, host = exported
+    result, host, ckpt_path = exported
     vocab = result.manifest["vocab_size"]
     assert host.status([2, 5]) == EMB_OK
     assert host.status([2, vocab]) == EMB_ERR_TOKEN
@@ -92,7 +98,7 @@ def test_bad_inputs_return_error_status(exported):
 def test_generated_c_compiles_for_cortex_m4f(exported):
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed")
-    result, _ = exported
+    result, _, ckpt_path = exported
     sizes = code_size(result.out_dir, target="cortex-m4f")
     assert sizes["code_bytes"] > 0
     assert sizes["weights_object_bytes"] >= result.weights_bytes  # const data lands in flash
@@ -199,7 +205,7 @@ def test_stage_hook_is_called_per_stage_and_at_the_end(exported, tmp_path):
 
     from embbert_mcu.ccompile import compile_c
 
-    result, _ = exported
+    result, _, ckpt_path = exported
     driver = tmp_path / "hook_main.c"
     driver.write_text(HOOK_DRIVER)
     exe = compile_c(sorted((result.out_dir / "src").glob("*.c")) + [driver], tmp_path / "hook",
@@ -218,12 +224,12 @@ def test_bad_prefix_is_a_usage_error(ckpt_path, tmp_path, capsys):
     assert "error: prefix 'Bad-Name'" in capsys.readouterr().err
 
 
-def test_stage_outputs_match_simulated_x(exported, ckpt_path):
+def test_stage_outputs_match_simulated_x(exported):
     from embbert_mcu.export.stages import simulated_stage_outputs, stage_diffs
 
-    result, host = exported
+    result, host, ckpt_path = exported
     sim = simulated_model(load_checkpoint(ckpt_path))
-    sim.act_dtype = result.manifest["act_dtype"]
+    sim.act_dtype, sim.mac_dtype = result.manifest["act_dtype"], result.manifest["mac_dtype"]
     ids = [2, 40, 41, 4, 42, 43, 44]
     c_out = host.stage_outputs(ids)
     assert sorted(c_out) == [1, 2]  # X at the start of block0 and block1 (nano: 2 blocks)
@@ -232,3 +238,14 @@ def test_stage_outputs_match_simulated_x(exported, ckpt_path):
         assert c_out[stage].shape == t_out[stage].shape == (len(ids), result.manifest["d_model"])
         assert abs(c_out[stage] - t_out[stage]).max() < 1e-5
     assert [r["after"] for r in stage_diffs(host, sim, ids)] == ["embed", "block0"]
+
+
+def test_the_integer_mac_path_calls_the_integer_kernels(exported):
+    result, _, ckpt_path = exported
+    code = next(result.out_dir.rglob("*_model.c")).read_text()
+    n_linears = 2 + 3 * load_checkpoint(ckpt_path).config.n_layers + 1
+    if result.manifest["mac_dtype"] == "int8":
+        assert code.count("emb_linear_q8(") == n_linears and "emb_linear_f32(" not in code
+        assert code.count("emb_quantize_row_q8(") == n_linears
+    else:
+        assert code.count("emb_linear_f32(") == n_linears and "emb_linear_q8(" not in code

@@ -15,11 +15,11 @@ from embbert_mcu.quant.fake import round_rows
 L = 24
 
 
-def _summed_forward(self, x, key_mask, store=lambda x: x):
+def _summed_forward(self, x, key_mask, store=lambda x: x, mac_in=lambda x: x):
     """The block with the weighted difference's sign flipped: lambda1 * attn + lambda2 * conv."""
     h = store(self.norm(x))
     lam = self.lambdas()
-    return lam[0] * self.attention(h, key_mask) + lam[1] * self.convolution(h)
+    return lam[0] * self.attention(h, key_mask, mac_in) + lam[1] * self.convolution(h, mac_in)
 
 
 def _by_hand(net, ids, sign):

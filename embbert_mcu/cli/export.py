@@ -12,10 +12,12 @@ from . import cli, emit_json, info
 from .options import COUNT
 
 
-def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) -> str:
+def _command_line(checkpoint: str, prefix: str, act: str | None, mac: str | None,
+                  no_onnx: bool) -> str:
     # Only the options that change the output: the banner must not vary with -o or --json.
     parts = ["embbert-mcu export", checkpoint, "--prefix", prefix]
     parts += ["--act", act] if act else []
+    parts += ["--mac", mac] if mac else []
     parts += ["--no-onnx"] if no_onnx else []
     return " ".join(parts)
 
@@ -27,13 +29,16 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, no_onnx: bool) 
 @click.option("--prefix", default="embbert", show_default=True, help="C symbol prefix.")
 @click.option("--act", type=click.Choice(["int8", "f32"]), default=None,
               help="Activation storage (default: the checkpoint's quantization policy).")
+@click.option("--mac", type=click.Choice(["f32", "int8"]), default=None,
+              help="How the linears multiply: float, or int8 x int8 summed in int32 "
+                   "(default: the checkpoint's quantization policy, f32 unless set).")
 @click.option("--verify", is_flag=True, help="Compile on the host and compare with PyTorch.")
 @click.option("--limit", type=COUNT, help="Verify on the first N test texts.")
 @click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")
 @click.option("--test", "test_file", type=click.Path(dir_okay=False),
               help="Verify on this CSV/JSONL (text column, label optional) or text file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, test_file, as_json):
+def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_file, as_json):
     """Export CHECKPOINT as a C library (model, weights, tokenizer, runtime, manifests)."""
     from ..checkpoint import load_checkpoint
     from ..export.exporter import export_checkpoint
@@ -53,15 +58,16 @@ def export(checkpoint, out_dir, prefix, act, verify, limit, no_onnx, test_file, 
         raise UsageError("--test needs --verify", hint="add --verify")
     user_texts = _read_test(test_file) if test_file else None
     start = time.monotonic()
-    result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act,
-                               command=_command_line(checkpoint, prefix, act, no_onnx),
+    result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act, mac_dtype=mac,
+                               command=_command_line(checkpoint, prefix, act, mac, no_onnx),
                                onnx=not no_onnx)
     doc = {
         "out_dir": str(result.out_dir), "files": result.files,
         "arena_bytes": result.arena_bytes, "arena_bytes_without_reuse": result.naive_arena_bytes,
         "weights_bytes": result.weights_bytes, "macs_at_max_len": result.macs_at_max_len,
         "macs_at_mean_len": result.macs_at_mean_len, "mean_len": result.mean_len,
-        "act_dtype": result.manifest["act_dtype"], "max_len": result.manifest["max_len"],
+        "act_dtype": result.manifest["act_dtype"], "mac_dtype": result.manifest["mac_dtype"],
+        "max_len": result.manifest["max_len"],
         "export_seconds": round(time.monotonic() - start, 2),
         "tokenizer": result.manifest.get("tokenizer"),
     }

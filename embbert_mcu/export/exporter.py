@@ -71,6 +71,7 @@ def check_prefix(prefix: str) -> str:
 
 def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = "embbert",
                       act_dtype: str | None = None, command: str = "embbert-mcu export",
+                      mac_dtype: str | None = None,
                       onnx: bool = True) -> ExportResult:
     """Export ``ckpt_path`` into ``out_dir`` (see docs/export.md for the layout)."""
     check_prefix(prefix)
@@ -80,11 +81,10 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
         raise CheckpointError(f"only classifier checkpoints are exported, this is {ckpt.kind!r}",
                               hint="fine-tune it with `embbert-mcu train`")
     policy = checkpoint_policy(ckpt)
-    if act_dtype is not None:
-        policy = policy.with_(act_dtype=act_dtype)
+    policy = policy.with_(act_dtype=act_dtype, mac_dtype=mac_dtype)
     model = ckpt.model()
     ir = build_ir(model, ckpt.config.max_len)
-    schedule = lower_graph(ir, model, prefix, policy.act_dtype)
+    schedule = lower_graph(ir, model, prefix, policy.act_dtype, policy.mac_dtype)
     plan = plan_arena(schedule)
     tensors = c_tensors(prefix, pack_model(ckpt), model)
     sha = sha256_file(ckpt_path)
@@ -125,6 +125,7 @@ def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule) -> dict:
         "max_len": cfg.max_len, "n_classes": cfg.n_classes, "vocab_size": cfg.vocab_size,
         "d_model": cfg.d_model, "n_layers": cfg.n_layers,
         "labels": list(ckpt.labels), "act_dtype": schedule.act_dtype,
+        "mac_dtype": inp.policy["mac_dtype"],
         "stages": [s.name for s in schedule.stages], "version": __version__,
         "quant": inp.policy, "macs_at_max_len": schedule.macs(cfg.max_len),
         "test_split": (ckpt.test_split or {}).get("name"),

@@ -10,6 +10,11 @@ map onto row loops of kernel calls:
   H (fused streaming attention with K = V = H, causal conv over H, weighted difference) and
   stores it into X; the last block computes row 0 only, the one the head reads;
 - head: logits = W x0 + b.
+
+Every linear runs either in float (``mac_dtype`` "f32": emb_linear_f32, float input times the
+dequantized weights) or in integers ("int8": the input row quantized once by the activation
+rule into a shared code buffer, then emb_linear_q8: int8 x int8 products summed in int32 per
+weight block, one scale per block).
 """
 
 from __future__ import annotations
@@ -102,10 +107,17 @@ def check_structure(ir: GraphIR, n_layers: int) -> None:
 class _Builder:
     """Collects buffers and ops while the stages are laid out."""
 
-    def __init__(self, model: torch.nn.Module, prefix: str, act_dtype: str):
+    def __init__(self, model: torch.nn.Module, prefix: str, act_dtype: str, mac_dtype: str):
         self.cfg, self.prefix, self.act_dtype = model.cfg, prefix, act_dtype
+        self.mac_dtype = mac_dtype
         self.shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         self.schedule = Schedule(act_dtype=act_dtype)
+        if mac_dtype == "int8":  # one linear's input codes and scale at a time
+            widest = max(s[1] for k, s in self.shapes.items()
+                         if k.endswith(".weight") and len(s) == 2 and not _is_table(k))
+            self.schedule.buffers["mac_codes"] = Buffer("mac_codes", "int8_t", widest,
+                                                        f"(widest linear input,) = ({widest},)")
+            self.schedule.buffers["mac_scale"] = Buffer("mac_scale", "float", 1, "(1,)")
         self.last_row = ""  # the float row the head reads, set by the last block
 
     def sym(self, key: str) -> str:
@@ -132,12 +144,25 @@ class _Builder:
         return tuple(self.schedule.acts[name].values())
 
 
-def _linear(b: _Builder, module: str, x: str, y: str) -> Op:
+def _is_table(key: str) -> bool:
+    """Embedding tables are (rows, width) too, but gathered, not multiplied."""
+    return key.rsplit(".", 2)[-2] in ("tok", "pos", "seg")
+
+
+def _linear(b: _Builder, module: str, x: str, y: str) -> list[Op]:
     w = b.sym(f"{module}.weight")
     bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
     shape = b.shapes[f"{module}.weight"]  # (out, in)
-    return Op(f"emb_linear_f32(&{w}, {bias_arg}, {x}, {y})", module, "aten.linear",
-              reads=(x,), writes=(y,), status=True, macs=(shape[0] * shape[1], 0))
+    macs = (shape[0] * shape[1], 0)
+    if b.mac_dtype != "int8":
+        return [Op(f"emb_linear_f32(&{w}, {bias_arg}, {x}, {y})", module, "aten.linear",
+                   reads=(x,), writes=(y,), status=True, macs=macs)]
+    return [
+        Op(f"mac_scale[0] = emb_quantize_row_q8({x}, {shape[1]}u, mac_codes)", module,
+           "quantize the input row (int8 MACs)", reads=(x,), writes=("mac_codes", "mac_scale")),
+        Op(f"emb_linear_q8(&{w}, {bias_arg}, mac_codes, mac_scale[0], {y})", module,
+           "aten.linear", reads=("mac_codes", "mac_scale"), writes=(y,), status=True, macs=macs),
+    ]
 
 
 def _embed_stage(b: _Builder) -> Stage:
@@ -148,10 +173,10 @@ def _embed_stage(b: _Builder) -> Stage:
         Op("seg = emb_segment_u16(ids[i], &after_sep)", "backbone", "segment_ids"),
         Op(f"emb_gather_row_f32(&{b.sym(m + '.tok.weight')}, ids[i], {e})", m + ".tok",
            "aten.embedding", writes=(e,), status=True),
-        _linear(b, m + ".tok_proj", e, x),
+        *_linear(b, m + ".tok_proj", e, x),
         Op(f"emb_gather_row_f32(&{b.sym(m + '.pos.weight')}, (uint32_t)i, {e})", m + ".pos",
            "aten.embedding", writes=(e,), status=True),
-        _linear(b, m + ".pos_proj", e, t),
+        *_linear(b, m + ".pos_proj", e, t),
         Op(f"emb_add_f32({x}, {t}, {d}u)", m, "aten.add", reads=(x, t), writes=(x,)),
         Op(f"emb_gather_row_f32(&{b.sym(m + '.seg.weight')}, seg, {t})", m + ".seg",
            "aten.embedding", writes=(t,), status=True),
@@ -187,17 +212,17 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
     return [
         Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
            writes=(h2,)),
-        _linear(b, m + ".q", h2, q),
+        *_linear(b, m + ".q", h2, q),
         Op(f"emb_attention_row_f32({q}, &act_h, (uint32_t)n, {scores}, {ctx})", m,
            "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul (fused row)",
            reads=(q,) + H, writes=(ctx, scores), macs=(0, 2 * d)),
-        _linear(b, m + ".out", ctx, a1),
+        *_linear(b, m + ".out", ctx, a1),
         Op(f"emb_conv1d_dw_causal_f32(&{b.sym(m + '.conv.weight')}, {b.sym(m + '.conv.bias')}, "
            f"&act_h, (uint32_t)i, {cfg.conv_expansion}u, {row}, {c})", m + ".conv",
            "aten.conv1d/slice (causal)", reads=H, writes=(row, c), status=True,
            macs=(width * cfg.conv_kernel, 0)),
         Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,)),
-        _linear(b, m + ".contract", c, a2),
+        *_linear(b, m + ".contract", c, a2),
         Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
            "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,)),
     ]
@@ -217,10 +242,11 @@ def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
 
 
 def _head_stage(b: _Builder) -> Stage:
-    op = _linear(b, "head", b.last_row, "logits")
-    op = Op(op.code, op.module, "aten.select/linear (first-token pooling)",
-            reads=(b.last_row,), status=True, macs=op.macs)
-    return Stage("head", "head", (Loop("1", (op,), "logits = W x0 + b"),))
+    ops = _linear(b, "head", b.last_row, "logits")
+    last = ops[-1]
+    ops[-1] = Op(last.code, last.module, "aten.select/linear (first-token pooling)",
+                 reads=last.reads, status=True, macs=last.macs)
+    return Stage("head", "head", (Loop("1", tuple(ops), "logits = W x0 + b"),))
 
 
 def lambda_nodes(ir: GraphIR) -> set[str]:
@@ -280,14 +306,15 @@ def rmsnorm_eps(model: torch.nn.Module) -> float:
     return float(torch.finfo(torch.float32).eps if value is None else value)
 
 
-def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str) -> Schedule:
+def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str,
+                mac_dtype: str = "f32") -> Schedule:
     """IR -> schedule of kernel calls (see the module doc)."""
     check_supported(ir)
     cfg = model.cfg
     check_structure(ir, cfg.n_layers)
     if cfg.max_len != ir.max_len:
         raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
-    b = _Builder(model, prefix, act_dtype)
+    b = _Builder(model, prefix, act_dtype, mac_dtype)
     b.act("act_x")
     b.act("act_h")
     eps = rmsnorm_eps(model)

@@ -64,7 +64,8 @@ def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = N
                   host: HostModel | None = None, rows: list[dict] | None = None) -> VerifyReport:
     """``rows`` ({"ids", "label"}, label -1 when unknown) replace the export's test split."""
     model_dir = Path(model_dir)
-    act_dtype = json.loads((model_dir / "manifest.json").read_text())["act_dtype"]
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    act_dtype, mac_dtype = manifest["act_dtype"], manifest.get("mac_dtype", "f32")
     rows = load_testset(model_dir, limit) if rows is None else rows[:limit] if limit else rows
     ids = [r["ids"] for r in rows]
     labels = torch.tensor([r["label"] for r in rows])
@@ -73,6 +74,7 @@ def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = N
         c_future = pool.submit(host.run_many, ids)
         sim = simulated_model(ckpt)
         sim.act_dtype = act_dtype  # the export may override the policy's activation storage
+        sim.mac_dtype = mac_dtype  # and its MAC path
         t_logits = predict_logits(sim, ids)  # (N, C)
         f_logits = predict_logits(ckpt.model(), ids)
         c_logits = torch.tensor(c_future.result(), dtype=torch.float32)  # (N, C)

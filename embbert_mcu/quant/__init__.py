@@ -76,7 +76,7 @@ def pack_model(ckpt: Checkpoint) -> dict[str, QTensor]:
 
 def simulated_model(ckpt: Checkpoint) -> SimulatedClassifier:
     """The classifier the C computes: dequantized packed weights, activation rows rounded as
-    ``policy.act_dtype`` says. Lambdas stay float32 parameters (the exporter folds them)."""
+    ``policy.act_dtype`` says, linear inputs as ``policy.mac_dtype`` says. Lambdas stay float32 parameters (the exporter folds them)."""
     import torch
 
     from .simulate import SimulatedClassifier
@@ -88,7 +88,8 @@ def simulated_model(ckpt: Checkpoint) -> SimulatedClassifier:
         for name, qt in packed.items():
             state[name].copy_(torch.from_numpy(qt.dequantize()).reshape(state[name].shape))
     net.requires_grad_(False)  # evaluation only: exact rounded values, no straight-through path
-    return SimulatedClassifier(net, checkpoint_policy(ckpt).act_dtype).eval()
+    policy = checkpoint_policy(ckpt)
+    return SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype).eval()
 
 
 def _require_classifier(ckpt: Checkpoint) -> None:

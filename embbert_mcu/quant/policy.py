@@ -14,6 +14,9 @@ from ..errors import UsageError
 
 FALLBACK_RULES = ("none", "tensor", "block")
 ACT_DTYPES = ("int8", "f32")
+# How the kernels multiply: "f32" = float activations times dequantized weights; "int8" = each
+# linear's input row quantized by the activation rule, int8 x int8 products summed in int32.
+MAC_DTYPES = ("f32", "int8")
 # Relative RMS error (block or tensor error over the tensor's RMS) above which values go fp16.
 # `--threshold auto` (the most accurate candidate within 400 kB on the validation slice, fewest
 # bytes on a tie) picked it for the first rt-polarity base default; on the current default it
@@ -29,6 +32,7 @@ class QuantPolicy:
     threshold: float = DEFAULT_THRESHOLD  # relative RMS error that triggers the fp16 fallback
     act_dtype: str = "int8"  # how the kernel stores activation rows: "int8" | "f32"
     redecide: bool = True  # re-run the fallback decision on the recovered weights
+    mac_dtype: str = "f32"  # how the linears multiply: "f32" | "int8" (MAC_DTYPES)
 
     def __post_init__(self) -> None:
         if self.block not in BLOCK_SIZES:
@@ -42,6 +46,9 @@ class QuantPolicy:
         if self.act_dtype not in ACT_DTYPES:
             raise UsageError(f"unknown activation dtype {self.act_dtype!r}",
                              hint=f"choose one of {', '.join(ACT_DTYPES)}")
+        if self.mac_dtype not in MAC_DTYPES:
+            raise UsageError(f"unknown MAC dtype {self.mac_dtype!r}",
+                             hint=f"choose one of {', '.join(MAC_DTYPES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

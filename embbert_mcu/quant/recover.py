@@ -46,7 +46,7 @@ def recover(net: EmbBertForClassification, policy: QuantPolicy, train_ids: list[
     net = copy.deepcopy(net)
     kinds = tensor_kinds(net)
     decisions = decide(net.state_dict(), kinds, policy)  # fixed while training
-    model = FakeQuantClassifier(SimulatedClassifier(net, policy.act_dtype), kinds, decisions,
+    model = FakeQuantClassifier(SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype), kinds, decisions,
                                 policy.block)
     best_state = copy.deepcopy(net.state_dict())
     best = score(best_state)

@@ -3,7 +3,8 @@
 Weights: the module's parameters as given (``simulated_model`` loads the dequantized packed
 weights; recovery training wraps it in ``FakeQuantClassifier``). Activations: the model's own
 forward runs with a ``store`` hook that rounds the rows written to the X and H buffers at the
-C's storage points (``model.ForwardHooks``); there is no second copy of the block's math.
+C's storage points and, on the integer MAC path, a ``mac_in`` hook that quantizes every linear's
+input row by the same rule (``model.ForwardHooks``); there is no second copy of the block's math.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from .fake import round_rows, round_weight
 
 
 class SimulatedClassifier(nn.Module):
-    """Wraps an ``EmbBertForClassification``; ``act_dtype`` "int8" rounds stored rows."""
+    """Wraps an ``EmbBertForClassification``; ``act_dtype`` "int8" rounds stored rows,
+    ``mac_dtype`` "int8" rounds the linears' inputs."""
 
-    def __init__(self, net: EmbBertForClassification, act_dtype: str = "int8"):
+    def __init__(self, net: EmbBertForClassification, act_dtype: str = "int8",
+                 mac_dtype: str = "f32"):
         super().__init__()
         self.net = net
         self.act_dtype = act_dtype
+        self.mac_dtype = mac_dtype
         self.cfg = net.cfg
 
     @property
@@ -33,8 +37,12 @@ class SimulatedClassifier(nn.Module):
         """A row written to the arena: int8 per row, or float32 as is."""
         return round_rows(x) if self.act_dtype == "int8" else x
 
+    def mac_in(self, x: torch.Tensor) -> torch.Tensor:
+        """A linear's input row: int8 codes with one scale (the C's emb_quantize_row_q8)."""
+        return round_rows(x) if self.mac_dtype == "int8" else x
+
     def hooks(self, capture=None) -> ForwardHooks:
-        return ForwardHooks(store=self.store, capture=capture)
+        return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(ids, segments, self.hooks())  # (B, n_classes)
