@@ -47,7 +47,9 @@ def test_compare_counts_each_side_against_the_labels_and_the_other():
     assert r["host_accuracy"] == 0.75 and r["accuracy"] == 0.5
     assert r["agreement"] == 0.75 and r["disagreements"] == [2]
     assert r["max_logit_diff"] == 2.0
-    assert r["logit_tolerance"] == pytest.approx(LOGIT_TOLERANCE * 3.0)
+    assert r["logit_tolerance"] == pytest.approx(LOGIT_TOLERANCE["f32"] * 3.0)
+    r = compare(_samples([0, 1, 0, 1]), dev, host, "int8")
+    assert r["logit_tolerance"] == pytest.approx(LOGIT_TOLERANCE["int8"] * 3.0)
 
 
 def test_compare_of_identical_logits_agrees_and_the_tolerance_floor_is_absolute():
@@ -55,13 +57,14 @@ def test_compare_of_identical_logits_agrees_and_the_tolerance_floor_is_absolute(
     r = compare(_samples([0, 1]), [row[:] for row in host], host)
     assert (r["agreement"], r["disagreements"], r["max_logit_diff"]) == (1.0, [], 0.0)
     assert r["accuracy"] == r["host_accuracy"] == 1.0
-    assert r["logit_tolerance"] == LOGIT_TOLERANCE  # max(1, largest |logit| = 0.5)
+    assert r["logit_tolerance"] == LOGIT_TOLERANCE["f32"]  # max(1, largest |logit| = 0.5)
 
 
-def test_halved_device_logits_keep_every_argmax_but_fail_the_check():
+@pytest.mark.parametrize("mac", ["f32", "int8"])
+def test_halved_device_logits_keep_every_argmax_but_fail_the_check(mac):
     host = [[4.0, -2.0], [-3.0, 5.0], [2.0, 1.0]]
     dev = [[v / 2 for v in row] for row in host]
-    r = compare(_samples([0, 1, 0]), dev, host)
+    r = compare(_samples([0, 1, 0]), dev, host, mac)
     r.update(total_bytes=None, budget_bytes=None)
     assert r["agreement"] == 1.0
     with pytest.raises(VerificationError, match="logits differ"):
@@ -70,10 +73,17 @@ def test_halved_device_logits_keep_every_argmax_but_fail_the_check():
 
 def test_rounding_sized_differences_pass_the_check():
     host = [[4.0, -2.0], [-3.0, 5.0]]
-    dev = [[v + 2.6e-4 for v in row] for row in host]
+    dev = [[v + 2.6e-4 for v in row] for row in host]  # float MACs on the M4F
     r = compare(_samples([0, 1]), dev, host)
     r.update(total_bytes=None, budget_bytes=None)
     check(r)
+    host = [[2.05, -1.0], [-1.5, 1.2]]
+    dev = [[v + 4.5e-3 for v in row] for row in host]  # integer MACs on the M4F
+    r = compare(_samples([0, 1]), dev, host, "int8")
+    r.update(total_bytes=None, budget_bytes=None)
+    check(r)
+    with pytest.raises(VerificationError, match="logits differ"):
+        check({**r, **compare(_samples([0, 1]), dev, host, "f32")})
 
 
 def test_check_rejects_disagreement_unless_allowed():

@@ -95,7 +95,7 @@ def run_text_bench(device: Device, model_dir: str | Path, samples: list[dict],
               "texts_cut": sum(len(d) < len(s["text"].encode("utf-8"))
                                for d, s in zip(sent, samples)),
               "text_max_bytes": info.max_payload}
-    report.update(compare(rows, dev, host))
+    report.update(compare(rows, dev, host, manifest.get("mac_dtype", "f32")))
     report.update(latency(info, ticks, stages, len(samples)))
     report.update(memory(info, stats, sizes, budget_bytes, board))
     report.update(_tokenizer_figures(manifest, ids, want, ticks, tok_ticks, info))
