@@ -30,6 +30,10 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _first(x: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 @dataclass(frozen=True)
 class ForwardHooks:
     """What the one forward does at the C's storage and stage points; the plain model does nothing.
@@ -39,6 +43,8 @@ class ForwardHooks:
     to the head unrounded). The quantized simulation rounds there (quant/simulate.py).
     ``mac_in`` is applied to every linear's input row (the embedder's two projections, each
     block's q, out and contract, the head): the integer MAC path quantizes it there.
+    ``attn_q(q)`` is the query the scores multiply and ``attn_probs(probs, h)`` the weights the
+    context sums H with: integer attention quantizes q, and the weights times H's row scales.
     ``capture(stage, x)`` sees X at the start of each block's stage (1..N), as stored; the stage
     comparison of export --verify reads the simulated model there (export/stages.py).
     """
@@ -46,6 +52,8 @@ class ForwardHooks:
     store: Callable[[torch.Tensor], torch.Tensor] = _identity
     capture: Callable[[int, torch.Tensor], None] | None = None
     mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity
+    attn_q: Callable[[torch.Tensor], torch.Tensor] = _identity
+    attn_probs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _first
 
 
 PLAIN = ForwardHooks()
@@ -129,13 +137,15 @@ class EfficientEncoder(nn.Module):
         return torch.exp((self.lambda_q * self.lambda_k).sum(dim=-1))
 
     def attention(self, h: torch.Tensor, key_mask: torch.Tensor,
-                  mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
-        q = self.q(mac_in(h))  # (B, L, d)
+                  mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity,
+                  hooks: "ForwardHooks | None" = None) -> torch.Tensor:
+        hooks = hooks or PLAIN
+        q = hooks.attn_q(self.q(mac_in(h)))  # (B, L, d)
         scores = q @ h.transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, L, L)
         scores = scores.masked_fill(~key_mask[:, None, :], float("-inf"))
         probs = torch.softmax(scores, dim=-1)
         probs = torch.nan_to_num(probs, nan=0.0)  # a fully masked row attends to nothing
-        return self.out(mac_in(self.attn_dropout(probs) @ h))  # (B, L, d)
+        return self.out(mac_in(hooks.attn_probs(self.attn_dropout(probs), h) @ h))  # (B, L, d)
 
     def convolution(self, h: torch.Tensor,
                     mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
@@ -144,11 +154,12 @@ class EfficientEncoder(nn.Module):
         return self.contract(mac_in(F.silu(c).transpose(1, 2)))  # (B, L, d)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor,
-                store: Callable[[torch.Tensor], torch.Tensor] = _identity,
-                mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
-        h = store(self.norm(x))  # K = V = the stored H
+                hooks: "ForwardHooks | None" = None) -> torch.Tensor:
+        hooks = hooks or PLAIN
+        h = hooks.store(self.norm(x))  # K = V = the stored H
         lam = self.lambdas()
-        return lam[0] * self.attention(h, key_mask, mac_in) - lam[1] * self.convolution(h, mac_in)
+        return (lam[0] * self.attention(h, key_mask, hooks.mac_in, hooks)
+                - lam[1] * self.convolution(h, hooks.mac_in))
 
 
 class EmbBERT(nn.Module):
@@ -174,7 +185,7 @@ class EmbBERT(nn.Module):
         for b, block in enumerate(self.blocks):
             if hooks.capture is not None:
                 hooks.capture(b + 1, x)
-            y = block(x, key_mask, hooks.store, hooks.mac_in)
+            y = block(x, key_mask, hooks)
             x = hooks.store(y) if b < last else y
         return x
 

@@ -36,8 +36,8 @@ class Mutation:
 
 MUTATIONS = (
     Mutation("weighted-difference sign", "embbert_mcu/model.py",
-             "return lam[0] * self.attention(h, key_mask, mac_in) - lam[1] * self.convolution(h, mac_in)",
-             "return lam[0] * self.attention(h, key_mask, mac_in) + lam[1] * self.convolution(h, mac_in)",
+             "                - lam[1] * self.convolution(h, hooks.mac_in))",
+             "                + lam[1] * self.convolution(h, hooks.mac_in))",
              ("tests/test_model.py",)),
     Mutation("conv window (not causal)", "embbert_mcu/model.py",
              "c = self.conv(h.transpose(1, 2))[:, :, :length]",

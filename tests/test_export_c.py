@@ -4,7 +4,10 @@ against the simulated-quantized model, edge lengths and error statuses.
 Tolerance (written policy): the C and the simulated model compute the same float32 ops in
 different summation orders, so logits agree to LOGIT_TOL relative to the largest |logit| (at
 least 1): float32 rounding grows with the values summed. An int8 activation that lands on a
-rounding tie can flip by one step, which stays far below it on these tiny models.
+rounding tie can flip by one step, which stays far below it on these tiny models. On the
+integer MAC path every linear input, query and attention weight row is quantized, so such a
+flip is far more frequent and the next layers carry it: LOGIT_TOL_INT there (measured on the
+act-int8-mac-int8 model: 6.8e-3 with the largest |logit| 10.1, 6.7e-4 of it).
 """
 
 import json
@@ -27,10 +30,12 @@ from embbert_mcu.model import EfficientEncoder
 
 L = 32
 LOGIT_TOL = 1e-4
+LOGIT_TOL_INT = 1e-2
 
 
-def _close(c: torch.Tensor, t: torch.Tensor) -> bool:
-    return (c - t).abs().max().item() < LOGIT_TOL * max(1.0, t.abs().max().item())
+def _close(c: torch.Tensor, t: torch.Tensor, mac: str = "f32") -> bool:
+    tol = LOGIT_TOL_INT if mac == "int8" else LOGIT_TOL
+    return (c - t).abs().max().item() < tol * max(1.0, t.abs().max().item())
 EMB_OK, EMB_ERR_LENGTH, EMB_ERR_TOKEN, EMB_ERR_ARENA = 0, 2, 3, 4
 
 
@@ -65,7 +70,7 @@ def test_host_logits_match_simulated_model(exported):
     ids = [r["ids"] for r in rows]
     c = torch.tensor(host.run_many(ids))
     t = _sim_logits(ckpt_path, result.manifest["act_dtype"], ids, result.manifest["mac_dtype"])
-    assert _close(c, t)
+    assert _close(c, t, result.manifest["mac_dtype"])
     assert torch.equal(c.argmax(1), t.argmax(1))
     assert len(set(t.argmax(1).tolist())) > 1  # predictions vary: agreement can fail
 
@@ -78,7 +83,7 @@ def test_one_token_and_full_length(exported):
         c = torch.tensor(host.run(ids))
         t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids],
                         result.manifest["mac_dtype"])[0]
-        assert _close(c, t)
+        assert _close(c, t, result.manifest["mac_dtype"])
 
 
 def test_bad_inputs_return_error_status(exported):
@@ -236,7 +241,8 @@ def test_stage_outputs_match_simulated_x(exported):
     t_out = simulated_stage_outputs(sim, ids)
     for stage in (1, 2):
         assert c_out[stage].shape == t_out[stage].shape == (len(ids), result.manifest["d_model"])
-        assert abs(c_out[stage] - t_out[stage]).max() < 1e-5
+        tol = 1e-5 if result.manifest["mac_dtype"] == "f32" else 1e-2 * abs(t_out[stage]).max()
+        assert abs(c_out[stage] - t_out[stage]).max() < tol
     assert [r["after"] for r in stage_diffs(host, sim, ids)] == ["embed", "block0"]
 
 
@@ -247,5 +253,6 @@ def test_the_integer_mac_path_calls_the_integer_kernels(exported):
     if result.manifest["mac_dtype"] == "int8":
         assert code.count("emb_linear_q8(") == n_linears and "emb_linear_f32(" not in code
         assert code.count("emb_quantize_row_q8(") == n_linears
+        assert "emb_attention_row_q8(" in code and "emb_attention_row_f32(" not in code
     else:
         assert code.count("emb_linear_f32(") == n_linears and "emb_linear_q8(" not in code

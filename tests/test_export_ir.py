@@ -39,10 +39,10 @@ def test_ir_names_shapes_and_modules_are_stable(nano):
     assert a.by_module("backbone.blocks.1")[0].op == "aten.rms_norm"
 
 
-def _gelu_forward(self, x, key_mask, store=lambda x: x, mac_in=lambda x: x):
-    h = store(self.norm(x))
+def _gelu_forward(self, x, key_mask, hooks=None):
+    h = self.norm(x)
     lam = self.lambdas()
-    y = lam[0] * self.attention(h, key_mask, mac_in) - lam[1] * self.convolution(h, mac_in)
+    y = lam[0] * self.attention(h, key_mask) - lam[1] * self.convolution(h)
     return F.gelu(y)
 
 
@@ -59,7 +59,7 @@ def test_extra_module_names_op_and_module():
     block = model.backbone.blocks[0]
     block.act = nn.GELU()
     block.forward = types.MethodType(
-        lambda self, x, m, store=None: self.act(EfficientEncoder.forward(self, x, m)), block)
+        lambda self, x, m, hooks=None: self.act(EfficientEncoder.forward(self, x, m)), block)
     ir = build_ir(model, L)
     with pytest.raises(ExportError) as err:
         lower_graph(ir, model, "embbert", "int8")
@@ -99,8 +99,8 @@ def test_a_block_missing_its_conv_branch_is_refused():
     model = build_classifier(preset("nano", max_len=L), seed=3)
     block = model.backbone.blocks[0]
 
-    def attention_only(self, x, key_mask, store=lambda x: x, mac_in=lambda x: x):
-        h = store(self.norm(x))
+    def attention_only(self, x, key_mask, hooks=None):
+        h = self.norm(x)
         return self.lambdas()[0] * self.attention(h, key_mask)
 
     block.forward = types.MethodType(attention_only, block)

@@ -8,18 +8,20 @@ import torch
 
 from embbert_mcu.config import preset
 from embbert_mcu.export.stages import simulated_stage_outputs
-from embbert_mcu.model import EfficientEncoder, build_classifier
+from embbert_mcu.model import PLAIN, EfficientEncoder, build_classifier
 from embbert_mcu.quant import SimulatedClassifier
 from embbert_mcu.quant.fake import round_rows
 
 L = 24
 
 
-def _summed_forward(self, x, key_mask, store=lambda x: x, mac_in=lambda x: x):
+def _summed_forward(self, x, key_mask, hooks=None):
     """The block with the weighted difference's sign flipped: lambda1 * attn + lambda2 * conv."""
-    h = store(self.norm(x))
+    hooks = hooks or PLAIN
+    h = hooks.store(self.norm(x))
     lam = self.lambdas()
-    return lam[0] * self.attention(h, key_mask, mac_in) + lam[1] * self.convolution(h, mac_in)
+    return (lam[0] * self.attention(h, key_mask, hooks.mac_in, hooks)
+            + lam[1] * self.convolution(h, hooks.mac_in))
 
 
 def _by_hand(net, ids, sign):

@@ -52,14 +52,19 @@ class ExportResult:
     files: list[str] = field(default_factory=list)
 
 
-def runtime_files() -> list[Path]:
-    """The runtime kernels copied beside the generated sources (emb_config.h is generated)."""
+def runtime_files() -> dict[str, Path]:
+    """The runtime kernels copied beside the generated sources (emb_config.h is generated), by
+    the name they get in src/: firmware/runtime/emb_*.[ch] as they are, and the Arm DSP twins
+    of firmware/runtime/arm_dsp/ as emb_dsp_*.c (their names clash with the portable files';
+    each compiles to nothing on the other kind of core) with their emb_dsp.h."""
     folder = resource_dir("firmware") / "runtime"
-    files = sorted(p for p in folder.glob("emb_*.[ch]") if p.name != "emb_config.h")
-    if not any(p.suffix == ".c" for p in files):
+    files = {p.name: p for p in sorted(folder.glob("emb_*.[ch]")) if p.name != "emb_config.h"}
+    if not any(name.endswith(".c") for name in files):
         raise ExportError(f"no runtime kernels (emb_*.c) in {folder}",
                           hint="run from a full checkout of embbert-mcu")
-    return files
+    for p in sorted((folder / "arm_dsp").glob("emb_*.[ch]")):
+        files[p.name if p.suffix == ".h" else "emb_dsp_" + p.name[len("emb_"):]] = p
+    return dict(sorted(files.items()))
 
 
 def check_prefix(prefix: str) -> str:
@@ -94,7 +99,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     tok_tables = tokenizer_tables(checkpoint_tokenizer(ckpt))
     sources.update(render_tokenizer(environment(), prefix, tok_tables,
                                     lambda name: banner(inp, name)))
-    runtime = [p.name for p in runtime_files()]
+    runtime = list(runtime_files())
     library = render_library(environment(), prefix, [str(x) for x in ckpt.labels],
                              list(sources) + runtime, lambda name: banner(inp, name))
     testset = tokenized_testset(ckpt)
@@ -148,8 +153,8 @@ def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list
         (tmp / SRC).mkdir()
         for name, text in sources.items():
             (tmp / SRC / name).write_text(text, encoding="utf-8")
-        for src in runtime_files():
-            shutil.copyfile(src, tmp / SRC / src.name)
+        for name, src in runtime_files().items():
+            shutil.copyfile(src, tmp / SRC / name)
         for rel, text in (library or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text, encoding="utf-8")

@@ -209,13 +209,25 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
     a1, row = b.vec(p + "a1", d, "d"), b.vec(p + "convrow", d, "d")
     c, a2 = b.vec(p + "c", width, "alpha*d"), b.vec(p + "a2", d, "d")
     scores, lam = b.vec(p + "scores", cfg.max_len, "l"), lambda_symbol(b.prefix, layer)
+    if b.mac_dtype == "int8":  # integer scores and weighted sum (float kv rows: the float row)
+        width_nd = max(cfg.max_len, d)
+        codes = p + "att_codes"
+        b.schedule.buffers[codes] = Buffer(codes, "int8_t", width_nd, f"(max(l, d),) = ({width_nd},)")
+        sums = p + "att_sums"
+        b.schedule.buffers[sums] = Buffer(sums, "int32_t", width_nd, f"(max(l, d),) = ({width_nd},)")
+        attention = Op(f"emb_attention_row_q8({q}, &act_h, (uint32_t)n, {scores}, {codes}, {sums}, "
+                       f"{ctx})", m, "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul "
+                       "(fused row, int8 MACs)", reads=(q,) + H,
+                       writes=(ctx, scores, codes, sums), macs=(0, 2 * d))
+    else:
+        attention = Op(f"emb_attention_row_f32({q}, &act_h, (uint32_t)n, {scores}, {ctx})", m,
+                       "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul (fused row)",
+                       reads=(q,) + H, writes=(ctx, scores), macs=(0, 2 * d))
     return [
         Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
            writes=(h2,)),
         *_linear(b, m + ".q", h2, q),
-        Op(f"emb_attention_row_f32({q}, &act_h, (uint32_t)n, {scores}, {ctx})", m,
-           "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul (fused row)",
-           reads=(q,) + H, writes=(ctx, scores), macs=(0, 2 * d)),
+        attention,
         *_linear(b, m + ".out", ctx, a1),
         Op(f"emb_conv1d_dw_causal_f32(&{b.sym(m + '.conv.weight')}, {b.sym(m + '.conv.bias')}, "
            f"&act_h, (uint32_t)i, {cfg.conv_expansion}u, {row}, {c})", m + ".conv",

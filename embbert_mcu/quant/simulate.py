@@ -14,7 +14,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..model import EmbBertForClassification, ForwardHooks
-from .fake import round_rows, round_weight
+from .fake import QMAX, round_rows, round_weight
 
 
 class SimulatedClassifier(nn.Module):
@@ -41,8 +41,26 @@ class SimulatedClassifier(nn.Module):
         """A linear's input row: int8 codes with one scale (the C's emb_quantize_row_q8)."""
         return round_rows(x) if self.mac_dtype == "int8" else x
 
+    @property
+    def integer_attention(self) -> bool:
+        """The C's attention runs on integers when H is stored int8 and the MACs are int8."""
+        return self.act_dtype == "int8" and self.mac_dtype == "int8"
+
+    @staticmethod
+    def attn_probs(probs: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The weights emb_attention_row_q8 sums H's int8 codes with: p_j times H's row scale,
+        quantized by the rule, divided back by the scale (so ``@ h`` sums codes)."""
+        scale = h.abs().amax(dim=-1) / QMAX  # (B, L) H's row scales (a stored row reaches 127)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        weights = round_rows(probs * scale[:, None, :])  # (B, L, L), one rule per query row
+        return torch.where(scale[:, None, :] > 0, weights / safe[:, None, :],
+                           torch.zeros_like(weights))
+
     def hooks(self, capture=None) -> ForwardHooks:
-        return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in)
+        if not self.integer_attention:
+            return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in)
+        return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in,
+                            attn_q=round_rows, attn_probs=self.attn_probs)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(ids, segments, self.hooks())  # (B, n_classes)
