@@ -45,6 +45,8 @@ class ForwardHooks:
     block's q, out and contract, the head): the integer MAC path quantizes it there.
     ``attn_q(q)`` is the query the scores multiply and ``attn_probs(probs, h)`` the weights the
     context sums H with: integer attention quantizes q, and the weights times H's row scales.
+    ``conv_in(h, key_mask)`` is the conv's input: the integer conv requantizes the stored H rows
+    of each sequence (its key_mask rows) to int16 at one scale.
     ``capture(stage, x)`` sees X at the start of each block's stage (1..N), as stored; the stage
     comparison of export --verify reads the simulated model there (export/stages.py).
     """
@@ -54,6 +56,7 @@ class ForwardHooks:
     mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity
     attn_q: Callable[[torch.Tensor], torch.Tensor] = _identity
     attn_probs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _first
+    conv_in: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _first
 
 
 PLAIN = ForwardHooks()
@@ -147,11 +150,12 @@ class EfficientEncoder(nn.Module):
         probs = torch.nan_to_num(probs, nan=0.0)  # a fully masked row attends to nothing
         return self.out(mac_in(hooks.attn_probs(self.attn_dropout(probs), h) @ h))  # (B, L, d)
 
-    def convolution(self, h: torch.Tensor,
-                    mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity) -> torch.Tensor:
+    def convolution(self, h: torch.Tensor, key_mask: torch.Tensor | None = None,
+                    hooks: "ForwardHooks | None" = None) -> torch.Tensor:
+        hooks = hooks or PLAIN
         length = h.shape[1]
-        c = self.conv(h.transpose(1, 2))[:, :, :length]  # (B, width, L), causal
-        return self.contract(mac_in(F.silu(c).transpose(1, 2)))  # (B, L, d)
+        c = self.conv(hooks.conv_in(h, key_mask).transpose(1, 2))[:, :, :length]  # (B, width, L)
+        return self.contract(hooks.mac_in(F.silu(c).transpose(1, 2)))  # (B, L, d)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor,
                 hooks: "ForwardHooks | None" = None) -> torch.Tensor:
@@ -159,7 +163,7 @@ class EfficientEncoder(nn.Module):
         h = hooks.store(self.norm(x))  # K = V = the stored H
         lam = self.lambdas()
         return (lam[0] * self.attention(h, key_mask, hooks.mac_in, hooks)
-                - lam[1] * self.convolution(h, hooks.mac_in))
+                - lam[1] * self.convolution(h, key_mask, hooks))
 
 
 class EmbBERT(nn.Module):

@@ -36,8 +36,8 @@ class Mutation:
 
 MUTATIONS = (
     Mutation("weighted-difference sign", "embbert_mcu/model.py",
-             "                - lam[1] * self.convolution(h, hooks.mac_in))",
-             "                + lam[1] * self.convolution(h, hooks.mac_in))",
+             "                - lam[1] * self.convolution(h, key_mask, hooks))",
+             "                + lam[1] * self.convolution(h, key_mask, hooks))",
              ("tests/test_model.py",)),
     Mutation("conv window (not causal)", "embbert_mcu/model.py",
              "c = self.conv(h.transpose(1, 2))[:, :, :length]",

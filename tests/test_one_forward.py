@@ -21,7 +21,7 @@ def _summed_forward(self, x, key_mask, hooks=None):
     h = hooks.store(self.norm(x))
     lam = self.lambdas()
     return (lam[0] * self.attention(h, key_mask, hooks.mac_in, hooks)
-            + lam[1] * self.convolution(h, hooks.mac_in))
+            + lam[1] * self.convolution(h, key_mask, hooks))
 
 
 def _by_hand(net, ids, sign):

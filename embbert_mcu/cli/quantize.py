@@ -6,7 +6,8 @@ import math
 
 import click
 
-from ..quant.policy import ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
+from ..quant.policy import (ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, MAC_DTYPES,
+                            QuantPolicy)
 from ..units import fmt_bytes, parse_bytes
 from . import cli, emit_json, info
 from .options import LR, SEED, THREADS, number
@@ -28,6 +29,9 @@ from .options import LR, SEED, THREADS, number
               help="Weight budget for --threshold auto (e.g. 400kB).")
 @click.option("--act", type=click.Choice(ACT_DTYPES), default="int8", show_default=True,
               help="How the kernel stores activation rows.")
+@click.option("--mac", type=click.Choice(MAC_DTYPES), default=QuantPolicy.mac_dtype,
+              show_default=True,
+              help="How the kernels multiply: int8 x int8 in int32 (convs int8 too) or float.")
 @click.option("--recover-epochs", type=number(int, 0, 1000), default=2, show_default=True,
               help="Quantization-aware recovery epochs (0 skips recovery).")
 @click.option("--lr", type=LR, default=1e-4, show_default=True, help="Recovery learning rate.")
@@ -38,7 +42,7 @@ from .options import LR, SEED, THREADS, number
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def quantize(checkpoint, output, block, fallback, threshold, max_weights_bytes, act,
+def quantize(checkpoint, output, block, fallback, threshold, max_weights_bytes, act, mac,
              recover_epochs, lr, redecide, train_file, seed, threads, as_json):
     """Quantize a classifier, recover its accuracy, and report each tensor."""
     import torch
@@ -55,7 +59,8 @@ def quantize(checkpoint, output, block, fallback, threshold, max_weights_bytes, 
     if recover_epochs < 0 or lr <= 0:
         raise UsageError("--recover-epochs must be >= 0 and --lr positive")
     auto = threshold.strip().lower() == "auto"
-    policy = QuantPolicy(block=int(block), fallback=fallback, act_dtype=act, redecide=redecide,
+    policy = QuantPolicy(block=int(block), fallback=fallback, act_dtype=act, mac_dtype=mac,
+                         redecide=redecide,
                          threshold=DEFAULT_THRESHOLD if auto else _threshold(threshold))
     ckpt = load_checkpoint(checkpoint)
     data = recovery_data(ckpt, train_file, seed) if recover_epochs > 0 or auto else None

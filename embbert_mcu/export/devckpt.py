@@ -72,5 +72,9 @@ def dev_checkpoint(cfg: EmbBertConfig, path: str | Path, seed: int = 0, n_test: 
         labels=labels or [f"class{i}" for i in range(cfg.n_classes)],
         test_split={"name": "random-dev", "texts": texts, "labels": ys},
     )
+    if mac_dtype == "int8":  # decided under the integer path's policy: the convs int8 too
+        from ..quant.policy import QuantPolicy
+
+        ckpt.quant = {"policy": QuantPolicy(mac_dtype="int8").to_dict()}
     save_checkpoint(ckpt, path)
     return ckpt

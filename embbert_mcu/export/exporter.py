@@ -20,7 +20,7 @@ from .. import __version__
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import CheckpointError, ExportError, UsageError
 from ..fileio import sha256_file
-from ..quant import checkpoint_policy, pack_model
+from ..quant import checkpoint_policy, conv_blocks_integer, decisions_of, pack_model, tensor_kinds
 from ..resources import resource_dir
 from .graph import build_ir
 from .layout import SRC
@@ -89,7 +89,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     policy = policy.with_(act_dtype=act_dtype, mac_dtype=mac_dtype)
     model = ckpt.model()
     ir = build_ir(model, ckpt.config.max_len)
-    schedule = lower_graph(ir, model, prefix, policy.act_dtype, policy.mac_dtype)
+    conv_q8 = conv_blocks_integer(ckpt.config, policy.block, tensor_kinds(model), decisions_of(ckpt))
+    schedule = lower_graph(ir, model, prefix, policy.act_dtype, policy.mac_dtype, conv_q8)
     plan = plan_arena(schedule)
     tensors = c_tensors(prefix, pack_model(ckpt), model)
     sha = sha256_file(ckpt_path)

@@ -107,9 +107,12 @@ def check_structure(ir: GraphIR, n_layers: int) -> None:
 class _Builder:
     """Collects buffers and ops while the stages are laid out."""
 
-    def __init__(self, model: torch.nn.Module, prefix: str, act_dtype: str, mac_dtype: str):
+    def __init__(self, model: torch.nn.Module, prefix: str, act_dtype: str, mac_dtype: str,
+                 conv_q8: bool = False):
         self.cfg, self.prefix, self.act_dtype = model.cfg, prefix, act_dtype
         self.mac_dtype = mac_dtype
+        # the conv on integers: int8 H rows, integer MACs, conv weights in whole int8 tap blocks
+        self.integer_conv = conv_q8 and act_dtype == "int8" and mac_dtype == "int8"
         self.shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         self.schedule = Schedule(act_dtype=act_dtype)
         if mac_dtype == "int8":  # one linear's input codes and scale at a time
@@ -201,12 +204,29 @@ def _norm_loop(b: _Builder, layer: int, eps: float) -> Loop:
     ), "H = RMSNorm(X)")
 
 
+def _conv_begin_loop(b: _Builder, layer: int) -> Loop:
+    """The integer conv's window scale over all of H, and its ring of k int16 rows cleared:
+    one statement between the H loop and the row loop (the ring lives across the row loop)."""
+    m, cfg = f"backbone.blocks.{layer}", b.cfg
+    ring = f"b{layer}_conv_ring"
+    count = cfg.conv_kernel * cfg.d_model
+    b.schedule.buffers[ring] = Buffer(ring, "int16_t", count,
+                                      f"(k, d) = ({cfg.conv_kernel}, {cfg.d_model})")
+    b.schedule.buffers["conv_hs"] = Buffer("conv_hs", "float", 1, "(1,)")
+    return Loop("1", (
+        Op(f"conv_hs[0] = emb_conv_q16_begin(&act_h, (uint32_t)n, {ring}, {count}u)", m + ".conv",
+           "int16 window scale of H, ring cleared (integer conv)", reads=b.act_bufs("act_h"),
+           writes=("conv_hs", ring)),
+    ), "the integer conv's window scale")
+
+
 def _row_ops(b: _Builder, layer: int) -> list[Op]:
     """Output row i from H: streaming attention row, causal conv row, weighted difference."""
     cfg, m, p = b.cfg, f"backbone.blocks.{layer}", f"b{layer}_"
     d, width, H = cfg.d_model, cfg.d_model * cfg.conv_expansion, b.act_bufs("act_h")
     h2, q, ctx = b.vec(p + "hrow", d, "d"), b.vec(p + "q", d, "d"), b.vec(p + "ctx", d, "d")
-    a1, row = b.vec(p + "a1", d, "d"), b.vec(p + "convrow", d, "d")
+    a1 = b.vec(p + "a1", d, "d")
+    row = "" if b.integer_conv else b.vec(p + "convrow", d, "d")  # the float conv's taps
     c, a2 = b.vec(p + "c", width, "alpha*d"), b.vec(p + "a2", d, "d")
     scores, lam = b.vec(p + "scores", cfg.max_len, "l"), lambda_symbol(b.prefix, layer)
     if b.mac_dtype == "int8":  # integer scores and weighted sum (float kv rows: the float row)
@@ -229,15 +249,27 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
         *_linear(b, m + ".q", h2, q),
         attention,
         *_linear(b, m + ".out", ctx, a1),
-        Op(f"emb_conv1d_dw_causal_f32(&{b.sym(m + '.conv.weight')}, {b.sym(m + '.conv.bias')}, "
-           f"&act_h, (uint32_t)i, {cfg.conv_expansion}u, {row}, {c})", m + ".conv",
-           "aten.conv1d/slice (causal)", reads=H, writes=(row, c), status=True,
-           macs=(width * cfg.conv_kernel, 0)),
+        _conv(b, layer, row, c),
         Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,)),
         *_linear(b, m + ".contract", c, a2),
         Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
            "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,)),
     ]
+
+
+def _conv(b: _Builder, layer: int, row: str, c: str) -> Op:
+    cfg, m = b.cfg, f"backbone.blocks.{layer}"
+    w, bias = b.sym(m + ".conv.weight"), b.sym(m + ".conv.bias")
+    macs = (cfg.d_model * cfg.conv_expansion * cfg.conv_kernel, 0)
+    if b.integer_conv:
+        ring = f"b{layer}_conv_ring"
+        return Op(f"emb_conv1d_dw_causal_q8(&{w}, {bias}, &act_h, (uint32_t)i, conv_hs[0], {ring}, "
+                  f"{c})", m + ".conv", "aten.conv1d/slice (causal, int8 x int16 MACs)",
+                  reads=b.act_bufs("act_h") + ("conv_hs", ring), writes=(ring, c), status=True,
+                  macs=macs)
+    return Op(f"emb_conv1d_dw_causal_f32(&{w}, {bias}, &act_h, (uint32_t)i, "
+              f"{cfg.conv_expansion}u, {row}, {c})", m + ".conv", "aten.conv1d/slice (causal)",
+              reads=b.act_bufs("act_h"), writes=(row, c), status=True, macs=macs)
 
 
 def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
@@ -250,6 +282,8 @@ def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
         rows.append(Op(f"emb_act_store_row(&act_x, (uint32_t)i, {out})", m, "store X (act)",
                        reads=(out,), writes=b.act_bufs("act_x")))
         loop2 = Loop("n", tuple(rows), "X[i] = lambda1 * attn(H)[i] - lambda2 * conv(H)[i]")
+    if b.integer_conv:
+        return Stage(f"block{layer}", m, (_norm_loop(b, layer, eps), _conv_begin_loop(b, layer), loop2))
     return Stage(f"block{layer}", m, (_norm_loop(b, layer, eps), loop2))
 
 
@@ -319,14 +353,14 @@ def rmsnorm_eps(model: torch.nn.Module) -> float:
 
 
 def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str,
-                mac_dtype: str = "f32") -> Schedule:
+                mac_dtype: str = "f32", conv_q8: bool = False) -> Schedule:
     """IR -> schedule of kernel calls (see the module doc)."""
     check_supported(ir)
     cfg = model.cfg
     check_structure(ir, cfg.n_layers)
     if cfg.max_len != ir.max_len:
         raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
-    b = _Builder(model, prefix, act_dtype, mac_dtype)
+    b = _Builder(model, prefix, act_dtype, mac_dtype, conv_q8)
     b.act("act_x")
     b.act("act_h")
     eps = rmsnorm_eps(model)

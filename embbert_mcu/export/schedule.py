@@ -14,13 +14,13 @@ class Buffer:
     """A region of the arena: an activation buffer (l rows) or a per-row scratch vector."""
 
     name: str  # C identifier of the pointer, e.g. "b0_q"
-    ctype: str  # "float" | "int32_t" | "int8_t"
+    ctype: str  # "float" | "int32_t" | "int16_t" | "int8_t"
     count: int  # elements
     shape: str  # shape comment, e.g. "(d,) = (128,)"
 
     @property
     def nbytes(self) -> int:
-        return self.count * (1 if self.ctype == "int8_t" else 4)
+        return self.count * {"int8_t": 1, "int16_t": 2}.get(self.ctype, 4)
 
 
 @dataclass(frozen=True)

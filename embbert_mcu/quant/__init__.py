@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
 from .blocks import ENCODINGS, QTensor, pack_tensor
-from .decide import decide, pack_with, tensor_kinds
+from .decide import conv_blocks_integer, decide, pack_with, tensor_kinds
 from .policy import ACT_DTYPES, BLOCK_SIZES, DEFAULT_THRESHOLD, FALLBACK_RULES, QuantPolicy
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def __getattr__(name: str):
 __all__ = [
     "ACT_DTYPES", "BLOCK_SIZES", "DEFAULT_THRESHOLD", "ENCODINGS", "FALLBACK_RULES",
     "FakeQuantClassifier", "QTensor", "QuantPolicy", "SimulatedClassifier", "checkpoint_policy",
-    "decide", "decisions_of", "pack_model", "pack_tensor", "pack_with", "simulated_model",
+    "conv_blocks_integer", "decide", "decisions_of", "pack_model", "pack_tensor", "pack_with", "simulated_model",
     "tensor_kinds",
 ]
 
@@ -89,7 +89,8 @@ def simulated_model(ckpt: Checkpoint) -> SimulatedClassifier:
             state[name].copy_(torch.from_numpy(qt.dequantize()).reshape(state[name].shape))
     net.requires_grad_(False)  # evaluation only: exact rounded values, no straight-through path
     policy = checkpoint_policy(ckpt)
-    return SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype).eval()
+    conv_q8 = conv_blocks_integer(net.cfg, policy.block, tensor_kinds(net), decisions_of(ckpt))
+    return SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype, conv_q8).eval()
 
 
 def _require_classifier(ckpt: Checkpoint) -> None:

@@ -81,6 +81,8 @@ def decide_tensor(name: str, kind: str, x: np.ndarray, policy: QuantPolicy) -> d
     per_block, tensor_err = relative_errors(x, q8.dequantize(), policy.block)
     if policy.fallback == "none":
         return {"encoding": "q8", "fallback_blocks": []}
+    if kind == "conv" and policy.mac_dtype == "int8":
+        return {"encoding": "q8", "fallback_blocks": []}  # the integer conv reads int8 blocks
     if policy.fallback == "tensor" or kind != "linear":
         return {"encoding": "f16" if tensor_err > policy.threshold else "q8", "fallback_blocks": []}
     worse = np.flatnonzero(per_block > policy.threshold)
@@ -89,6 +91,15 @@ def decide_tensor(name: str, kind: str, x: np.ndarray, policy: QuantPolicy) -> d
     if worse.size == per_block.size:
         return {"encoding": "f16", "fallback_blocks": []}
     return {"encoding": "mixed", "fallback_blocks": worse.tolist()}
+
+
+def conv_blocks_integer(cfg, block: int, kinds: dict[str, str], decisions: dict[str, dict]) -> bool:
+    """Whether the convs can run on the integer path (emb_conv1d_dw_causal_q8): every conv
+    weight stored q8, one output channel per input channel, and whole blocks of taps (so a
+    block is a run of one channel's taps with its own scale)."""
+    convs = [name for name, kind in kinds.items() if kind == "conv"]
+    return (bool(convs) and cfg.conv_expansion == 1 and cfg.conv_kernel % block == 0
+            and all(decisions[name]["encoding"] == "q8" for name in convs))
 
 
 def decide(state_dict: dict[str, torch.Tensor], kinds: dict[str, str],

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..model import EmbBertForClassification
 from ..training.train import train_epoch, warmup_linear
-from .decide import decide, tensor_kinds
+from .decide import conv_blocks_integer, decide, tensor_kinds
 from .policy import QuantPolicy
 from .simulate import FakeQuantClassifier, SimulatedClassifier
 
@@ -46,8 +46,9 @@ def recover(net: EmbBertForClassification, policy: QuantPolicy, train_ids: list[
     net = copy.deepcopy(net)
     kinds = tensor_kinds(net)
     decisions = decide(net.state_dict(), kinds, policy)  # fixed while training
-    model = FakeQuantClassifier(SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype), kinds, decisions,
-                                policy.block)
+    conv_q8 = conv_blocks_integer(net.cfg, policy.block, kinds, decisions)
+    sim = SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype, conv_q8)
+    model = FakeQuantClassifier(sim, kinds, decisions, policy.block)
     best_state = copy.deepcopy(net.state_dict())
     best = score(best_state)
     history = [{"epoch": 0, "val_accuracy": best}]

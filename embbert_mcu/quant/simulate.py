@@ -16,17 +16,22 @@ from torch.func import functional_call
 from ..model import EmbBertForClassification, ForwardHooks
 from .fake import QMAX, round_rows, round_weight
 
+Q16MAX = 32767  # the integer conv's window codes (emb_conv1d_q8.c)
+
 
 class SimulatedClassifier(nn.Module):
     """Wraps an ``EmbBertForClassification``; ``act_dtype`` "int8" rounds stored rows,
-    ``mac_dtype`` "int8" rounds the linears' inputs."""
+    ``mac_dtype`` "int8" rounds the linears' inputs; ``conv_q8``: the conv weights are stored
+    as whole int8 blocks of taps (``decide.conv_blocks_integer``), so on the integer path the
+    conv runs in integers too."""
 
     def __init__(self, net: EmbBertForClassification, act_dtype: str = "int8",
-                 mac_dtype: str = "f32"):
+                 mac_dtype: str = "f32", conv_q8: bool = False):
         super().__init__()
         self.net = net
         self.act_dtype = act_dtype
         self.mac_dtype = mac_dtype
+        self.conv_q8 = conv_q8
         self.cfg = net.cfg
 
     @property
@@ -56,11 +61,37 @@ class SimulatedClassifier(nn.Module):
         return torch.where(scale[:, None, :] > 0, weights / safe[:, None, :],
                            torch.zeros_like(weights))
 
+    @property
+    def integer_conv(self) -> bool:
+        return self.integer_attention and self.conv_q8
+
+    @staticmethod
+    def conv_in(h: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        """The window emb_conv1d_dw_causal_q8 multiplies, returned as x16 * hs: each sequence's
+        stored H rows (codes q, row scales s) requantized to int16 at one scale hs = 127 *
+        max(s) / 32767 over its rows, in integers: m = round(s / hs * 2^16) per row, x16 =
+        (q * m + 2^15) >> 16 (emb_conv1d_q8.c)."""
+        x = h.to(torch.float32)
+        valid = torch.ones(x.shape[:2], dtype=torch.bool) if key_mask is None else key_mask
+        with torch.no_grad():
+            s = x.abs().amax(dim=-1) / QMAX  # (B, L) the rows' scales (a stored row reaches 127)
+            big = torch.where(valid, QMAX * s, torch.zeros_like(s)).amax(dim=1)  # (B,)
+            hs = (big / Q16MAX)[:, None]  # (B, 1)
+            f = torch.where(hs > 0, s / torch.where(hs > 0, hs, torch.ones_like(hs)),
+                            torch.zeros_like(s))
+            m = torch.round(f * 65536.0).to(torch.int64)  # (B, L)
+            safe = torch.where(s > 0, s, torch.ones_like(s))[..., None]
+            q = torch.round(x / safe).to(torch.int64)  # (B, L, d) the stored codes
+            x16 = torch.div(q * m[..., None] + 32768, 65536, rounding_mode="floor")
+            rounded = x16.to(torch.float32) * hs[..., None]
+        return x + (rounded - x).detach()  # straight-through for recovery training
+
     def hooks(self, capture=None) -> ForwardHooks:
         if not self.integer_attention:
             return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in)
         return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in,
-                            attn_q=round_rows, attn_probs=self.attn_probs)
+                            attn_q=round_rows, attn_probs=self.attn_probs,
+                            conv_in=self.conv_in if self.integer_conv else lambda h, _: h)
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(ids, segments, self.hooks())  # (B, n_classes)

@@ -38,7 +38,7 @@ void emb_attention_row_f32(const float *q, const emb_act_t *kv, uint32_t n, floa
     const float smax = emb_attention_scores(q, kv, n, scores);
     float total = 0.0f;
     for (uint32_t j = 0; j < n; ++j) {
-        const float p = expf(scores[j] - smax); /* <= 1: no overflow */
+        const float p = emb_exp_f32(scores[j] - smax); /* <= 1: no overflow */
         total += p;
         if (kv->q8 != NULL) {
             const float pw = p * kv->scales[j]; /* fold the row scale into the weight */

@@ -59,7 +59,7 @@ void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float
     }
     float total = 0.0f;
     for (uint32_t j = 0; j < n; ++j) {
-        const float p = expf(scores[j] - smax); /* <= 1: no overflow */
+        const float p = emb_exp_f32(scores[j] - smax); /* <= 1: no overflow */
         total += p;
         scores[j] = p * kv->scales[j]; /* the row scale folded into the weight */
     }

@@ -27,6 +27,35 @@ static inline int32_t emb_round_half_even(float x)
     return x < 0.0f ? -i : i;
 }
 
+/* exp(x) in float32 without libm: x = n ln2 + r (Cody-Waite, |r| <= ln2 / 2), e^r by a
+ * degree-6 polynomial, times 2^n built in the exponent bits. Within 2 ulp of the correctly
+ * rounded value for x in [-87, 88] (tests/kernels/test_kernel_exp.py); below -87 it returns 0
+ * (the true value is < 2^-125, nothing the softmax or SiLU can see), above 88 +inf, NaN stays
+ * NaN. About 20 instructions on a Cortex-M4F, several times fewer than newlib's expf. */
+static inline float emb_exp_f32(float x)
+{
+    if (!(x > -87.0f)) {
+        return x != x ? x : 0.0f; /* NaN, or an underflow to 0 */
+    }
+    if (x > 88.0f) {
+        return INFINITY;
+    }
+    const float t = x * 1.44269504088896341f; /* x / ln2 */
+    const int32_t n = (int32_t)(t + (t < 0.0f ? -0.5f : 0.5f)); /* round half away from 0 */
+    const float r = (x - (float)n * 0.693145751953125f) - (float)n * 1.428606765330187e-06f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f; /* e^r, r in [-0.347, 0.347] */
+    const uint32_t bits = (uint32_t)(n + 127) << 23; /* 2^n, n in [-126, 127] */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
 /* fp16 bits -> float: normal numbers (every practical block scale) in a few integer
  * operations inline; zeros, subnormals, inf and NaN through emb_f16_to_f32. Same results. */
 static inline float emb_f16_to_f32_fast(uint16_t h)

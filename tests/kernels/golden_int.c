@@ -324,12 +324,81 @@ static void quantize_cases(void)
     report(&t);
 }
 
+/* ---- emb_conv1d_dw_causal_q8 ---- */
+
+#define CONV_MAX_D 128u
+#define CONV_MAX_K 64u
+#define CONV_MAX_N 70u
+
+static emb_block_q8_t conv_blocks[CONV_MAX_D * CONV_MAX_K / EMB_QBLOCK];
+static int8_t conv_q[CONV_MAX_N * CONV_MAX_D];
+static float conv_scales[CONV_MAX_N];
+static int16_t ring_ref[CONV_MAX_K * CONV_MAX_D], ring_opt[CONV_MAX_K * CONV_MAX_D];
+static float c_ref[CONV_MAX_D + 1u], c_opt[CONV_MAX_D + 1u];
+
+/* One sequence of n rows: every step t = 0..n-1 through the reference and the twin, each with
+ * its own ring, compared bit for bit (outputs, then the rings at the end). scale_mode 1: every
+ * row scale 0 (a zero sequence); 2: one row's scale far above the others. */
+static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w, int fill_x,
+                      int scale_mode)
+{
+    emb_qtensor_t w = {EMB_QT_Q8, d, k, conv_blocks, NULL, NULL, NULL};
+    const emb_act_t x = {NULL, conv_q, conv_scales, d};
+    for (uint32_t b = 0; b < d * k / EMB_QBLOCK; ++b) {
+        fill_i8(conv_blocks[b].qs, EMB_QBLOCK, fill_w);
+        conv_blocks[b].d = (fill_w == FILL_ZERO || rnd() % 8u == 0u) ? 0u : rnd_f16();
+    }
+    fill_i8(conv_q, n * d, fill_x);
+    for (uint32_t r = 0; r < n; ++r) {
+        conv_scales[r] = scale_mode == 1 ? 0.0f : (float)(1u + rnd() % 1000u) * 1e-3f;
+    }
+    if (scale_mode == 2 && n > 1u) {
+        conv_scales[n / 2u] = 250.0f;
+    }
+    const float hs = emb_conv_q16_scale(&x, n);
+    for (uint32_t i = 0; i < k * d; ++i) {
+        ring_ref[i] = ring_opt[i] = 0;
+    }
+    int same = 1;
+    for (uint32_t step = 0; step < n; ++step) {
+        memcpy(&c_ref[d], &(uint32_t){SENTINEL}, 4);
+        memcpy(&c_opt[d], &(uint32_t){SENTINEL}, 4);
+        const emb_status_t s_ref =
+            emb_conv1d_dw_causal_q8_ref(&w, (step & 1u) ? bias : NULL, &x, step, hs, ring_ref, c_ref);
+        const emb_status_t s_opt =
+            emb_conv1d_dw_causal_q8(&w, (step & 1u) ? bias : NULL, &x, step, hs, ring_opt, c_opt);
+        same = same && s_ref == EMB_OK && s_opt == EMB_OK &&
+               memcmp(c_ref, c_opt, (d + 1u) * sizeof(float)) == 0 &&
+               memcmp(&c_ref[d], &(uint32_t){SENTINEL}, 4) == 0;
+    }
+    same = same && memcmp(ring_ref, ring_opt, k * d * sizeof(int16_t)) == 0;
+    record(t, same, c_ref, c_opt, (d + 1u) * sizeof(float));
+}
+
+static void conv_cases(void)
+{
+    static const uint32_t shapes[][3] = { /* d, k, n */
+        {4, 32, 1}, {4, 32, 5}, {8, 32, 40}, {128, 32, 33}, {128, 32, 70}, {12, 64, 70},
+        {6, 32, 9}, {128, 64, 3},
+    };
+    tally_t t = {"emb_conv1d_dw_causal_q8", 0, 0, 2166136261u, 2166136261u, 0};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
+        for (int f = 0; f < N_FILLS; ++f) {
+            conv_case(&t, shapes[s][0], shapes[s][1], shapes[s][2], f, (f + 2) % N_FILLS, 0);
+        }
+        conv_case(&t, shapes[s][0], shapes[s][1], shapes[s][2], FILL_MAX, FILL_MIN, 2);
+        conv_case(&t, shapes[s][0], shapes[s][1], shapes[s][2], 0, 0, 1);
+    }
+    report(&t);
+}
+
 static int golden_run(void)
 {
     quantize_cases();
     linear_cases();
     attn_cases(0);
     attn_cases(1);
+    conv_cases();
     put(EMB_KERNELS_ARM_DSP ? "twins=arm_dsp\n" : "twins=portable\n");
     put("done\n");
     return 0;

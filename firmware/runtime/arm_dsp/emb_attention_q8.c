@@ -2,9 +2,9 @@
  * emb_attn_scores_q8 and emb_attn_wsum_q8 for cores with the DSP extension
  * (firmware/runtime/emb_attention_q8.c has the references; results are bit-identical: all
  * integer). Scores: four rows per pass over q, each word of q widened once, __smlad.
- * Weighted sum: four outputs kept in registers while the rows stream by; a word of a row is
- * widened to lanes (0, 2) and (1, 3) and each lane multiplied by p[j] with __smlabb /
- * __smlatb (an int8 x int8 product per instruction, no packing of pairs).
+ * Weighted sum: two rows at a time, four outputs kept in registers while the row pairs stream
+ * by; each row's word is widened to lanes (0, 2) and (1, 3), the two rows' lanes of one column
+ * are re-paired (pkhbt / pkhtb) and one __smlad adds both rows' products for that column.
  */
 #include "emb_internal.h"
 
@@ -61,33 +61,61 @@ void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_
     }
 }
 
+#define EMB_WSUM_PAIRS 64u /* row pairs per chunk: their weights as int16 pairs on the stack */
+
+/* out[i .. i+3] += sum over rows 2m, 2m+1 of chunk: (p_2m, p_2m+1) . (h_2m[c], h_2m+1[c]) with
+ * one __smlad per column: the two rows' words widened, their lanes re-paired by pkhbt/pkhtb. */
+static inline void emb_wsum_pairs4(const int32_t *pp, uint32_t pairs, const int8_t *h,
+                                   uint32_t d, int32_t *out)
+{
+    int32_t a0 = out[0], a1 = out[1], a2 = out[2], a3 = out[3];
+    for (const int32_t *const pp_end = pp + pairs; pp != pp_end; ++pp, h += 2u * d) {
+        const int32_t va = emb_ld32(h), vb = emb_ld32(h + d), w = *pp;
+        const int32_t a02 = __sxtb16(va), b02 = __sxtb16(vb);
+        const int32_t a13 = emb_sxtb16_ror8(va), b13 = emb_sxtb16_ror8(vb);
+        a0 = __smlad(emb_pack_lo(a02, b02), w, a0);
+        a1 = __smlad(emb_pack_lo(a13, b13), w, a1);
+        a2 = __smlad(emb_pack_hi(a02, b02), w, a2);
+        a3 = __smlad(emb_pack_hi(a13, b13), w, a3);
+    }
+    out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+}
+
 void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
                       int32_t *out)
 {
-    uint32_t i = 0;
-    for (; i + 4u <= d; i += 4u) {
-        const int8_t *h = rows + i; /* columns i .. i + 3 of row j */
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        /* one row per step: with two, gcc spills the sums (3.0 instructions/MAC vs 2.75) */
-        for (const int8_t *pj = p, *const p_end = p + n; pj != p_end; ++pj, h += d) {
-            const int32_t pa = *pj, va = emb_ld32(h);
-            const int32_t a02 = __sxtb16(va), a13 = emb_sxtb16_ror8(va);
-            a0 = __smlabb(a02, pa, a0);
-            a1 = __smlabb(a13, pa, a1);
-            a2 = __smlatb(a02, pa, a2);
-            a3 = __smlatb(a13, pa, a3);
-        }
-        out[i] = a0;
-        out[i + 1u] = a1;
-        out[i + 2u] = a2;
-        out[i + 3u] = a3;
+    int32_t pp[EMB_WSUM_PAIRS]; /* (p_2m, p_2m+1) of the chunk as int16 lanes */
+    for (uint32_t i = 0; i < d; ++i) {
+        out[i] = 0;
     }
-    for (; i < d; ++i) { /* d % 4 */
-        int32_t a = 0;
-        for (uint32_t j = 0; j < n; ++j) {
-            a += (int32_t)p[j] * (int32_t)rows[(size_t)j * d + i];
+    const uint32_t d4 = d & ~3u;
+    uint32_t j = 0;
+    while (j + 2u <= n) { /* chunks of up to EMB_WSUM_PAIRS row pairs */
+        uint32_t pairs = (n - j) / 2u;
+        pairs = pairs < EMB_WSUM_PAIRS ? pairs : EMB_WSUM_PAIRS;
+        for (uint32_t m = 0; m < pairs; ++m) {
+            pp[m] = emb_pack_lo(p[j + 2u * m], p[j + 2u * m + 1u]);
         }
-        out[i] = a;
+        const int8_t *h = rows + (size_t)j * d; /* (2 * pairs, d) */
+        for (uint32_t i = 0; i < d4; i += 4u) {
+            if (d == 128u) { /* EmbBERT's d: the row stride an immediate, no register spilled */
+                emb_wsum_pairs4(pp, pairs, h + i, 128u, out + i);
+            } else {
+                emb_wsum_pairs4(pp, pairs, h + i, d, out + i);
+            }
+        }
+        for (uint32_t i = d4; i < d; ++i) { /* d % 4 */
+            for (uint32_t r = 0; r < 2u * pairs; ++r) {
+                out[i] += (int32_t)p[j + r] * (int32_t)h[(size_t)r * d + i];
+            }
+        }
+        j += 2u * pairs;
+    }
+    if (j < n) { /* an odd row left */
+        const int8_t *h = rows + (size_t)j * d;
+        for (uint32_t i = 0; i < d; ++i) {
+            out[i] += (int32_t)p[j] * (int32_t)h[i];
+        }
     }
 }
 

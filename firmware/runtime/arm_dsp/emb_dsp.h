@@ -34,6 +34,22 @@ static inline int32_t emb_smlad4(int32_t w, int32_t x02, int32_t x13, int32_t ac
     return __smlad(emb_sxtb16_ror8(w), x13, acc);
 }
 
+/* (bottom half of lo, bottom half of hi) as two int16 lanes: pkhbt (not in gcc's arm_acle.h). */
+static inline int32_t emb_pack_lo(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+/* (top half of lo, top half of hi) as two int16 lanes: pkhtb. */
+static inline int32_t emb_pack_hi(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
 /* fp16 bits -> float with the FPU's own conversion (vcvtb; FPv4-SP and FPv5 have it): the
  * value of emb_f16_to_f32_fast for every finite input, subnormals included (FPSCR.FZ is 0). */
 static inline float emb_f16_to_f32_vcvt(uint16_t h)
