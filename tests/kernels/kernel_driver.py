@@ -27,6 +27,7 @@ from embbert_mcu.quant.blocks import QTensor
 HERE = Path(__file__).resolve().parent
 RUNTIME = HERE.parents[1] / "firmware" / "runtime"
 ENCODING_IDS = CONTRACT.names("ENCODING", "EMB_QT_")  # {"q8": 0, ...} from emb_contract.h
+STATUS = {c.name: c.value for c in CONTRACT.codes("STATUS")}  # {"EMB_OK": 0, ...}
 PROVENANCE = "numpy.random.default_rng(seed) (PCG64), seed given per case"
 
 # case -> (atol, rtol) for |c - r| <= atol + rtol * magnitude
