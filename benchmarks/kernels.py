@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from embbert_mcu.ccompile import compile_c  # noqa: E402
 from embbert_mcu.device import semihost  # noqa: E402
+from embbert_mcu.export.weights import ENC_MACRO  # noqa: E402
 from embbert_mcu.quant.blocks import pack_tensor  # noqa: E402
 
 ROWS = COLS = 128
@@ -64,7 +65,7 @@ def tensor_source(name: str, encoding: str, w: np.ndarray) -> str:
     t = pack_tensor("w", w, encoding, BLOCK, fallback=fallback)
     blocks = ", ".join(
         f"{{{int(d)}u, {{{', '.join(str(int(q)) for q in qs)}}}}}" for d, qs in zip(t.scales, t.qs))
-    enc = {"q8": "EMB_QT_Q8", "mixed": "EMB_QT_MIXED"}[encoding]
+    enc = ENC_MACRO[encoding]
     return (f"static const emb_block_q8_t {name}_blocks[] = {{{blocks or '{0u, {0}}'}}};\n"
             + c_array("uint16_t", f"{name}_f16", t.f16) + c_array("uint8_t", f"{name}_mask", t.mask)
             + f"static const emb_qtensor_t {name} = {{{enc}, {ROWS}u, {COLS}u, {name}_blocks, "

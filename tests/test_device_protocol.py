@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from embbert_mcu.contract import CONTRACT
 from embbert_mcu.device import protocol as P
 from embbert_mcu.errors import DeviceError
 from embbert_mcu.device.link import Device, PipeTransport, SerialTransport
@@ -60,13 +61,16 @@ def _malformed(rng: random.Random, i: int, max_payload: int) -> bytes:
     if kind == 0:  # pure noise
         return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
     if kind == 1:  # one flipped bit anywhere after the sync
-        frame = bytearray(P.encode_frame(rng.choice([1, 2, 3, 4, 6]), i, rng.randbytes(rng.randrange(40))))
+        msg_type = rng.choice([P.HELLO, P.INFER, P.STATS, P.STAGES, P.ECHO])
+        frame = bytearray(P.encode_frame(msg_type, i, rng.randbytes(rng.randrange(40))))
         frame[rng.randrange(2, len(frame))] ^= 1 << rng.randrange(8)
         return bytes(frame)
     if kind == 2:  # oversized length field
-        return P.SYNC + bytes([P.INFER, i & 0xFF]) + rng.randrange(max_payload + 1, 65536).to_bytes(2, "little")
+        return P.HEADER.pack(sync0=P.SYNC[0], sync1=P.SYNC[1], type=P.INFER, seq=i & 0xFF,
+                             len=rng.randrange(max_payload + 1, 65536))
     if kind == 3:  # valid CRC, nonsense content: unknown type or wrong INFER length
-        return P.encode_frame(rng.choice([0x00, 0x2A, 0x7F, 0xFF, P.INFER]), i, rng.randbytes(rng.randrange(5)))
+        msg_type = rng.choice([0x00, 0x2A, P.ERROR, 0xFF, P.INFER])
+        return P.encode_frame(msg_type, i, rng.randbytes(rng.randrange(5)))
     if kind == 4:  # INFER with out-of-range tokens or length 0
         ids = [rng.choice([2, 8192, 40000, 65535]) for _ in range(rng.randrange(0, 4))]
         return P.encode_frame(P.INFER, i, P.encode_infer(ids))
@@ -103,8 +107,9 @@ def test_error_replies_name_the_problem(harness):
     try:
         frame = dev.request(P.INFER, P.encode_infer([2, 60000]))
         assert frame.type == P.ERROR and "EMB_ERR_TOKEN" in P.describe_error(frame.payload)
-        frame = dev.request(P.INFER, b"\x05\x00\x02\x00")  # says 5 ids, carries 1
-        assert frame.type == P.ERROR and frame.payload[0] == 4
+        frame = dev.request(P.INFER, P._INFER_REQ.pack(n=5) + P._TOKEN.pack(id=2))  # 5 ids? 1
+        assert frame.type == P.ERROR
+        assert P._ERROR.unpack(frame.payload)["code"] == CONTRACT.value("EMB_PE_LENGTH")
         with pytest.raises(DeviceError, match="unknown request type"):
             dev.call(0x2A)
         assert dev.echo(b"still here") == b"still here"
@@ -114,6 +119,7 @@ def test_error_replies_name_the_problem(harness):
 
 
 def _server(behaviour: str) -> tuple[socket.socket, int]:
+    busy = P.encode_frame(P.HELLO | P.REPLY, 1, b"garbage")[:-1] + b"?"  # its CRC is wrong
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
@@ -125,7 +131,7 @@ def _server(behaviour: str) -> tuple[socket.socket, int]:
             try:
                 while conn.recv(4096):
                     if behaviour == "busy":
-                        conn.sendall(b"\xeb\x42\x81\x01\x05\x00garbage" * 4)
+                        conn.sendall(busy * 4)
             except OSError:
                 pass
 

@@ -66,7 +66,8 @@ def test_text_request_matches_python_ids_and_host_logits(harness):
 
 
 def test_decode_text_checks_lengths():
-    good = P._TEXT_FIXED.pack(2, 1, 5, 3) + b"\0" * 4 + b"\x02\x00\x07\x00"
+    good = (P._TEXT_FIXED.pack(n=2, n_classes=1, ticks=5, tokenizer_ticks=3)
+            + P._LOGIT.pack(value=0.0) + P._TOKEN.array(2).pack(2, 7))
     assert P.decode_text(good).ids == [2, 7]
     for bad in (good[:-1], good + b"\0", good[:5]):
         with pytest.raises(DeviceError):

@@ -19,6 +19,7 @@ import torch
 from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.cli import main
 from embbert_mcu.config import preset
+from embbert_mcu.contract import CONTRACT
 from embbert_mcu.errors import ExportError
 from embbert_mcu.training.evaluate import predict_logits
 from embbert_mcu.export.devckpt import dev_checkpoint
@@ -36,7 +37,8 @@ LOGIT_TOL_INT = 1e-2
 def _close(c: torch.Tensor, t: torch.Tensor, mac: str = "f32") -> bool:
     tol = LOGIT_TOL_INT if mac == "int8" else LOGIT_TOL
     return (c - t).abs().max().item() < tol * max(1.0, t.abs().max().item())
-EMB_OK, EMB_ERR_LENGTH, EMB_ERR_TOKEN, EMB_ERR_ARENA = 0, 2, 3, 4
+EMB_OK, EMB_ERR_LENGTH, EMB_ERR_TOKEN, EMB_ERR_ARENA = (
+    CONTRACT.value(n) for n in ("EMB_OK", "EMB_ERR_LENGTH", "EMB_ERR_TOKEN", "EMB_ERR_ARENA"))
 
 
 @pytest.fixture(scope="module")

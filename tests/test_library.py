@@ -139,8 +139,8 @@ def test_platformio_project_with_the_export_as_a_library(export, tmp_path):
         pytest.skip("arm-none-eabi-gcc is needed")
     board = load_board("qemu_f446")
     project = library_project(board, export, tmp_path / "app")
-    assert sorted(p.name for p in (project / "src").iterdir()) == ["emb_port.h", "emb_proto.h",
-                                                                    "main.c", "port.c"]
+    assert sorted(p.name for p in (project / "src").iterdir()) == [
+        "emb_contract.h", "emb_port.h", "emb_proto.h", "main.c", "port.c"]
     assert (project / "lib" / "embbert" / "library.json").is_file()
     run_pio(project, board, ["upload"])  # builds, then starts QEMU with the serial socket
     elf = firmware_elf(project, board)

@@ -26,8 +26,8 @@ L = 256
 
 def _build(tok: EmbTokenizer, folder: Path) -> HostTokenizer:
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(resource_dir("firmware") / "runtime" / "emb_runtime.h",
-                    folder / "emb_runtime.h")
+    for name in ("emb_runtime.h", "emb_contract.h"):
+        shutil.copyfile(resource_dir("firmware") / "runtime" / name, folder / name)
     (folder / "emb_config.h").write_text("#define EMB_QBLOCK 32\n#define EMB_MAX_D 512\n"
                                          "#define EMB_MAX_LEN 256\n")
     for name, text in render_tokenizer(environment(), "tk", tokenizer_tables(tok),

@@ -91,9 +91,13 @@ def staged_names(model_dir: str | Path, port: str) -> set[str]:
 
 def stage_sources(dest: Path, model_dir: str | Path, port: str, manifest: dict) -> list[Path]:
     """Copy harness, port and model sources into ``dest``; write the bind header."""
+    model = model_sources(model_dir)
+    if "emb_contract.h" not in {p.name for p in model}:  # the harness's codes and layouts
+        raise UsageError(f"{model_dir} was exported before emb_contract.h, which the harness "
+                         "needs", hint="re-export it: embbert-mcu export ckpt.pt -o DIR")
     dest.mkdir(parents=True, exist_ok=True)
     copied = []
-    for src in harness_sources() + sorted(port_dir(port).iterdir()) + model_sources(model_dir):
+    for src in harness_sources() + sorted(port_dir(port).iterdir()) + model:
         if src.is_file() and src.suffix in (".c", ".h"):
             shutil.copyfile(src, dest / src.name)
             copied.append(dest / src.name)

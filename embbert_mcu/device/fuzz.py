@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import random
 import socket
-import struct
 import sys
 import threading
 import time
@@ -42,7 +41,7 @@ def good_reply(msg_type: int, payload: bytes) -> bytes:
     if msg_type == P.HELLO:
         return P.encode_hello(INFO)
     if msg_type == P.INFER:
-        n = struct.unpack_from("<H", payload)[0] if len(payload) >= 2 else 0
+        n = P._INFER_REQ.unpack(payload)["n"] if len(payload) >= P._INFER_REQ.size else 0
         return P.encode_infer_reply(P.InferResult(n, [0.25 * n, -0.25 * n], 1000 + 17 * n))
     if msg_type == P.STAGES:
         return P.encode_stages([("embed", 100), ("block0", 900)])
@@ -59,12 +58,12 @@ def hostile_payload(case: str, msg_type: int, good: bytes, rng: random.Random) -
         return good + rng.randbytes(rng.randrange(1, 16))
     if case == "bad_count":  # a count or string length inside the payload that lies
         data = bytearray(good)
-        if msg_type == P.HELLO:
-            data[P._HELLO_FIXED.size] = 255  # the board name claims 255 bytes
+        if msg_type == P.HELLO:  # the board name claims 255 bytes
+            P._STR.put(data, "len", 255, at=P._HELLO_FIXED.size)
         elif msg_type == P.INFER:
-            data[2:4] = struct.pack("<H", rng.choice([0, 3, 7, 1000]))  # n_classes
+            P._INFER_FIXED.put(data, "n_classes", rng.choice([0, 3, 7, 1000]))
         elif msg_type == P.STAGES:
-            data[0:2] = struct.pack("<H", rng.choice([3, 40, 65535]))
+            P._STAGES.put(data, "count", rng.choice([3, 40, 65535]))
         else:
             data = data[:-1]
         return bytes(data)
@@ -158,8 +157,8 @@ class FakeDevice:
         elif case == "garbage":
             conn.sendall(rng.randbytes(rng.randrange(1, 200)))
         elif case == "oversized_length":  # a header promising 64 KiB, then a trickle
-            conn.sendall(P.SYNC + bytes([reply_type, seq]) + struct.pack("<H", 0xFFFF)
-                         + rng.randbytes(rng.randrange(0, 64)))
+            conn.sendall(P.HEADER.pack(sync0=P.SYNC[0], sync1=P.SYNC[1], type=reply_type, seq=seq,
+                                       len=0xFFFF) + rng.randbytes(rng.randrange(0, 64)))
         return True
 
     def close(self) -> None:

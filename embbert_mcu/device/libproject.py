@@ -1,6 +1,6 @@
 """A fresh PlatformIO project that uses an export as a library dependency: what a user's
 own firmware looks like. src/ holds only the board's port file (with emb_port.h, and
-emb_proto.h for the tick units it reports) and the export's example
+emb_proto.h and emb_contract.h for the tick units it reports) and the export's example
 (examples/classify/main.c, built with -DEMB_CLASSIFY_PORT so it reads and writes the serial
 line through emb_port.h); lib/<prefix>/ is the export itself (library.json)."""
 
@@ -34,8 +34,10 @@ def library_project(board: Board, model_dir: str | Path, project_dir: str | Path
     for path in sorted(port_dir(board.port).iterdir()):
         if path.suffix in (".c", ".h"):
             shutil.copyfile(path, src / path.name)
-    for name in ("emb_port.h", "emb_proto.h"):  # the port's interface and its tick units
-        shutil.copyfile(resource_dir("firmware") / "harness" / name, src / name)
+    # the port's interface and its tick units (emb_proto.h, defined in emb_contract.h)
+    for folder, name in (("harness", "emb_port.h"), ("harness", "emb_proto.h"),
+                         ("runtime", "emb_contract.h")):
+        shutil.copyfile(resource_dir("firmware") / folder / name, src / name)
     shutil.copyfile(example, src / "main.c")
     shutil.copytree(model_dir, project / "lib" / manifest["prefix"],
                     ignore=shutil.ignore_patterns("host", "*.onnx", "testset.jsonl"))

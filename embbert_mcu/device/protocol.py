@@ -1,38 +1,50 @@
-"""Host side of the serial protocol of firmware/harness (mirrors emb_proto.h byte for byte).
+"""Host side of the serial protocol of firmware/harness (emb_proto.h).
 
 Frame, little-endian: sync 0xEB 0x42, type u8, seq u8, len u16, payload, CRC-32 (zlib) of
 type..payload. A reply has the request's type | 0x80 and its seq; an error reply is type
 0x7F with (code, detail, request type). The host drops replies whose seq is stale, so a
 recovered link never pairs a request with an old answer.
+
+Every code and every message layout comes from firmware/runtime/emb_contract.h through
+``embbert_mcu.contract``: this module holds no copy of an offset, a code or a format.
 """
 
 from __future__ import annotations
 
-import struct
 import zlib
 from dataclasses import dataclass
 
+from ..contract import CONTRACT as _C
 from ..errors import ProtocolError
 
-SYNC = b"\xeb\x42"
-HEADER = struct.Struct("<2sBBH")  # sync, type, seq, len
-CRC = struct.Struct("<I")
+SYNC = bytes([_C.value("EMB_PROTO_SYNC0"), _C.value("EMB_PROTO_SYNC1")])
+HEADER = _C.layout("PROTO_HEADER")
+CRC = _C.layout("PROTO_CRC")
 OVERHEAD = HEADER.size + CRC.size
-PROTO_VERSION = 1
+_CRC_FROM = HEADER.offset("type")  # the CRC covers type..payload
+_SYNC1_AT = HEADER.offset("sync1")
+PROTO_VERSION = _C.value("EMB_PROTO_VERSION")
 
-HELLO, INFER, STATS, STAGES, SHUTDOWN, ECHO = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
-TEXT = 0x07  # UTF-8 in; the device tokenizes, infers, and returns logits and the ids
-REPLY, ERROR = 0x80, 0x7F
-ERROR_CODES = {1: "bad CRC", 2: "oversized frame", 3: "unknown request type",
-               4: "wrong payload length", 5: "model error"}
-MODEL_STATUS = {1: "EMB_ERR_ARG", 2: "EMB_ERR_LENGTH", 3: "EMB_ERR_TOKEN", 4: "EMB_ERR_ARENA"}
-TICK_UNITS = {0: "cycles", 1: "instructions", 2: "nanoseconds"}
+_MSG = _C.names("MESSAGE", "EMB_MSG_")
+HELLO, INFER, STATS, STAGES = _MSG["hello"], _MSG["infer"], _MSG["stats"], _MSG["stages"]
+SHUTDOWN, ECHO = _MSG["shutdown"], _MSG["echo"]
+TEXT = _MSG["text"]  # UTF-8 in; the device tokenizes, infers, and returns logits and the ids
+REPLY, ERROR = _C.value("EMB_PROTO_REPLY"), _MSG["error"]
+ERROR_CODES = {c.value: c.text for c in _C.codes("PROTO_ERROR")}
+PE_MODEL = _C.value("EMB_PE_MODEL")  # its detail is an emb_status_t
+MODEL_STATUS = {c.value: c.name for c in _C.codes("STATUS") if c.name != "EMB_OK"}
+_UNIT_IDS = _C.names("TICK_UNIT", "EMB_TICK_")  # {"cycles": 0, ...}
+TICK_UNITS = {v: k for k, v in _UNIT_IDS.items()}
 
-_HELLO_FIXED = struct.Struct("<HHHHIIIIIIIBB")
-_INFER_FIXED = struct.Struct("<HHQ")
-_STATS = struct.Struct("<7I")
-_U16, _U64 = struct.Struct("<H"), struct.Struct("<Q")
-_TEXT_FIXED = struct.Struct("<HHQQ")
+_HELLO_FIXED = _C.layout("HELLO")
+_HELLO_TEXTS = ("board", "port", "model_sha256", "prefix")  # its strings, in order
+_INFER_REQ = _C.layout("INFER_REQ")
+_INFER_FIXED = _C.layout("INFER")
+_TEXT_FIXED = _C.layout("TEXT")
+_STATS = _C.layout("STATS")
+_STAGES, _STAGE = _C.layout("STAGES"), _C.layout("STAGE")
+_ERROR = _C.layout("ERROR")
+_STR, _TOKEN, _LOGIT = _C.layout("STR"), _C.layout("TOKEN"), _C.layout("LOGIT")
 
 
 def crc32(data: bytes) -> int:
@@ -40,8 +52,10 @@ def crc32(data: bytes) -> int:
 
 
 def encode_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
-    body = bytes([msg_type & 0xFF, seq & 0xFF]) + struct.pack("<H", len(payload)) + payload
-    return SYNC + body + CRC.pack(crc32(body))
+    head = HEADER.pack(sync0=SYNC[0], sync1=SYNC[1], type=msg_type & 0xFF, seq=seq & 0xFF,
+                       len=len(payload))
+    body = head[_CRC_FROM:] + payload
+    return head[:_CRC_FROM] + body + CRC.pack(crc32=crc32(body))
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,8 @@ class FrameReader:
                 self.buf.clear()
                 return frames
             del self.buf[:start]
-            if len(self.buf) < 2 or (self.buf[1] == SYNC[1] and len(self.buf) < HEADER.size):
+            if len(self.buf) < len(SYNC) or (self.buf[_SYNC1_AT] == SYNC[1]
+                                             and len(self.buf) < HEADER.size):
                 return frames
             frame, used = self._take()
             if used == 0:
@@ -80,20 +95,20 @@ class FrameReader:
 
     def _take(self) -> tuple[Frame | None, int]:
         """(frame or None, bytes to drop); (None, 0) when more bytes are needed."""
-        if self.buf[1] != SYNC[1]:
+        if self.buf[_SYNC1_AT] != SYNC[1]:
             return None, 1
-        _, msg_type, seq, length = HEADER.unpack_from(self.buf)
-        if length > self.max_payload:
+        head = HEADER.unpack(self.buf)
+        if head["len"] > self.max_payload:
             self.bad_frames += 1
             return None, 1
-        total = OVERHEAD + length
+        total = OVERHEAD + head["len"]
         if len(self.buf) < total:
             return None, 0
-        body = bytes(self.buf[2:HEADER.size + length])
-        if crc32(body) != CRC.unpack_from(self.buf, total - CRC.size)[0]:
+        body = bytes(self.buf[_CRC_FROM:total - CRC.size])
+        if crc32(body) != CRC.unpack(self.buf, total - CRC.size)["crc32"]:
             self.bad_frames += 1
             return None, 1
-        return Frame(msg_type, seq, body[4:]), total
+        return Frame(head["type"], head["seq"], body[HEADER.size - _CRC_FROM:]), total
 
 
 @dataclass(frozen=True)
@@ -143,23 +158,23 @@ def _short(what: str, need: int, payload: bytes) -> ProtocolError:
                          hint=HINT)
 
 
-def _fixed(layout: struct.Struct, payload: bytes, offset: int, what: str) -> tuple:
+def _fixed(layout, payload: bytes, offset: int, what: str) -> dict:
+    """The fields of ``layout`` (a contract Layout) at ``offset``, by name."""
     if len(payload) < offset + layout.size:
         raise _short(what, offset + layout.size, payload)
-    return layout.unpack_from(payload, offset)
+    return layout.unpack(payload, offset)
 
 
 def _strings(payload: bytes, offset: int, count: int, what: str) -> tuple[list[str], int]:
     """``count`` length-prefixed ASCII strings from ``offset``; (strings, end offset)."""
     out = []
     for _ in range(count):
-        if offset >= len(payload):
-            raise _short(what, offset + 1, payload)
-        n = payload[offset]
-        if offset + 1 + n > len(payload):
-            raise _short(what, offset + 1 + n, payload)
-        out.append(payload[offset + 1:offset + 1 + n].decode("ascii", "replace"))
-        offset += 1 + n
+        n = _fixed(_STR, payload, offset, what)["len"]
+        offset += _STR.size
+        if offset + n > len(payload):
+            raise _short(what, offset + n, payload)
+        out.append(payload[offset:offset + n].decode("ascii", "replace"))
+        offset += n
     return out, offset
 
 
@@ -170,44 +185,45 @@ def _exact(what: str, end: int, payload: bytes) -> None:
 
 
 def decode_hello(payload: bytes) -> DeviceInfo:
-    fixed = list(_fixed(_HELLO_FIXED, payload, 0, "HELLO"))
-    fixed[11] = TICK_UNITS.get(fixed[11], f"unit{fixed[11]}")
-    fixed[12] = bool(fixed[12] & 1)
-    strings, end = _strings(payload, _HELLO_FIXED.size, 4, "HELLO")
+    fixed = _fixed(_HELLO_FIXED, payload, 0, "HELLO")
+    fixed["tick_unit"] = TICK_UNITS.get(fixed["tick_unit"], f"unit{fixed['tick_unit']}")
+    fixed["stack_guard"] = bool(fixed["stack_guard"] & 1)
+    strings, end = _strings(payload, _HELLO_FIXED.size, _C.value("EMB_HELLO_STRINGS"), "HELLO")
     _exact("HELLO", end, payload)
-    return DeviceInfo(*fixed, *strings)
+    return DeviceInfo(**fixed, **dict(zip(_HELLO_TEXTS, strings)))
 
 
 def encode_infer(ids: list[int]) -> bytes:
-    return struct.pack(f"<H{len(ids)}H", len(ids), *ids)
+    return _INFER_REQ.pack(n=len(ids)) + _TOKEN.array(len(ids)).pack(*ids)
 
 
 def decode_infer(payload: bytes, n_classes: int | None = None) -> InferResult:
     """An INFER reply; ``n_classes`` (from HELLO) is checked when given."""
-    n, count, ticks = _fixed(_INFER_FIXED, payload, 0, "INFER")
+    head = _fixed(_INFER_FIXED, payload, 0, "INFER")
+    count = head["n_classes"]
     if n_classes is not None and count != n_classes:
         raise ProtocolError(f"malformed INFER reply: {count} logits, the model has {n_classes}",
                             hint=HINT)
-    end = _INFER_FIXED.size + 4 * count
+    end = _INFER_FIXED.size + _LOGIT.size * count
     if len(payload) < end:
         raise _short("INFER", end, payload)
     _exact("INFER", end, payload)
-    logits = struct.unpack_from(f"<{count}f", payload, _INFER_FIXED.size)
-    return InferResult(n=n, logits=list(logits), ticks=ticks)
+    logits = _LOGIT.array(count).unpack_from(payload, _INFER_FIXED.size)
+    return InferResult(n=head["n"], logits=list(logits), ticks=head["ticks"])
 
 
 def decode_stats(payload: bytes) -> Stats:
     fields = _fixed(_STATS, payload, 0, "STATS")
     _exact("STATS", _STATS.size, payload)
-    return Stats(*fields)
+    return Stats(**fields)
 
 
 def decode_stages(payload: bytes) -> list[tuple[str, int]]:
-    (count,) = _fixed(_U16, payload, 0, "STAGES")
-    offset, stages = 2, []
+    count = _fixed(_STAGES, payload, 0, "STAGES")["count"]
+    offset, stages = _STAGES.size, []
     for _ in range(count):
-        (ticks,) = _fixed(_U64, payload, offset, "STAGES")
-        (name,), offset = _strings(payload, offset + 8, 1, "STAGES")
+        ticks = _fixed(_STAGE, payload, offset, "STAGES")["ticks"]
+        (name,), offset = _strings(payload, offset + _STAGE.size, 1, "STAGES")
         stages.append((name, ticks))
     _exact("STAGES", offset, payload)
     return stages
@@ -219,40 +235,38 @@ def _pack_strings(*texts: str) -> bytes:
     out = b""
     for text in texts:
         raw = text.encode("ascii")
-        out += bytes([len(raw)]) + raw
+        out += _STR.pack(len=len(raw)) + raw
     return out
 
 
 def encode_hello(info: DeviceInfo) -> bytes:
-    unit = {v: k for k, v in TICK_UNITS.items()}.get(info.tick_unit, 0)
-    fixed = _HELLO_FIXED.pack(info.proto_version, info.max_len, info.n_classes, info.n_stages,
-                              info.arena_bytes, info.vocab_size, info.clock_hz, info.tick_scale,
-                              info.stack_bytes, info.max_payload, info.static_bytes, unit,
-                              int(info.stack_guard))
-    return fixed + _pack_strings(info.board, info.port, info.model_sha256, info.prefix)
+    values = {f.name: getattr(info, f.name) for f in _HELLO_FIXED.fields}
+    values["tick_unit"] = _UNIT_IDS.get(info.tick_unit, _UNIT_IDS["cycles"])
+    values["stack_guard"] = int(info.stack_guard)
+    return _HELLO_FIXED.pack(**values) + _pack_strings(*(getattr(info, t) for t in _HELLO_TEXTS))
 
 
 def encode_infer_reply(result: InferResult) -> bytes:
-    return _INFER_FIXED.pack(result.n, len(result.logits), result.ticks) + struct.pack(
-        f"<{len(result.logits)}f", *result.logits)
+    count = len(result.logits)
+    return (_INFER_FIXED.pack(n=result.n, n_classes=count, ticks=result.ticks)
+            + _LOGIT.array(count).pack(*result.logits))
 
 
 def encode_stats(stats: Stats) -> bytes:
-    return _STATS.pack(stats.stack_peak_bytes, stats.stack_bytes, stats.arena_bytes,
-                       stats.static_bytes, stats.n_infer, stats.n_errors, stats.n_dropped)
+    return _STATS.pack(**{f.name: getattr(stats, f.name) for f in _STATS.fields})
 
 
 def encode_stages(stages: list[tuple[str, int]]) -> bytes:
-    return _U16.pack(len(stages)) + b"".join(_U64.pack(t) + _pack_strings(name)
-                                             for name, t in stages)
+    return _STAGES.pack(count=len(stages)) + b"".join(_STAGE.pack(ticks=t) + _pack_strings(name)
+                                                      for name, t in stages)
 
 
 def describe_error(payload: bytes) -> str:
-    code, detail, req = (list(payload) + [0, 0, 0])[:3]
-    text = ERROR_CODES.get(code, f"error {code}")
-    if code == 5:
-        text += f" {MODEL_STATUS.get(detail, detail)}"
-    return f"{text} (request type 0x{req:02x})"
+    err = _ERROR.unpack(payload[:_ERROR.size].ljust(_ERROR.size, b"\0"))  # missing bytes: 0
+    text = ERROR_CODES.get(err["code"], f"error {err['code']}")
+    if err["code"] == PE_MODEL:
+        text += f" {MODEL_STATUS.get(err['detail'], err['detail'])}"
+    return f"{text} (request type 0x{err['request_type']:02x})"
 
 
 @dataclass(frozen=True)
@@ -274,10 +288,13 @@ def decode_text(payload: bytes) -> TextResult:
     if len(payload) < _TEXT_FIXED.size:
         raise DeviceError(f"a TEXT reply of {len(payload)} bytes is shorter than its header",
                           hint="the device and this tool speak different protocol versions")
-    n, n_classes, ticks, tok_ticks = _TEXT_FIXED.unpack_from(payload)
-    if len(payload) != _TEXT_FIXED.size + 4 * n_classes + 2 * n:
+    head = _TEXT_FIXED.unpack(payload)
+    n, n_classes = head["n"], head["n_classes"]
+    ids_at = _TEXT_FIXED.size + _LOGIT.size * n_classes
+    if len(payload) != ids_at + _TOKEN.size * n:
         raise DeviceError(f"a TEXT reply of {len(payload)} bytes does not hold {n_classes} "
                           f"logits and {n} ids", hint="re-flash: embbert-mcu flash")
-    logits = struct.unpack_from(f"<{n_classes}f", payload, _TEXT_FIXED.size)
-    ids = struct.unpack_from(f"<{n}H", payload, _TEXT_FIXED.size + 4 * n_classes)
-    return TextResult(ids=list(ids), logits=list(logits), ticks=ticks, tokenizer_ticks=tok_ticks)
+    logits = _LOGIT.array(n_classes).unpack_from(payload, _TEXT_FIXED.size)
+    ids = _TOKEN.array(n).unpack_from(payload, ids_at)
+    return TextResult(ids=list(ids), logits=list(logits), ticks=head["ticks"],
+                      tokenizer_ticks=head["tokenizer_ticks"])

@@ -16,12 +16,19 @@ from typing import Sequence
 import numpy as np
 
 from ..ccompile import STRICT_FLAGS, compile_c
+from ..contract import CONTRACT
 from ..errors import BuildError, ExportError
 from ..fileio import write_text
 from .layout import model_files, source_dir
 from .render import environment
 
 RUN_TIMEOUT_S = 600
+
+
+def status_hint() -> str:
+    """What each emb_status_t means, as emb_contract.h says: "1 = EMB_ERR_ARG (...), ..."."""
+    return ", ".join(f"{c.value} = {c.name} ({c.text})" for c in CONTRACT.codes("STATUS")
+                     if c.name != "EMB_OK")
 
 
 class HostModel:
@@ -82,7 +89,7 @@ class HostModel:
         for i, reply in enumerate(replies):
             if reply[0] != "ok":
                 raise ExportError(f"the C model returned status {reply[1]} on sequence {i}",
-                                  hint="1 = bad argument, 2 = length, 3 = token id, 4 = arena")
+                                  hint=status_hint())
             out.append([float(v) for v in reply[1:]])
         return out
 
@@ -90,9 +97,9 @@ class HostModel:
         return self.run_many([ids])[0]
 
     def status(self, ids: Sequence[int]) -> int:
-        """The emb_status_t of one run (0 = EMB_OK)."""
+        """The emb_status_t of one run (EMB_OK on success)."""
         reply = self.raw([ids])[0]
-        return 0 if reply[0] == "ok" else int(reply[1])
+        return CONTRACT.value("EMB_OK") if reply[0] == "ok" else int(reply[1])
 
     def stage_outputs(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """X (n, d) as the C holds it at the start of each block's stage 1..N (the embedder's

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..contract import CONTRACT
 from ..errors import ExportError
 from ..quant.blocks import QTensor
 from .symbols import lambda_symbol, tensor_symbol
 
 PER_LINE = 16  # values per line for flat arrays (fp16 bits, mask bytes, floats)
-ENC_MACRO = {"q8": "EMB_QT_Q8", "f16": "EMB_QT_F16", "mixed": "EMB_QT_MIXED", "f32": "EMB_QT_F32"}
+# encoding -> its emb_encoding_t name in C ("q8" -> "EMB_QT_Q8"), from emb_contract.h
+ENC_MACRO = {c.name.removeprefix("EMB_QT_").lower(): c.name for c in CONTRACT.codes("ENCODING")}
 
 
 @dataclass(frozen=True)

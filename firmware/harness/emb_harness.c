@@ -13,9 +13,6 @@
 #define EMB_MAX2(a, b) ((a) > (b) ? (a) : (b))
 #define EMB_STR_MAX 64u           /* longest string field of HELLO */
 #define EMB_STAGE_NAME_MAX 24u    /* longest stage name sent by STAGES */
-#define EMB_HELLO_FIXED 38u
-#define EMB_INFER_FIXED 12u
-#define EMB_TEXT_FIXED 20u
 #ifdef EMB_MODEL_TOKENIZE
 #ifndef EMB_TEXT_MAX
 #define EMB_TEXT_MAX (8u * EMB_MODEL_MAX_LEN) /* bytes of UTF-8 a TEXT request may carry */
@@ -23,14 +20,21 @@
 #else
 #define EMB_TEXT_MAX 0u
 #endif
+/* Payload sizes (layouts in emb_contract.h). */
+#define EMB_STR_SIZE(max) (EMB_STR_BYTES + (max))
+#define EMB_LOGITS_SIZE (EMB_LOGIT_BYTES * EMB_MODEL_N_CLASSES)
+#define EMB_HELLO_SIZE (EMB_HELLO_BYTES + EMB_HELLO_STRINGS * EMB_STR_SIZE(EMB_STR_MAX))
+#define EMB_INFER_REQ_SIZE (EMB_INFER_REQ_BYTES + EMB_TOKEN_BYTES * EMB_MODEL_MAX_LEN)
+#define EMB_INFER_SIZE (EMB_INFER_BYTES + EMB_LOGITS_SIZE)
+#define EMB_TEXT_SIZE (EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * EMB_MODEL_MAX_LEN)
+#define EMB_STAGES_SIZE                                                                        \
+    (EMB_STAGES_BYTES + EMB_MODEL_N_STAGES * (EMB_STAGE_BYTES + EMB_STR_SIZE(EMB_STAGE_NAME_MAX)))
 /* Requests: an INFER of max_len ids or a TEXT of EMB_TEXT_MAX bytes is the largest; 64
  * bytes at least for ECHO tests. */
-#define EMB_RX_PAYLOAD_MAX EMB_MAX2(EMB_MAX2(2u + 2u * EMB_MODEL_MAX_LEN, 64u), EMB_TEXT_MAX)
-#define EMB_TX_PAYLOAD_MAX                                                                      \
-    EMB_MAX2(EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_FIXED + 4u * (1u + EMB_STR_MAX)),\
-                      EMB_TEXT_FIXED + 4u * EMB_MODEL_N_CLASSES + 2u * EMB_MODEL_MAX_LEN),     \
-             EMB_MAX2(EMB_INFER_FIXED + 4u * EMB_MODEL_N_CLASSES,                              \
-                      2u + EMB_MODEL_N_STAGES * (9u + EMB_STAGE_NAME_MAX)))
+#define EMB_RX_PAYLOAD_MAX EMB_MAX2(EMB_MAX2(EMB_INFER_REQ_SIZE, 64u), EMB_TEXT_MAX)
+#define EMB_TX_PAYLOAD_MAX                                                                     \
+    EMB_MAX2(EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_SIZE), EMB_TEXT_SIZE),            \
+             EMB_MAX2(EMB_INFER_SIZE, EMB_STAGES_SIZE))
 
 /* The receive buffer doubles as the token buffer: ids are decoded in place (see infer). */
 static union {
@@ -72,42 +76,42 @@ static void emb_send(uint8_t type, uint8_t seq, size_t len)
 static void emb_send_error(uint8_t seq, uint8_t code, uint8_t detail, uint8_t type)
 {
     uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
-    p[0] = code;
-    p[1] = detail;
-    p[2] = type;
+    p[EMB_ERROR_CODE] = code;
+    p[EMB_ERROR_DETAIL] = detail;
+    p[EMB_ERROR_REQUEST_TYPE] = type;
     emb_st.n_errors++;
-    emb_send(EMB_MSG_ERROR, seq, 3u);
+    emb_send(EMB_MSG_ERROR, seq, EMB_ERROR_BYTES);
 }
 
 static size_t emb_put_str(uint8_t *p, const char *s, size_t max)
 {
     size_t n = strlen(s);
     n = n > max ? max : n;
-    p[0] = (uint8_t)n;
-    memcpy(p + 1, s, n);
-    return n + 1u;
+    p[EMB_STR_LEN] = (uint8_t)n;
+    memcpy(p + EMB_STR_BYTES, s, n);
+    return EMB_STR_BYTES + n;
 }
 
 static void emb_hello(uint8_t seq)
 {
     emb_port_info_t info;
     uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
-    size_t n = EMB_HELLO_FIXED;
+    size_t n = EMB_HELLO_BYTES;
 
     emb_port_info(&info);
-    emb_put_u16(p + 0, (uint16_t)EMB_PROTO_VERSION);
-    emb_put_u16(p + 2, (uint16_t)EMB_MODEL_MAX_LEN);
-    emb_put_u16(p + 4, (uint16_t)EMB_MODEL_N_CLASSES);
-    emb_put_u16(p + 6, (uint16_t)EMB_MODEL_N_STAGES);
-    emb_put_u32(p + 8, (uint32_t)EMB_MODEL_ARENA_BYTES);
-    emb_put_u32(p + 12, (uint32_t)EMB_MODEL_VOCAB_SIZE);
-    emb_put_u32(p + 16, info.clock_hz);
-    emb_put_u32(p + 20, info.tick_scale);
-    emb_put_u32(p + 24, info.stack_bytes);
-    emb_put_u32(p + 28, (uint32_t)EMB_RX_PAYLOAD_MAX);
-    emb_put_u32(p + 32, EMB_STATIC_BYTES);
-    p[36] = info.tick_unit;
-    p[37] = info.stack_guard;
+    emb_put_u16(p + EMB_HELLO_PROTO_VERSION, (uint16_t)EMB_PROTO_VERSION);
+    emb_put_u16(p + EMB_HELLO_MAX_LEN, (uint16_t)EMB_MODEL_MAX_LEN);
+    emb_put_u16(p + EMB_HELLO_N_CLASSES, (uint16_t)EMB_MODEL_N_CLASSES);
+    emb_put_u16(p + EMB_HELLO_N_STAGES, (uint16_t)EMB_MODEL_N_STAGES);
+    emb_put_u32(p + EMB_HELLO_ARENA_BYTES, (uint32_t)EMB_MODEL_ARENA_BYTES);
+    emb_put_u32(p + EMB_HELLO_VOCAB_SIZE, (uint32_t)EMB_MODEL_VOCAB_SIZE);
+    emb_put_u32(p + EMB_HELLO_CLOCK_HZ, info.clock_hz);
+    emb_put_u32(p + EMB_HELLO_TICK_SCALE, info.tick_scale);
+    emb_put_u32(p + EMB_HELLO_STACK_BYTES, info.stack_bytes);
+    emb_put_u32(p + EMB_HELLO_MAX_PAYLOAD, (uint32_t)EMB_RX_PAYLOAD_MAX);
+    emb_put_u32(p + EMB_HELLO_STATIC_BYTES, EMB_STATIC_BYTES);
+    p[EMB_HELLO_TICK_UNIT] = info.tick_unit;
+    p[EMB_HELLO_STACK_GUARD] = info.stack_guard;
     n += emb_put_str(p + n, info.board, EMB_STR_MAX);
     n += emb_put_str(p + n, info.port, EMB_STR_MAX);
     n += emb_put_str(p + n, EMB_MODEL_SHA256, EMB_STR_MAX);
@@ -151,15 +155,15 @@ static void emb_infer(const emb_frame_t *f)
     emb_status_t status;
     uint32_t peak;
 
-    n = f->len >= 2u ? emb_get_u16(f->payload) : 0u;
-    if (f->len < 2u || f->len != 2u + 2u * n) {
+    n = f->len >= EMB_INFER_REQ_BYTES ? emb_get_u16(f->payload + EMB_INFER_REQ_N) : 0u;
+    if (f->len < EMB_INFER_REQ_BYTES || f->len != EMB_INFER_REQ_BYTES + EMB_TOKEN_BYTES * n) {
         emb_send_error(f->seq, EMB_PE_LENGTH, 0u, f->type);
         return;
     }
     /* In place: word i (bytes 2i..2i+1) is written after the bytes it is read from
      * (8 + 2i..) and before any later id is read, so nothing is clobbered. */
     for (i = 0; i < n; ++i) {
-        emb_rx.words[i] = emb_get_u16(f->payload + 2u + 2u * i);
+        emb_rx.words[i] = emb_get_u16(f->payload + EMB_INFER_REQ_BYTES + EMB_TOKEN_BYTES * i);
     }
     status = emb_run_model(emb_rx.words, n);
     peak = emb_port_stack_peak();
@@ -169,13 +173,13 @@ static void emb_infer(const emb_frame_t *f)
         return;
     }
     emb_st.n_infer++;
-    emb_put_u16(p, (uint16_t)n);
-    emb_put_u16(p + 2, (uint16_t)EMB_MODEL_N_CLASSES);
-    emb_put_u64(p + 4, emb_st.elapsed);
+    emb_put_u16(p + EMB_INFER_N, (uint16_t)n);
+    emb_put_u16(p + EMB_INFER_N_CLASSES, (uint16_t)EMB_MODEL_N_CLASSES);
+    emb_put_u64(p + EMB_INFER_TICKS, emb_st.elapsed);
     for (i = 0; i < EMB_MODEL_N_CLASSES; ++i) {
-        emb_put_f32(p + EMB_INFER_FIXED + 4u * i, emb_logits[i]);
+        emb_put_f32(p + EMB_INFER_BYTES + EMB_LOGIT_BYTES * i, emb_logits[i]);
     }
-    emb_send(EMB_MSG_INFER | EMB_PROTO_REPLY, f->seq, EMB_INFER_FIXED + 4u * EMB_MODEL_N_CLASSES);
+    emb_send(EMB_MSG_INFER | EMB_PROTO_REPLY, f->seq, EMB_INFER_SIZE);
 }
 
 #ifdef EMB_MODEL_TOKENIZE
@@ -190,7 +194,7 @@ static void emb_text(const emb_frame_t *f)
     start = emb_port_ticks();
     status = EMB_MODEL_TOKENIZE((const char *)f->payload, f->len, emb_text_ids,
                                 EMB_MODEL_MAX_LEN, &n);
-    emb_put_u64(p + 12, (uint64_t)(uint32_t)(emb_port_ticks() - start));
+    emb_put_u64(p + EMB_TEXT_TOKENIZER_TICKS, (uint64_t)(uint32_t)(emb_port_ticks() - start));
     if (status == EMB_OK) {
         status = emb_run_model(emb_text_ids, n);
     }
@@ -201,17 +205,17 @@ static void emb_text(const emb_frame_t *f)
         return;
     }
     emb_st.n_infer++;
-    emb_put_u16(p, (uint16_t)n);
-    emb_put_u16(p + 2, (uint16_t)EMB_MODEL_N_CLASSES);
-    emb_put_u64(p + 4, emb_st.elapsed);
+    emb_put_u16(p + EMB_TEXT_N, (uint16_t)n);
+    emb_put_u16(p + EMB_TEXT_N_CLASSES, (uint16_t)EMB_MODEL_N_CLASSES);
+    emb_put_u64(p + EMB_TEXT_TICKS, emb_st.elapsed);
     for (i = 0; i < EMB_MODEL_N_CLASSES; ++i) {
-        emb_put_f32(p + EMB_TEXT_FIXED + 4u * i, emb_logits[i]);
+        emb_put_f32(p + EMB_TEXT_BYTES + EMB_LOGIT_BYTES * i, emb_logits[i]);
     }
     for (i = 0; i < n; ++i) {
-        emb_put_u16(p + EMB_TEXT_FIXED + 4u * EMB_MODEL_N_CLASSES + 2u * i, emb_text_ids[i]);
+        emb_put_u16(p + EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * i, emb_text_ids[i]);
     }
     emb_send(EMB_MSG_TEXT | EMB_PROTO_REPLY, f->seq,
-             EMB_TEXT_FIXED + 4u * EMB_MODEL_N_CLASSES + 2u * n);
+             EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * n);
 }
 #endif
 
@@ -223,26 +227,26 @@ static void emb_stats(uint8_t seq)
 
     emb_port_info(&info);
     emb_st.stack_peak = peak > emb_st.stack_peak ? peak : emb_st.stack_peak;
-    emb_put_u32(p + 0, emb_st.stack_peak);
-    emb_put_u32(p + 4, info.stack_bytes);
-    emb_put_u32(p + 8, (uint32_t)EMB_MODEL_ARENA_BYTES);
-    emb_put_u32(p + 12, EMB_STATIC_BYTES);
-    emb_put_u32(p + 16, emb_st.n_infer);
-    emb_put_u32(p + 20, emb_st.n_errors);
-    emb_put_u32(p + 24, emb_st.n_dropped);
-    emb_send(EMB_MSG_STATS | EMB_PROTO_REPLY, seq, 28u);
+    emb_put_u32(p + EMB_STATS_STACK_PEAK_BYTES, emb_st.stack_peak);
+    emb_put_u32(p + EMB_STATS_STACK_BYTES, info.stack_bytes);
+    emb_put_u32(p + EMB_STATS_ARENA_BYTES, (uint32_t)EMB_MODEL_ARENA_BYTES);
+    emb_put_u32(p + EMB_STATS_STATIC_BYTES, EMB_STATIC_BYTES);
+    emb_put_u32(p + EMB_STATS_N_INFER, emb_st.n_infer);
+    emb_put_u32(p + EMB_STATS_N_ERRORS, emb_st.n_errors);
+    emb_put_u32(p + EMB_STATS_N_DROPPED, emb_st.n_dropped);
+    emb_send(EMB_MSG_STATS | EMB_PROTO_REPLY, seq, EMB_STATS_BYTES);
 }
 
 static void emb_stages(uint8_t seq)
 {
     uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
-    size_t n = 2u;
+    size_t n = EMB_STAGES_BYTES;
     unsigned s;
 
-    emb_put_u16(p, (uint16_t)EMB_MODEL_N_STAGES);
+    emb_put_u16(p + EMB_STAGES_COUNT, (uint16_t)EMB_MODEL_N_STAGES);
     for (s = 0; s < EMB_MODEL_N_STAGES; ++s) {
-        emb_put_u64(p + n, emb_st.stage_ticks[s]);
-        n += 8u;
+        emb_put_u64(p + n + EMB_STAGE_TICKS, emb_st.stage_ticks[s]);
+        n += EMB_STAGE_BYTES;
         n += emb_put_str(p + n, EMB_MODEL_STAGE_NAMES[s], EMB_STAGE_NAME_MAX);
     }
     emb_send(EMB_MSG_STAGES | EMB_PROTO_REPLY, seq, n);

@@ -71,25 +71,25 @@ emb_scan_t emb_proto_scan(const uint8_t *buf, size_t fill, size_t max_payload, e
     if (fill == 0) {
         return EMB_SCAN_NEED_MORE;
     }
-    if (buf[0] != EMB_PROTO_SYNC0) {
+    if (buf[EMB_PROTO_HEADER_SYNC0] != EMB_PROTO_SYNC0) {
         for (i = 1; i < fill && buf[i] != EMB_PROTO_SYNC0; ++i) {
         }
         *consumed = i;
         return EMB_SCAN_SKIP;
     }
-    if (fill < 2) {
+    if (fill <= (size_t)EMB_PROTO_HEADER_SYNC1) {
         return EMB_SCAN_NEED_MORE;
     }
-    if (buf[1] != EMB_PROTO_SYNC1) {
+    if (buf[EMB_PROTO_HEADER_SYNC1] != EMB_PROTO_SYNC1) {
         *consumed = 1;
         return EMB_SCAN_SKIP;
     }
     if (fill < EMB_PROTO_HEADER_BYTES) {
         return EMB_SCAN_NEED_MORE;
     }
-    frame->type = buf[2];
-    frame->seq = buf[3];
-    frame->len = emb_get_u16(buf + 4);
+    frame->type = buf[EMB_PROTO_HEADER_TYPE];
+    frame->seq = buf[EMB_PROTO_HEADER_SEQ];
+    frame->len = emb_get_u16(buf + EMB_PROTO_HEADER_LEN);
     frame->payload = buf + EMB_PROTO_HEADER_BYTES;
     frame->error = 0;
     if (frame->len > max_payload) {
@@ -101,8 +101,9 @@ emb_scan_t emb_proto_scan(const uint8_t *buf, size_t fill, size_t max_payload, e
     if (fill < total) {
         return EMB_SCAN_NEED_MORE;
     }
-    crc = emb_crc32_update(0u, buf + 2, EMB_PROTO_HEADER_BYTES - 2u + (size_t)frame->len);
-    if (crc != emb_get_u32(buf + total - EMB_PROTO_CRC_BYTES)) {
+    crc = emb_crc32_update(0u, buf + EMB_PROTO_CRC_FROM,
+                           total - EMB_PROTO_CRC_BYTES - EMB_PROTO_CRC_FROM);
+    if (crc != emb_get_u32(buf + total - EMB_PROTO_CRC_BYTES + EMB_PROTO_CRC_CRC32)) {
         frame->error = EMB_PE_CRC;
         *consumed = 1;
         return EMB_SCAN_ERROR;
@@ -113,12 +114,13 @@ emb_scan_t emb_proto_scan(const uint8_t *buf, size_t fill, size_t max_payload, e
 
 size_t emb_proto_seal(uint8_t *out, uint8_t type, uint8_t seq, uint16_t len)
 {
-    size_t body = EMB_PROTO_HEADER_BYTES - 2u + (size_t)len;
-    out[0] = (uint8_t)EMB_PROTO_SYNC0;
-    out[1] = (uint8_t)EMB_PROTO_SYNC1;
-    out[2] = type;
-    out[3] = seq;
-    emb_put_u16(out + 4, len);
-    emb_put_u32(out + 2 + body, emb_crc32_update(0u, out + 2, body));
-    return body + 2u + EMB_PROTO_CRC_BYTES;
+    size_t end = EMB_PROTO_HEADER_BYTES + (size_t)len; /* where the CRC goes */
+    out[EMB_PROTO_HEADER_SYNC0] = (uint8_t)EMB_PROTO_SYNC0;
+    out[EMB_PROTO_HEADER_SYNC1] = (uint8_t)EMB_PROTO_SYNC1;
+    out[EMB_PROTO_HEADER_TYPE] = type;
+    out[EMB_PROTO_HEADER_SEQ] = seq;
+    emb_put_u16(out + EMB_PROTO_HEADER_LEN, len);
+    emb_put_u32(out + end + EMB_PROTO_CRC_CRC32,
+                emb_crc32_update(0u, out + EMB_PROTO_CRC_FROM, end - EMB_PROTO_CRC_FROM));
+    return end + EMB_PROTO_CRC_BYTES;
 }

@@ -1,14 +1,11 @@
 /*
  * embbert-mcu serial protocol: framing, CRC and byte order, shared by every port.
- * Mirrored byte for byte by embbert_mcu/device/protocol.py.
+ * The codes and every message's layout (EMB_PROTO_HEADER_*, EMB_HELLO_*, ...) are in
+ * emb_contract.h, the one place embbert_mcu/device/protocol.py also reads them from.
  *
- * Frame (little-endian):
- *   off 0  sync 0xEB 0x42
- *   off 2  type      u8   request type; a reply is type | 0x80, an error is 0x7F
- *   off 3  seq       u8   echoed in the reply so the host can drop stale replies
- *   off 4  len       u16  payload bytes, <= the device's max payload
- *   off 6  payload   len bytes
- *   then   crc       u32  CRC-32 (IEEE, zlib's) of type..payload
+ * Frame (little-endian): sync 0xEB 0x42, type u8 (a reply is type | 0x80, an error 0x7F),
+ * seq u8 (echoed so the host can drop stale replies), len u16 (<= the device's max payload),
+ * the payload, then the CRC-32 (IEEE, zlib's) of type..payload.
  */
 #ifndef EMB_PROTO_H
 #define EMB_PROTO_H
@@ -16,36 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EMB_PROTO_VERSION 1u
-#define EMB_PROTO_SYNC0 0xEBu
-#define EMB_PROTO_SYNC1 0x42u
-#define EMB_PROTO_HEADER_BYTES 6u
-#define EMB_PROTO_CRC_BYTES 4u
+#include "emb_contract.h"
+
 #define EMB_PROTO_OVERHEAD (EMB_PROTO_HEADER_BYTES + EMB_PROTO_CRC_BYTES)
-
-/* Request types; the reply to type t is t | EMB_PROTO_REPLY. */
-#define EMB_MSG_HELLO 0x01u    /* -> board, model hash, sizes, clock, tick unit */
-#define EMB_MSG_INFER 0x02u    /* u16 n, n x u16 ids -> u16 n, u16 classes, u64 ticks, f32 logits */
-#define EMB_MSG_STATS 0x03u    /* -> stack peak and size, arena, static buffers, counters */
-#define EMB_MSG_STAGES 0x04u   /* -> ticks per stage of the last inference, with names */
-#define EMB_MSG_SHUTDOWN 0x05u /* -> empty reply, then the port stops (emulator exit, board reset) */
-#define EMB_MSG_ECHO 0x06u     /* payload -> the same payload (link test) */
-#define EMB_MSG_TEXT 0x07u     /* UTF-8 text -> u16 n, u16 classes, u64 model ticks, u64
-                                  tokenizer ticks, f32 logits, n x u16 ids it used */
-#define EMB_PROTO_REPLY 0x80u
-#define EMB_MSG_ERROR 0x7Fu /* u8 code, u8 detail, u8 request type */
-
-/* Error codes carried by EMB_MSG_ERROR. */
-#define EMB_PE_CRC 1u       /* CRC mismatch */
-#define EMB_PE_OVERSIZE 2u  /* len above the device's max payload */
-#define EMB_PE_TYPE 3u      /* unknown request type */
-#define EMB_PE_LENGTH 4u    /* payload length wrong for the request type */
-#define EMB_PE_MODEL 5u     /* the model returned a status; detail = emb_status_t */
-
-/* Tick units reported by HELLO: ticks x tick_scale = this many units. */
-#define EMB_TICK_CYCLES 0u
-#define EMB_TICK_INSTRUCTIONS 1u
-#define EMB_TICK_NANOSECONDS 2u
+#define EMB_PROTO_CRC_FROM ((size_t)EMB_PROTO_HEADER_TYPE) /* the CRC covers type..payload */
 
 typedef enum {
     EMB_SCAN_NEED_MORE = 0, /* keep reading */

@@ -9,21 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "emb_config.h" /* generated per model: EMB_QBLOCK */
+#include "emb_config.h"   /* generated per model: EMB_QBLOCK */
+#include "emb_contract.h" /* emb_status_t, emb_encoding_t, EMB_STATIC_ASSERT */
 
 #ifndef EMB_QBLOCK
 #error "emb_config.h must define EMB_QBLOCK"
 #endif
-
-#define EMB_STATIC_ASSERT(cond, name) typedef char emb_static_assert_##name[(cond) ? 1 : -1]
-
-typedef enum {
-    EMB_OK = 0,
-    EMB_ERR_ARG = 1,    /* a NULL pointer or an unsupported tensor encoding */
-    EMB_ERR_LENGTH = 2, /* n == 0 or n > max_len */
-    EMB_ERR_TOKEN = 3,  /* a token id >= vocab_size */
-    EMB_ERR_ARENA = 4   /* arena too small or misaligned */
-} emb_status_t;
 
 /* Called at the start of each stage, and once more with stage == n_stages at the end. */
 typedef void (*emb_stage_hook_t)(void *ctx, unsigned stage);
@@ -35,13 +26,8 @@ typedef struct {
 } emb_block_q8_t;
 EMB_STATIC_ASSERT(sizeof(emb_block_q8_t) == 2 + EMB_QBLOCK, block_q8_has_no_padding);
 
-typedef enum {
-    EMB_QT_Q8 = 0,    /* every block int8 */
-    EMB_QT_F16 = 1,   /* every value fp16 (whole-tensor fallback) */
-    EMB_QT_MIXED = 2, /* bitmap-selected fp16 blocks among int8 blocks, walked in order:
-                         only emb_linear_f32 reads it (gather and conv need random access) */
-    EMB_QT_F32 = 3    /* small vectors */
-} emb_encoding_t;
+/* emb_encoding_t (emb_contract.h): EMB_QT_MIXED is walked in order, so only emb_linear_f32
+ * and emb_linear_q8 read it (gather and conv need random access). */
 
 /* A constant tensor seen as a matrix of rows x cols (cols = numel / shape[0]). */
 typedef struct {

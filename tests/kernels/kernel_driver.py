@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from embbert_mcu.ccompile import compile_c
+from embbert_mcu.contract import CONTRACT
 from embbert_mcu.quant.blocks import QTensor
 
 HERE = Path(__file__).resolve().parent
 RUNTIME = HERE.parents[1] / "firmware" / "runtime"
-ENCODING_IDS = {"q8": 0, "f16": 1, "mixed": 2, "f32": 3}
+ENCODING_IDS = CONTRACT.names("ENCODING", "EMB_QT_")  # {"q8": 0, ...} from emb_contract.h
+STATUS = {c.name: c.value for c in CONTRACT.codes("STATUS")}  # {"EMB_OK": 0, ...}
 PROVENANCE = "numpy.random.default_rng(seed) (PCG64), seed given per case"
 
 # case -> (atol, rtol) for |c - r| <= atol + rtol * magnitude

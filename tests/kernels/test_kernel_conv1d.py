@@ -10,9 +10,9 @@ import pytest
 
 from embbert_mcu.export import reference as ref
 from embbert_mcu.quant.blocks import pack_tensor
-from kernel_driver import act, arr, assert_close, qtensor, u32
+from kernel_driver import STATUS, act, arr, assert_close, qtensor, u32
 
-EMB_OK, EMB_ERR_ARG = 0, 1
+EMB_OK, EMB_ERR_ARG = STATUS["EMB_OK"], STATUS["EMB_ERR_ARG"]
 T = 40
 
 

@@ -8,9 +8,10 @@ import pytest
 
 from embbert_mcu.export import reference as ref
 from embbert_mcu.quant.blocks import pack_tensor
-from kernel_driver import qtensor, u32
+from kernel_driver import STATUS, qtensor, u32
 
-EMB_OK, EMB_ERR_ARG, EMB_ERR_TOKEN = 0, 1, 3
+EMB_OK, EMB_ERR_ARG, EMB_ERR_TOKEN = (STATUS[n] for n in ("EMB_OK", "EMB_ERR_ARG",
+                                                          "EMB_ERR_TOKEN"))
 
 
 def table(seed, shape, encoding, block=32):

@@ -16,9 +16,9 @@ from embbert_mcu.export import reference as ref
 from embbert_mcu.quant.actquant import quantize_rows
 from embbert_mcu.quant.blocks import pack_tensor
 from embbert_mcu.quant.fake import row_values
-from kernel_driver import act, arr, assert_close, f32, qtensor, u32
+from kernel_driver import STATUS, act, arr, assert_close, f32, qtensor, u32
 
-EMB_OK, EMB_ERR_ARG = 0, 1
+EMB_OK, EMB_ERR_ARG = STATUS["EMB_OK"], STATUS["EMB_ERR_ARG"]
 REF, OPT = 0, 1
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from embbert_mcu.export import reference as ref
 from embbert_mcu.quant.blocks import pack_tensor
-from kernel_driver import arr, assert_close, qtensor
+from kernel_driver import STATUS, arr, assert_close, qtensor
 
-EMB_OK, EMB_ERR_ARG = 0, 1
+EMB_OK, EMB_ERR_ARG = STATUS["EMB_OK"], STATUS["EMB_ERR_ARG"]
 
 
 def run_linear(driver, t, bias, x):
