@@ -165,10 +165,14 @@ def pio_board_json(board: Board) -> dict:
     }
 
 
-def memory_ld(board: Board, model_sha256: str | None = None) -> str:
-    """emb_memory.ld of an emulated board: FLASH and RAM with the real board's sizes."""
+def memory_ld(board: Board, model_sha256: str | None = None,
+              ram_bytes: int | None = None) -> str:
+    """emb_memory.ld of an emulated board: FLASH and RAM with the real board's sizes, or
+    ``ram_bytes`` of RAM for a test program that is no model (the machine has more)."""
+    regions = [{**r, "bytes": ram_bytes} if ram_bytes and r["name"] == "RAM" else r
+               for r in board.memory()]
     return render("emb_memory.ld.j2", "emb_memory.ld", board.id, model_sha256,
-                  regions=board.memory())
+                  regions=regions)
 
 
 # JSON cannot hold a comment: the PlatformIO board files carry no banner.

@@ -30,6 +30,7 @@ from .pio_project import memory_ld
 
 # core name -> the emulated board whose build and machine it uses
 CORES = {"m4f": "qemu_f446", "m7": "qemu_h743"}
+MACHINE_RAM_BYTES = 4 << 20  # MPS2 AN386/AN500 SSRAM at 0x20000000
 CALIB_INSTRUCTIONS = 2_000_000  # CALIB_LOOPS x (subs, bne)
 TIMEOUT_S = 600
 
@@ -51,13 +52,17 @@ def bm_sources(board: Board) -> list[Path]:
 
 
 def build(sources: Sequence[str | Path], out: Path, include_dirs: Sequence[str | Path],
-          core: str, extra_flags: Sequence[str] = ()) -> Path:
+          core: str, extra_flags: Sequence[str] = (), ram_bytes: int | None = None) -> Path:
     """Link ``sources`` with the port into an ELF for ``core`` ("m4f" or "m7"), with
-    -DEMB_ARM_DSP: the sources include firmware/runtime/arm_dsp/."""
+    -DEMB_ARM_DSP: the sources include firmware/runtime/arm_dsp/. RAM is the board's unless
+    ``ram_bytes`` is given (a test whose fixtures outgrow it; MPS2 has 4 MB at 0x20000000)."""
     board = core_board(core)
+    if ram_bytes is not None and not 0 < ram_bytes <= MACHINE_RAM_BYTES:
+        raise DeviceError(f"ram_bytes {ram_bytes} is outside the machine's RAM",
+                          hint=f"choose at most {MACHINE_RAM_BYTES} bytes")
     ld_dir = out.parent / f"ld_{board.id}"
     ld_dir.mkdir(parents=True, exist_ok=True)
-    write_text(ld_dir / "emb_memory.ld", memory_ld(board))
+    write_text(ld_dir / "emb_memory.ld", memory_ld(board, ram_bytes=ram_bytes))
     shutil.copyfile(resource_dir("firmware") / "ld" / "mps2_sections.ld",
                     ld_dir / "mps2_sections.ld")
     flags = (*SECTION_FLAGS, "-DEMB_ARM_DSP", f'-DEMB_BOARD="{board.id}"',

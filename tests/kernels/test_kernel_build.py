@@ -84,3 +84,26 @@ def test_runtime_alone_links_for_cortex_m(tmp_path, target):
         "}\n")
     compile_c([main, *sorted(RUNTIME.glob("emb_*.c"))], tmp_path / "a.elf", [tmp_path, RUNTIME],
               target_name=target, extra_flags=("--specs=nosys.specs",))
+
+
+@pytest.mark.parametrize("core,board_id", [("m4f", "qemu_f446"), ("m7", "qemu_h743")])
+def test_emulator_programs_link_the_boards_port_and_memory(tmp_path, core, board_id):
+    """The golden tests and the kernel benchmark link what `flash` links for the emulated
+    board: its port's startup and vectors, and its real RAM size (stack on top of .bss)."""
+    from embbert_mcu.device import semihost
+    from embbert_mcu.device.boards import load_board
+
+    if find_compiler("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
+    prog = tmp_path / "prog.c"
+    prog.write_text("int emb_bm_main(void);\nint emb_bm_main(void) { return 0; }\n")
+    elf = semihost.build([prog], tmp_path / "prog.elf", [], core)
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True,
+                        check=True).stdout
+    syms = {parts[2]: parts[0] for parts in map(str.split, nm.splitlines()) if len(parts) == 3}
+    assert {"emb_reset_isr", "emb_port_init", "emb_harness_main", "emb_vectors"} <= set(syms)
+    board = load_board(board_id)
+    ram = next(r for r in board.memory() if r["name"] == "RAM")
+    limit, top = int(syms["__stack_limit"], 16), int(syms["__stack_top"], 16)
+    assert top - limit == board.stack_bytes  # the board's stack, passed as flash passes it
+    assert ram["origin"] <= limit and top <= ram["origin"] + ram["bytes"]
