@@ -9,8 +9,10 @@ for n = 256 and n = 29. Weights and inputs from numpy.random.default_rng(7) (PCG
 - host: gcc -O2, x86-64 instructions counted by valgrind's callgrind inside the timed
   function (its callees included); the optimized twins there are the portable ones.
 - Cortex-M4F (QEMU mps2-an386) and Cortex-M7 (mps2-an500): arm-none-eabi-gcc -O2 with the
-  DSP twins (firmware/runtime/arm_dsp/); QEMU -icount shift=0, SysTick ticks calibrated
-  against a loop of known length: Thumb-2 instructions, not cycles.
+  DSP twins (firmware/runtime/arm_dsp/), linked as the emulated boards qemu_f446 and
+  qemu_h743 are (their port, linker script and flags: embbert_mcu/device/semihost.py);
+  QEMU -icount shift=0, the port's SysTick ticks calibrated against a loop of known length:
+  Thumb-2 instructions, not cycles.
 
     .venv/bin/python benchmarks/kernels.py [--reps N] [--json]
 """

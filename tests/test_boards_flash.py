@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from embbert_mcu.ccompile import TARGETS
 from embbert_mcu.device.boards import all_boards, board_ids, load_board
 from embbert_mcu.errors import BudgetError, UsageError
 from embbert_mcu.device.flash import generate_project, raise_overflow
@@ -71,14 +72,29 @@ def test_real_board_project_is_well_formed(tmp_path, model, board_id, platform, 
 FPU_CORES = {"cortex-m4": "-mfpu=fpv4-sp-d16", "cortex-m7": "-mfpu=fpv5-d16"}
 
 
-def test_every_fpu_arm_board_is_hard_float_from_one_manifest():
+def test_every_fpu_arm_board_is_hard_float_from_one_flags_table():
     for b in all_boards():
         if b.core in FPU_CORES:
             assert "-mfloat-abi=hard" in b.cflags and FPU_CORES[b.core] in b.cflags, b.id
-    # the emulated stand-ins take the real board's flags, not a copy
+            assert list(TARGETS[b.target].cpu_flags) == b.cflags, b.id
+        # a manifest names its compile target; it never spells flags itself
+        assert "cflags" not in b.extra and "cflags_of" not in b.extra, b.id
+    # the emulated stand-ins build for the real board's target
     assert load_board("qemu_f446").cflags == load_board("nucleo_f446re").cflags
     assert load_board("qemu_h743").cflags == load_board("nucleo_h743").cflags
-    assert "cflags" not in load_board("qemu_h743").extra
+    assert load_board("esp32dev").cflags == []  # ESP-IDF brings its own
+
+
+def test_a_board_naming_an_unknown_target_is_a_usage_error(tmp_path, monkeypatch):
+    import embbert_mcu.device.boards as boards_mod
+
+    data = json.loads((boards_mod.resource_dir("boards") / "qemu_f446.json").read_text())
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "odd.json").write_text(json.dumps({**data, "target": "cortex-m99"}))
+    monkeypatch.setattr(boards_mod, "resource_dir", lambda kind: tmp_path / kind)
+    with pytest.raises(UsageError, match="unknown compile target 'cortex-m99'") as err:
+        load_board("odd")
+    assert "cortex-m4f" in err.value.hint
 
 
 @pytest.mark.parametrize("board_id,family", [("nucleo_f446re", "-DEMB_STM32_F4"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..ccompile import target as compile_target
 from ..errors import UsageError
 from ..resources import resource_dir
 
@@ -28,19 +29,22 @@ class Board:
     tick_unit: str  # "cycles" (real boards) or "instructions" (emulator)
     platformio: dict
     source: str
-    extra: dict = field(default_factory=dict)  # cflags, qemu, origins, serial, ...
+    extra: dict = field(default_factory=dict)  # target, qemu, origins, serial, ...
 
     @property
     def qemu(self) -> dict:
         return self.extra.get("qemu", {})
 
     @property
+    def target(self) -> str | None:
+        """The compile target (embbert_mcu.ccompile.TARGETS) this board's C is built for;
+        None for boards whose framework brings its own toolchain flags (ESP-IDF)."""
+        return self.extra.get("target")
+
+    @property
     def cflags(self) -> list[str]:
-        """CPU and float-ABI flags, kept in one manifest: an emulated stand-in names the real
-        board it stands in for (``cflags_of``) and compiles with that board's flags."""
-        if "cflags_of" in self.extra:
-            return load_board(self.extra["cflags_of"]).cflags
-        return list(self.extra.get("cflags", []))
+        """CPU and float-ABI flags: the target's row of the one flags table."""
+        return list(compile_target(self.target).cpu_flags) if self.target else []
 
     @property
     def image_of(self) -> str | None:
@@ -80,6 +84,8 @@ def load_board(board_id: str) -> Board:
     extra = {k: v for k, v in data.items() if k not in REQUIRED}
     board = Board(**{k: data[k] for k in REQUIRED}, extra=extra)
     _check_memory(board, path)
+    if board.target:
+        compile_target(board.target)  # an unknown target fails here, naming the known ones
     return board
 
 

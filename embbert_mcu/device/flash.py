@@ -24,10 +24,11 @@ from . import elfsize, emulator
 from .boards import Board
 from ..errors import BudgetError, BuildError
 from ..fileio import write_text
-from .firmware import STRICT_FLAGS, read_manifest, stage_sources, staged_names
+from .firmware import read_manifest, stage_sources, staged_names
 from .owned import clear_generated, record_generated
 from .pio_project import platformio_ini, write_board_files
 from .registry import check_registry, raise_http_error
+from .render import render
 from ..resources import resource_dir
 
 SCONS_VERSION = "4.41101.0"  # what PlatformIO 6.x asks for (dependencies.py)
@@ -51,9 +52,10 @@ def generate_project(board: Board, model_dir: str | Path, project_dir: str | Pat
     src = project / "src"
     # A previous model's files must not linger, and nobody else's may be lost.
     clear_generated(project, staged_names(model_dir, board.port))
-    stage_sources(src, model_dir, board.port, manifest)
-    write_board_files(project, board)
-    write_text(project / "platformio.ini", platformio_ini(board, STRICT_FLAGS, core_dir(project)))
+    stage_sources(src, model_dir, board.port, manifest, board.id)
+    sha = manifest["model_sha256"]
+    write_board_files(project, board, sha)
+    write_text(project / "platformio.ini", platformio_ini(board, core_dir(project), sha))
     record_generated(src)
     return project
 
@@ -71,13 +73,13 @@ def ensure_scons(core: Path) -> None:
     if (pkg / "scons.py").is_file():
         return
     pkg.mkdir(parents=True, exist_ok=True)
+    # JSON cannot hold a comment: PlatformIO's package records carry no banner.
     write_text(pkg / "package.json", json.dumps({"name": "tool-scons", "version": SCONS_VERSION}))
     spec = {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None,
             "uri": None}
     write_text(pkg / ".piopm", json.dumps({"type": "tool", "name": "tool-scons",
                                            "version": SCONS_VERSION, "spec": spec}))
-    write_text(pkg / "scons.py", "import sys\nfrom SCons.Script import main\n"
-               "sys.exit(main())\n")
+    write_text(pkg / "scons.py", render("scons.py.j2", "scons.py", None))
 
 
 def pio_env(project: Path) -> dict:

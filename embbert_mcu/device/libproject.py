@@ -12,7 +12,7 @@ from pathlib import Path
 from ..fileio import write_text
 from ..resources import resource_dir
 from .boards import Board
-from .firmware import STRICT_FLAGS, port_dir, read_manifest
+from .firmware import port_dir, read_manifest
 from .pio_project import platformio_ini, write_board_files
 
 
@@ -41,8 +41,8 @@ def library_project(board: Board, model_dir: str | Path, project_dir: str | Path
     shutil.copyfile(example, src / "main.c")
     shutil.copytree(model_dir, project / "lib" / manifest["prefix"],
                     ignore=shutil.ignore_patterns("host", "*.onnx", "testset.jsonl"))
-    write_board_files(project, board)
-    ini = platformio_ini(board, STRICT_FLAGS).replace(
-        "build_flags =", "build_flags =\n    -DEMB_CLASSIFY_PORT", 1)
-    write_text(project / "platformio.ini", ini)
+    sha = manifest["model_sha256"]
+    write_board_files(project, board, sha)
+    write_text(project / "platformio.ini",
+               platformio_ini(board, model_sha256=sha, defines=["-DEMB_CLASSIFY_PORT"]))
     return project

@@ -167,6 +167,7 @@ def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list
         files = sorted([p.relative_to(tmp).as_posix() for p in tmp.rglob("*")
                         if p.is_file() and p.name != MARKER] + ["manifest.json"])
         manifest["files"] = files  # what a later export may replace without asking
+        # JSON (manifest, testset, tokenizer) and ONNX cannot hold a comment: no banner
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (tmp / MARKER).unlink()
         _swap(tmp, out)

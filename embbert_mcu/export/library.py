@@ -39,6 +39,8 @@ def render_library(env, prefix: str, labels: list[str], source_names: list[str],
     sources = [s for s in sources if s.endswith(".c")]
     common = {"prefix": prefix, "macro": macro, "label_list": label_list,
               "n_classes": len(labels), "version": __version__, "tool_version": __version__}
+    # JSON cannot hold a comment: library.json carries no banner (its description names
+    # the tool and version instead).
     lib_json = env.get_template("library/library.json.j2").render(**common)
     json.loads(lib_json)  # the template must give valid JSON
     return {
@@ -47,7 +49,8 @@ def render_library(env, prefix: str, labels: list[str], source_names: list[str],
         f"{SRC}/{names['api']}": env.get_template("api.c.j2").render(
             banner=banner_for(names["api"]), labels=[c_string(x) for x in labels], **common),
         "library.json": lib_json,
-        "library.properties": env.get_template("library/library.properties.j2").render(**common),
+        "library.properties": env.get_template("library/library.properties.j2").render(
+            banner=banner_for("library.properties"), **common),
         "CMakeLists.txt": env.get_template("library/CMakeLists.txt.j2").render(
             banner=banner_for("CMakeLists.txt"), sources=sources, **common),
         "examples/classify/main.c": env.get_template("library/classify_main.c.j2").render(

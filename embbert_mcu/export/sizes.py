@@ -8,14 +8,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..ccompile import CORTEX_M4_FLAGS, compile_c, find_compiler
+from ..ccompile import compile_c, find_compiler, target as compile_target
 from ..errors import BuildError
 from .layout import source_dir
-
-TARGETS = {
-    "cortex-m4f": ("arm-none-eabi-gcc", "arm-none-eabi-size", CORTEX_M4_FLAGS),
-    "host": ("gcc", "size", ()),
-}
 
 
 def _text_data(size_tool: str, obj: Path) -> int:
@@ -30,13 +25,13 @@ def code_size(model_dir: str | Path, target: str | None = None) -> dict:
     """{"target", "code_bytes", "weights_object_bytes", "files": {name: bytes}}."""
     if target is None:
         target = "cortex-m4f" if find_compiler("arm-none-eabi-gcc") else "host"
-    cc, size_tool, flags = TARGETS[target]
+    size_tool = compile_target(target).size_tool
     src_dir = source_dir(model_dir)
     files = {}
     with tempfile.TemporaryDirectory() as tmp:
         for src in sorted(src_dir.glob("*.c")):
             obj = compile_c([src], Path(tmp) / (src.stem + ".o"), include_dirs=[src_dir],
-                            cc=cc, extra_flags=("-c", "-Os", *flags))
+                            target_name=target, extra_flags=("-c", "-Os"))
             files[src.name] = _text_data(size_tool, obj)
     weights = sum(v for k, v in files.items() if k == "weights.c" or k.endswith("_weights.c"))
     return {"target": target, "code_bytes": sum(files.values()) - weights,

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from embbert_mcu.ccompile import CORTEX_M4_FLAGS, CORTEX_M7_FLAGS, compile_c, find_compiler
+from embbert_mcu.ccompile import compile_c, find_compiler
 from embbert_mcu.errors import BuildError
 from embbert_mcu.quant.blocks import pack_tensor
 from kernel_driver import RUNTIME, arr, qtensor
@@ -22,14 +22,14 @@ def test_runtime_has_every_kernel_file():
             "emb_conv1d", "emb_silu", "emb_wdiff"} <= names
 
 
-@pytest.mark.parametrize("cpu_flags", [CORTEX_M4_FLAGS, CORTEX_M7_FLAGS], ids=["m4f", "m7"])
+@pytest.mark.parametrize("target", ["cortex-m4f", "cortex-m7"])
 @pytest.mark.parametrize("source", RUNTIME_SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_runtime_builds_for_cortex_m(tmp_path, source, cpu_flags):
+def test_runtime_builds_for_cortex_m(tmp_path, source, target):
     if find_compiler("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
     (tmp_path / "emb_config.h").write_text("#define EMB_QBLOCK 32\n")
     obj = compile_c([source], tmp_path / (source.stem + ".o"), [tmp_path, RUNTIME, source.parent],
-                    cc="arm-none-eabi-gcc", extra_flags=(*cpu_flags, "-DEMB_ARM_DSP", "-c"))
+                    target_name=target, extra_flags=("-DEMB_ARM_DSP", "-c"))
     # float32 only: no double-precision helper or libm double function may be called
     undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True,
                                text=True, check=True).stdout.split()
@@ -61,8 +61,8 @@ def test_sanitized_driver_catches_a_read_past_the_input(sanitized_driver):
         sanitized_driver.call("linear", qtensor(w) + arr(None, "<f4") + arr(short_x, "<f4"))
 
 
-@pytest.mark.parametrize("cpu_flags", [CORTEX_M4_FLAGS, CORTEX_M7_FLAGS], ids=["m4f", "m7"])
-def test_runtime_alone_links_for_cortex_m(tmp_path, cpu_flags):
+@pytest.mark.parametrize("target", ["cortex-m4f", "cortex-m7"])
+def test_runtime_alone_links_for_cortex_m(tmp_path, target):
     """The exporter copies firmware/runtime/ only: without -DEMB_ARM_DSP every twin the runtime
     calls is defined there, so a DSP core links with no section garbage collection."""
     if find_compiler("arm-none-eabi-gcc") is None:
@@ -83,4 +83,27 @@ def test_runtime_alone_links_for_cortex_m(tmp_path, cpu_flags):
         "    return (int)emb_linear_q8(&w, NULL, q, emb_quantize_row_q8(x, 32u, q), y);\n"
         "}\n")
     compile_c([main, *sorted(RUNTIME.glob("emb_*.c"))], tmp_path / "a.elf", [tmp_path, RUNTIME],
-              cc="arm-none-eabi-gcc", extra_flags=(*cpu_flags, "--specs=nosys.specs"))
+              target_name=target, extra_flags=("--specs=nosys.specs",))
+
+
+@pytest.mark.parametrize("core,board_id", [("m4f", "qemu_f446"), ("m7", "qemu_h743")])
+def test_emulator_programs_link_the_boards_port_and_memory(tmp_path, core, board_id):
+    """The golden tests and the kernel benchmark link what `flash` links for the emulated
+    board: its port's startup and vectors, and its real RAM size (stack on top of .bss)."""
+    from embbert_mcu.device import semihost
+    from embbert_mcu.device.boards import load_board
+
+    if find_compiler("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (apt-get install gcc-arm-none-eabi)")
+    prog = tmp_path / "prog.c"
+    prog.write_text("int emb_bm_main(void);\nint emb_bm_main(void) { return 0; }\n")
+    elf = semihost.build([prog], tmp_path / "prog.elf", [], core)
+    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True,
+                        check=True).stdout
+    syms = {parts[2]: parts[0] for parts in map(str.split, nm.splitlines()) if len(parts) == 3}
+    assert {"emb_reset_isr", "emb_port_init", "emb_harness_main", "emb_vectors"} <= set(syms)
+    board = load_board(board_id)
+    ram = next(r for r in board.memory() if r["name"] == "RAM")
+    limit, top = int(syms["__stack_limit"], 16), int(syms["__stack_top"], 16)
+    assert top - limit == board.stack_bytes  # the board's stack, passed as flash passes it
+    assert ram["origin"] <= limit and top <= ram["origin"] + ram["bytes"]

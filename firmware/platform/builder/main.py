@@ -1,7 +1,8 @@
 """SCons builder of the local platform, run by PlatformIO, for two kinds of board.
 
 Toolchain: arm-none-eabi-* from PATH (Debian's gcc-arm-none-eabi + newlib).
-- Emulated boards (QEMU MPS2): the board file names the CPU flags and QEMU machine; the
+- Emulated boards (QEMU MPS2): the board file names the compile and link flags (written from
+  embbert_mcu/ccompile.py, the one flags table) and the QEMU machine; the
   project's ld/ folder holds emb_memory.ld (the real board's flash/RAM sizes) and
   mps2_sections.ld. `pio run -t upload` starts QEMU in the background and prints the URL.
 - Real STM32 boards: flags, linker script (board_build.ldscript) and link flags come from the
@@ -16,7 +17,8 @@ from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
 env = DefaultEnvironment()
 board = env.BoardConfig()
 emulated = board.get("upload.protocol", "") == "qemu"
-cpu_flags = list(board.get("build.emb_cpu_flags", []))
+cc_flags = list(board.get("build.emb_cc_flags", []))
+link_flags = list(board.get("build.emb_link_flags", []))
 ld_dir = os.path.join(env.subst("$PROJECT_DIR"), "ld")
 
 env.Replace(
@@ -37,10 +39,9 @@ env.Replace(
 )
 if emulated:
     env.Append(
-        CCFLAGS=cpu_flags + ["-O2", "-ffunction-sections", "-fdata-sections"],
-        LINKFLAGS=cpu_flags + [
-            "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
-            "-Wl,--print-memory-usage", "-L", ld_dir,
+        CCFLAGS=cc_flags + ["-O2"],
+        LINKFLAGS=link_flags + [
+            "-L", ld_dir,
             # before the script: its DEFINED() test sees only symbols defined earlier
             "-Wl,--defsym=__emb_stack_bytes=%d" % int(board.get("build.emb_stack_bytes")),
             "-Wl,-T,mps2_sections.ld",
