@@ -12,14 +12,15 @@ from pathlib import Path
 from ..fileio import write_text
 from ..resources import resource_dir
 from .boards import Board
-from .firmware import STRICT_FLAGS, port_dir, read_manifest
+from ..export.manifest import Manifest
+from .firmware import STRICT_FLAGS, port_dir
 from .pio_project import platformio_ini, write_board_files
 
 
 def library_project(board: Board, model_dir: str | Path, project_dir: str | Path) -> Path:
     """Write the project; build it with ``flash.run_pio(project, board, [])``."""
     model_dir, project = Path(model_dir), Path(project_dir).resolve()
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     example = model_dir / "examples" / "classify" / "main.c"
     if not (model_dir / "library.json").is_file() or not example.is_file():
         from ..errors import UsageError
@@ -37,7 +38,7 @@ def library_project(board: Board, model_dir: str | Path, project_dir: str | Path
     for name in ("emb_port.h", "emb_proto.h"):  # the port's interface and its tick units
         shutil.copyfile(resource_dir("firmware") / "harness" / name, src / name)
     shutil.copyfile(example, src / "main.c")
-    shutil.copytree(model_dir, project / "lib" / manifest["prefix"],
+    shutil.copytree(model_dir, project / "lib" / manifest.prefix,
                     ignore=shutil.ignore_patterns("host", "*.onnx", "testset.jsonl"))
     write_board_files(project, board)
     ini = platformio_ini(board, STRICT_FLAGS).replace(
