@@ -24,6 +24,10 @@ class UsageError(EmbError):
     exit_code = 2
 
 
+class ManifestError(UsageError):
+    """An export directory whose manifest.json is missing, corrupt, foreign or too new."""
+
+
 class CheckpointError(EmbError):
     """A checkpoint that is missing, corrupt, truncated or not ours."""
 
@@ -38,6 +42,14 @@ class DataError(EmbError):
 
 class ExportError(EmbError):
     """A model the exporter cannot lower (names the op and the module)."""
+
+    exit_code = 5
+
+
+class QuantError(EmbError):
+    """A tensor the quantizer cannot encode (out of fp16's range, rows not cut into blocks).
+
+    Raised below the exporter, which is where users meet it: it keeps export's exit code."""
 
     exit_code = 5
 

@@ -14,7 +14,6 @@ temporary directory first). ``embbert-mcu predict`` is this module on the comman
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
@@ -71,13 +70,13 @@ def load(path: str | Path, engine: str = "torch") -> Classifier:
         raise UsageError(f"unknown engine {engine!r}", hint="use torch or c")
     path = Path(path)
     if path.is_dir():
-        if not (path / "manifest.json").is_file():
-            raise UsageError(f"{path} is not an export directory (no manifest.json)",
-                             hint="pass a checkpoint or `embbert-mcu export` output")
+        from .export.manifest import Manifest
+
+        manifest = Manifest.load(path)  # a folder that is not an export fails here
         if engine == "torch":
             raise UsageError("the torch engine needs the checkpoint, not an export",
                              hint="pass the .pt file, or use --engine c")
-        return _c_classifier(path)
+        return _c_classifier(path, manifest)
     if not path.is_file():
         raise UsageError(f"no checkpoint or export at {path}", hint="check the path")
     if engine == "c":
@@ -112,17 +111,18 @@ def _torch_classifier(path: Path) -> Classifier:
     return Classifier([str(x) for x in ckpt.labels], "torch", logits)
 
 
-def _c_classifier(model_dir: Path) -> Classifier:
+def _c_classifier(model_dir: Path, manifest=None) -> Classifier:
     from .export.host import HostModel
     from .export.tokhost import HostTokenizer
 
-    manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
-    host, tok = HostModel(model_dir), HostTokenizer(model_dir, manifest["prefix"])
+    host = HostModel(model_dir)
+    manifest = manifest or host.manifest
+    tok = HostTokenizer(model_dir, manifest.prefix)
 
     def logits(texts: list[str]) -> list[list[float]]:
-        return host.run_many(tok.encode_many(texts, manifest["max_len"]))
+        return host.run_many(tok.encode_many(texts, manifest.max_len))
 
-    return Classifier([str(x) for x in manifest["labels"]], "c", logits)
+    return Classifier([str(x) for x in manifest.labels], "c", logits)
 
 
 def _exported_classifier(ckpt_path: Path) -> Classifier:

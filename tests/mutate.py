@@ -88,7 +88,7 @@ MUTATIONS = (
              '"agreement": sum(a == b for a, b in zip(dev_pred, dev_pred)) / n,',
              ("tests/test_bench_check.py",)),
     Mutation("model-hash check skipped", "embbert_mcu/device/bench.py",
-             'if info.model_sha256 != manifest["model_sha256"]:',
+             'if info.model_sha256 != manifest.model_sha256:',
              "if False:",
              ("tests/test_bench_check.py",)),
     Mutation("logit tolerance not enforced", "embbert_mcu/device/bench.py",

@@ -9,6 +9,7 @@ import pytest
 from embbert_mcu.device.bench import LOGIT_TOLERANCE, check, check_identity, compare
 from embbert_mcu.device.protocol import DeviceInfo
 from embbert_mcu.errors import BudgetError, VerificationError
+from embbert_mcu.export.manifest import Manifest
 
 SHA = "ab" * 32
 INFO = DeviceInfo(proto_version=1, max_len=64, n_classes=2, n_stages=6, arena_bytes=1024,
@@ -16,7 +17,10 @@ INFO = DeviceInfo(proto_version=1, max_len=64, n_classes=2, n_stages=6, arena_by
                   max_payload=4096, static_bytes=100, tick_unit="instructions",
                   stack_guard=True, board="qemu_f446", port="qemu", model_sha256=SHA,
                   prefix="embbert")
-MANIFEST = {"model_sha256": SHA, "max_len": 64, "n_classes": 2}
+MANIFEST = Manifest(prefix="embbert", model_sha256=SHA, arena_bytes=1024, weights_bytes=0,
+                    max_len=64, n_classes=2, vocab_size=512, d_model=16, n_layers=1,
+                    labels=("a", "b"), act_dtype="f32", stages=("s",) * 6, version="0",
+                    quant={}, macs_at_max_len=0, test_split=None)
 
 
 class _Hello:

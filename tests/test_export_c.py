@@ -75,8 +75,8 @@ def test_host_logits_match_simulated_model(exported):
     rows = [json.loads(line) for line in (result.out_dir / "testset.jsonl").read_text().splitlines()]
     ids = [r["ids"] for r in rows]
     c = torch.tensor(host.run_many(ids))
-    t = _sim_logits(ckpt_path, result.manifest["act_dtype"], ids, result.manifest["mac_dtype"])
-    assert _close(c, t, result.manifest["mac_dtype"])
+    t = _sim_logits(ckpt_path, result.manifest.act_dtype, ids, result.manifest.mac_dtype)
+    assert _close(c, t, result.manifest.mac_dtype)
     assert torch.equal(c.argmax(1), t.argmax(1))
     assert len(set(t.argmax(1).tolist())) > 1  # predictions vary: agreement can fail
 
@@ -95,14 +95,14 @@ def test_one_token_and_full_length(exported):
     pair = [2, 10, 11, 4, 12, 13, 4]  # [CLS] a [SEP] b [SEP]: segments 1 then 2
     for ids in ([2], full, pair):
         c = torch.tensor(host.run(ids))
-        t = _sim_logits(ckpt_path, result.manifest["act_dtype"], [ids],
-                        result.manifest["mac_dtype"])[0]
-        assert _close(c, t, result.manifest["mac_dtype"])
+        t = _sim_logits(ckpt_path, result.manifest.act_dtype, [ids],
+                        result.manifest.mac_dtype)[0]
+        assert _close(c, t, result.manifest.mac_dtype)
 
 
 def test_bad_inputs_return_error_status(exported):
     result, host, ckpt_path = exported
-    vocab = result.manifest["vocab_size"]
+    vocab = result.manifest.vocab_size
     assert host.status([2, 5]) == EMB_OK
     assert host.status([2, vocab]) == EMB_ERR_TOKEN
     assert host.status([2, 0, 5]) == EMB_ERR_TOKEN  # [PAD] is not a token of a real input
@@ -231,7 +231,7 @@ def test_stage_hook_is_called_per_stage_and_at_the_end(exported, tmp_path):
                     include_dirs=[result.out_dir / "src"])
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    stages = result.manifest["stages"]
+    stages = result.manifest.stages
     expected = [f"{i} {name}" for i, name in enumerate(stages)] + [f"{len(stages)} end"]
     assert proc.stdout.splitlines() == expected
 
@@ -248,14 +248,14 @@ def test_stage_outputs_match_simulated_x(exported):
 
     result, host, ckpt_path = exported
     sim = simulated_model(load_checkpoint(ckpt_path))
-    sim.act_dtype, sim.mac_dtype = result.manifest["act_dtype"], result.manifest["mac_dtype"]
+    sim.act_dtype, sim.mac_dtype = result.manifest.act_dtype, result.manifest.mac_dtype
     ids = [2, 40, 41, 4, 42, 43, 44]
     c_out = host.stage_outputs(ids)
     assert sorted(c_out) == [1, 2]  # X at the start of block0 and block1 (nano: 2 blocks)
     t_out = simulated_stage_outputs(sim, ids)
     for stage in (1, 2):
-        assert c_out[stage].shape == t_out[stage].shape == (len(ids), result.manifest["d_model"])
-        tol = 1e-5 if result.manifest["mac_dtype"] == "f32" else 1e-2 * abs(t_out[stage]).max()
+        assert c_out[stage].shape == t_out[stage].shape == (len(ids), result.manifest.d_model)
+        tol = 1e-5 if result.manifest.mac_dtype == "f32" else 1e-2 * abs(t_out[stage]).max()
         assert abs(c_out[stage] - t_out[stage]).max() < tol
     assert [r["after"] for r in stage_diffs(host, sim, ids)] == ["embed", "block0"]
 
@@ -264,7 +264,7 @@ def test_the_integer_mac_path_calls_the_integer_kernels(exported):
     result, _, ckpt_path = exported
     code = next(result.out_dir.rglob("*_model.c")).read_text()
     n_linears = 2 + 3 * load_checkpoint(ckpt_path).config.n_layers + 1
-    if result.manifest["mac_dtype"] == "int8":
+    if result.manifest.mac_dtype == "int8":
         assert code.count("emb_linear_q8(") == n_linears and "emb_linear_f32(" not in code
         assert code.count("emb_quantize_row_q8(") == n_linears
         assert "emb_attention_row_q8(" in code and "emb_attention_row_f32(" not in code

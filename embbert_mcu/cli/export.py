@@ -66,10 +66,11 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
         "arena_bytes": result.arena_bytes, "arena_bytes_without_reuse": result.naive_arena_bytes,
         "weights_bytes": result.weights_bytes, "macs_at_max_len": result.macs_at_max_len,
         "macs_at_mean_len": result.macs_at_mean_len, "mean_len": result.mean_len,
-        "act_dtype": result.manifest["act_dtype"], "mac_dtype": result.manifest["mac_dtype"],
-        "max_len": result.manifest["max_len"],
+        "act_dtype": result.manifest.act_dtype, "mac_dtype": result.manifest.mac_dtype,
+        "max_len": result.manifest.max_len,
         "export_seconds": round(time.monotonic() - start, 2),
-        "tokenizer": result.manifest.get("tokenizer"),
+        # a copy: the flash figure is added below
+        "tokenizer": dict(result.manifest.tokenizer) if result.manifest.tokenizer else None,
     }
     info(f"exported {checkpoint} -> {result.out_dir} in {doc['export_seconds']} s")
     if verify:
@@ -81,7 +82,7 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
         doc["macs_at_mean_len"] = result.macs_at_mean_len
         doc["code"] = code_size(result.out_dir)
         doc["flash_bytes"] = doc["code"]["code_bytes"] + result.weights_bytes
-        tok_file = f"{result.manifest['prefix']}_tokenizer.c"
+        tok_file = f"{result.manifest.prefix}_tokenizer.c"
         if doc["tokenizer"] and tok_file in doc["code"]["files"]:
             doc["tokenizer"]["flash_bytes"] = doc["code"]["files"][tok_file]
         doc["verify_seconds"] = round(time.monotonic() - start - doc["export_seconds"], 2)
@@ -111,14 +112,13 @@ def _user_rows(ckpt, texts: list[str], labels: list[str] | None) -> list[dict]:
 
 
 def _verify_tokenizer(ckpt, result, limit, rows) -> dict:
-    from ..export.testset import checkpoint_tokenizer
+    from ..export.testset import checkpoint_tokenizer, load_testset
     from ..export.tokhost import verify_tokenizer
-    from ..export.verify import load_testset
 
     rows = rows if rows is not None else load_testset(result.out_dir, None)
     texts = [r["text"] for r in rows if "text" in r][:limit or None]
     return verify_tokenizer(checkpoint_tokenizer(ckpt), result.out_dir,
-                            result.manifest["prefix"], texts, ckpt.config.max_len)
+                            result.manifest.prefix, texts, ckpt.config.max_len)
 
 
 def _print_report(doc: dict, verified: bool) -> None:

@@ -8,14 +8,14 @@ boards), per-stage timing, stack, arena, flash and peak RAM against a budget.
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .. import __version__
 from ..errors import BudgetError, UsageError, VerificationError
-from .firmware import read_manifest
+from ..export.manifest import Manifest
+from ..export.testset import load_testset
 from .link import Device
 from ..units import fmt_bytes
 
@@ -27,12 +27,9 @@ def load_samples(model_dir: str | Path, test: str | Path | None = None,
     """[{ids, label}]: the export's testset.jsonl, or a CSV/JSONL file tokenized with the
     export's tokenizer.json (labels by name, as in the manifest)."""
     model_dir = Path(model_dir)
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     if test is None:
-        path = model_dir / "testset.jsonl"
-        if not path.is_file():
-            raise UsageError(f"{model_dir} has no testset.jsonl", hint="pass --test file.csv")
-        samples = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        samples = load_testset(model_dir)
     else:
         samples = _tokenize_file(model_dir, manifest, test)
     if limit is not None:
@@ -42,20 +39,20 @@ def load_samples(model_dir: str | Path, test: str | Path | None = None,
     return samples
 
 
-def _tokenize_file(model_dir: Path, manifest: dict, test: str | Path) -> list[dict]:
+def _tokenize_file(model_dir: Path, manifest: Manifest, test: str | Path) -> list[dict]:
     from ..datasets.files import read_table
     from ..tokenizer import EmbTokenizer
 
     texts, names = read_table(test)
     tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    ids = tok.encode_many(texts, max_len=manifest["max_len"])
-    labels = [str(x) for x in manifest.get("labels", [])]
+    ids = tok.encode_many(texts, max_len=manifest.max_len)
+    labels = [str(x) for x in manifest.labels]
     index = {name: i for i, name in enumerate(labels)}
     out = []
     for seq, name in zip(ids, names):
         if name in index:
             label = index[name]
-        elif name.strip().isdigit() and int(name) < manifest["n_classes"]:
+        elif name.strip().isdigit() and int(name) < manifest.n_classes:
             label = int(name)
         else:
             raise UsageError(f"label {name!r} of {test} is not one of the model's labels",
@@ -64,13 +61,13 @@ def _tokenize_file(model_dir: Path, manifest: dict, test: str | Path) -> list[di
     return out
 
 
-def check_identity(device: Device, manifest: dict) -> None:
+def check_identity(device: Device, manifest: Manifest) -> None:
     info = device.hello()
-    if info.model_sha256 != manifest["model_sha256"]:
+    if info.model_sha256 != manifest.model_sha256:
         raise VerificationError(
             f"the device runs model {info.model_sha256[:12]}, the export is "
-            f"{manifest['model_sha256'][:12]}", hint="flash this export: embbert-mcu flash")
-    if (info.max_len, info.n_classes) != (manifest["max_len"], manifest["n_classes"]):
+            f"{manifest.model_sha256[:12]}", hint="flash this export: embbert-mcu flash")
+    if (info.max_len, info.n_classes) != (manifest.max_len, manifest.n_classes):
         raise VerificationError("device and export disagree on max_len or n_classes")
 
 
@@ -178,18 +175,18 @@ def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
     """The whole bench on a connected device; returns the report (checked by ``check``)."""
     from ..export.host import HostModel
 
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     check_identity(device, manifest)
     info = device.info
     host = HostModel(model_dir).run_many([s["ids"] for s in samples])
     dev, ticks, stages = run_device(device, samples, progress)
     stats = device.stats()
     report = {"tool": TOOL, "version": __version__,
-              "model_sha256": manifest["model_sha256"], "device_board": info.board,
+              "model_sha256": manifest.model_sha256, "device_board": info.board,
               "port": info.port, "clock_hz": info.clock_hz,
               "mean_len": statistics.mean(len(s["ids"]) for s in samples),
-              "weights_bytes": manifest.get("weights_bytes")}
-    report.update(compare(samples, dev, host, manifest.get("mac_dtype", "f32")))
+              "weights_bytes": manifest.weights_bytes}
+    report.update(compare(samples, dev, host, manifest.mac_dtype))
     report.update(latency(info, ticks, stages, len(samples)))
     report.update(memory(info, stats, sizes, budget_bytes, board))
     report["device_errors"] = stats.n_errors

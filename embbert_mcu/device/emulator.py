@@ -117,6 +117,23 @@ class StopResult:
     url: str | None = None
     exit_code: int | None = None
 
+    def to_dict(self) -> dict:
+        return {"status": self.status, "state_file": str(self.state_path), "pid": self.pid,
+                "url": self.url, "exit_code": self.exit_code}
+
+    def describe(self) -> str:
+        """One line saying what was done."""
+        if self.status == "stopped":
+            return f"stopped the emulator (pid {self.pid}, {self.url})"
+        if self.status == "unreadable":
+            return (f"{self.state_path} is not an emulator state file this tool wrote: "
+                    "nothing stopped")
+        if self.status == "stale":
+            return (f"pid {self.pid} is no longer our emulator: left it alone and removed the "
+                    f"stale {self.state_path}")
+        code = "" if self.exit_code is None else f" with code {self.exit_code}"
+        return f"the emulator at {self.url} had already exited{code}; removed {self.state_path}"
+
 
 def stop_verified(state_path: str | Path, timeout_s: float = 5.0) -> StopResult:
     """Stop the emulator of a state file, killing only the process this module started: the

@@ -12,35 +12,18 @@ from pathlib import Path
 
 from ..ccompile import compile_c
 from ..errors import UsageError
+from ..export.manifest import Manifest
 from ..fileio import write_text
 from ..resources import resource_dir
 from .render import render
 
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1")
-MANIFEST_KEYS = ("prefix", "model_sha256", "arena_bytes", "max_len", "n_classes", "vocab_size",
-                 "stages")
 BIND_HEADER = "emb_model_bind.h"
 
 
-def read_manifest(model_dir: str | Path) -> dict:
-    """The export's manifest.json, checked for the fields the firmware and bench read."""
-    path = Path(model_dir) / "manifest.json"
-    hint = "export a checkpoint first: embbert-mcu export ckpt.pt -o build/model"
-    if not path.is_file():
-        raise UsageError(f"{model_dir} is not an exported model (no manifest.json)", hint=hint)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}", hint=hint) from None
-    missing = [k for k in MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise UsageError(f"{path} lacks {', '.join(missing)}", hint=hint)
-    return manifest
-
-
-def bind_header(manifest: dict, board_id: str) -> str:
+def bind_header(manifest: Manifest, board_id: str) -> str:
     """emb_model_bind.h: the harness's fixed EMB_MODEL_* names for this export's prefix."""
-    p = manifest["prefix"]
+    p = manifest.prefix
     up = p.upper()
     names = [("RUN", f"{p}_run"), ("ARENA_BYTES", f"{up}_ARENA_BYTES"),
              ("MAX_LEN", f"{up}_MAX_LEN"), ("N_CLASSES", f"{up}_N_CLASSES"),
@@ -48,8 +31,8 @@ def bind_header(manifest: dict, board_id: str) -> str:
              ("SHA256", f"{up}_MODEL_SHA256"), ("STAGE_NAMES", f"{p}_stage_names"),
              ("PREFIX", json.dumps(p))]
     # exports since the library layout have prefixed files and a tokenizer (TEXT requests)
-    tokenizer = bool(manifest.get("tokenizer"))
-    return render("emb_model_bind.h.j2", BIND_HEADER, board_id, manifest["model_sha256"],
+    tokenizer = bool(manifest.tokenizer)
+    return render("emb_model_bind.h.j2", BIND_HEADER, board_id, manifest.model_sha256,
                   names=names, model_header=f"{p}_model.h" if tokenizer else "model.h",
                   tokenizer_header=f"{p}_tokenizer.h" if tokenizer else "",
                   tokenize=f"{p}_tokenize")
@@ -84,7 +67,7 @@ def staged_names(model_dir: str | Path, port: str) -> set[str]:
     return names | {BIND_HEADER, "CMakeLists.txt"}
 
 
-def stage_sources(dest: Path, model_dir: str | Path, port: str, manifest: dict,
+def stage_sources(dest: Path, model_dir: str | Path, port: str, manifest: Manifest,
                   board_id: str) -> list[Path]:
     """Copy harness, port and model sources into ``dest``; write the bind header."""
     model = model_sources(model_dir)
@@ -104,7 +87,7 @@ def stage_sources(dest: Path, model_dir: str | Path, port: str, manifest: dict,
 def build_host_harness(model_dir: str | Path, out_dir: str | Path, sanitize: bool = True,
                        board: str = "host") -> Path:
     """Compile the harness with the host port and the export's C; returns the executable."""
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     out = Path(out_dir)
     sources = stage_sources(out / "src", model_dir, "host", manifest, board)
     flags = (*(SANITIZE_FLAGS if sanitize else ()), f'-DEMB_BOARD="{board}"')

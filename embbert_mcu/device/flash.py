@@ -24,7 +24,8 @@ from . import elfsize, emulator
 from .boards import Board
 from ..errors import BudgetError, BuildError
 from ..fileio import write_text
-from .firmware import read_manifest, stage_sources, staged_names
+from ..export.manifest import Manifest
+from .firmware import stage_sources, staged_names
 from .owned import clear_generated, record_generated
 from .pio_project import platformio_ini, write_board_files
 from .registry import check_registry, raise_http_error
@@ -43,17 +44,27 @@ class FlashResult:
     url: str | None  # emulated boards after upload: socket://127.0.0.1:PORT
     state_path: Path | None  # emulator state file (for stop)
     sizes: dict | None  # elfsize.firmware_sizes of the ELF
+    built: bool = True  # False: the project was only written (flash --generate-only)
+
+    def to_dict(self) -> dict:
+        """The JSON record of `flash --json`."""
+        if not self.built:
+            return {"board": self.board, "project_dir": str(self.project_dir), "built": False}
+        return {"board": self.board, "project_dir": str(self.project_dir), "built": True,
+                "elf": str(self.elf) if self.elf else None, "url": self.url,
+                "emulator_state": str(self.state_path) if self.state_path else None,
+                **(self.sizes or {})}
 
 
 def generate_project(board: Board, model_dir: str | Path, project_dir: str | Path) -> Path:
     """Write platformio.ini, src/ (harness, port, export) and the board's extras."""
     project = Path(project_dir).resolve()
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     src = project / "src"
     # A previous model's files must not linger, and nobody else's may be lost.
     clear_generated(project, staged_names(model_dir, board.port))
     stage_sources(src, model_dir, board.port, manifest, board.id)
-    sha = manifest["model_sha256"]
+    sha = manifest.model_sha256
     write_board_files(project, board, sha)
     write_text(project / "platformio.ini", platformio_ini(board, core_dir(project), sha))
     record_generated(src)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from . import protocol as P
 from ..errors import DeviceError
+from ..export.manifest import Manifest
 
 CASES = ("wrong_payload", "short_payload", "long_payload", "bad_count", "wrong_seq",
          "wrong_type", "error_reply", "slow_drip", "early_close", "half_frame_close",
@@ -31,7 +32,11 @@ CASES = ("wrong_payload", "short_payload", "long_payload", "bad_count", "wrong_s
 SHA = "5a" * 32
 INFO = P.DeviceInfo(P.PROTO_VERSION, 32, 2, 2, 4096, 8192, 25_000_000, 1, 8192, 1024, 2048,
                     "instructions", True, "qemu_h743", "mps2", SHA, "embbert")
-MANIFEST = {"model_sha256": SHA, "max_len": 32, "n_classes": 2}
+# What check_identity compares with the device's HELLO: the hash, max_len and n_classes.
+MANIFEST = Manifest(prefix="embbert", model_sha256=SHA, arena_bytes=4096, weights_bytes=0,
+                    max_len=32, n_classes=2, vocab_size=8192, d_model=16, n_layers=1,
+                    labels=("0", "1"), act_dtype="f32", stages=("embedder", "head"),
+                    version="fuzz", quant={}, macs_at_max_len=0, test_split=None)
 SAMPLES = [{"ids": [2, 10, 11, 12], "label": 0}, {"ids": [2, 40], "label": 1},
            {"ids": [2, 7, 7, 7, 7, 7], "label": 0}]
 

@@ -12,14 +12,15 @@ from pathlib import Path
 from ..fileio import write_text
 from ..resources import resource_dir
 from .boards import Board
-from .firmware import port_dir, read_manifest
+from ..export.manifest import Manifest
+from .firmware import port_dir
 from .pio_project import platformio_ini, write_board_files
 
 
 def library_project(board: Board, model_dir: str | Path, project_dir: str | Path) -> Path:
     """Write the project; build it with ``flash.run_pio(project, board, [])``."""
     model_dir, project = Path(model_dir), Path(project_dir).resolve()
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     example = model_dir / "examples" / "classify" / "main.c"
     if not (model_dir / "library.json").is_file() or not example.is_file():
         from ..errors import UsageError
@@ -39,9 +40,9 @@ def library_project(board: Board, model_dir: str | Path, project_dir: str | Path
                          ("runtime", "emb_contract.h")):
         shutil.copyfile(resource_dir("firmware") / folder / name, src / name)
     shutil.copyfile(example, src / "main.c")
-    shutil.copytree(model_dir, project / "lib" / manifest["prefix"],
+    shutil.copytree(model_dir, project / "lib" / manifest.prefix,
                     ignore=shutil.ignore_patterns("host", "*.onnx", "testset.jsonl"))
-    sha = manifest["model_sha256"]
+    sha = manifest.model_sha256
     write_board_files(project, board, sha)
     write_text(project / "platformio.ini",
                platformio_ini(board, model_sha256=sha, defines=["-DEMB_CLASSIFY_PORT"]))

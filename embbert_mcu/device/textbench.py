@@ -8,14 +8,14 @@ the id buffer of the harness; its stack is inside the painted stack peak).
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import UsageError
 from .bench import check_identity, compare, latency, memory
-from .firmware import read_manifest
+from ..export.manifest import Manifest
+from ..export.testset import load_testset
 from .link import Device
 
 
@@ -33,20 +33,15 @@ def text_samples(model_dir: str | Path, test: str | Path | None = None,
                  limit: int | None = None) -> list[dict]:
     """[{text, label}]: the export's test texts, or a CSV/JSONL file's (labels by name)."""
     model_dir = Path(model_dir)
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     if test is None:
-        rows = [json.loads(line) for line in
-                (model_dir / "testset.jsonl").read_text(encoding="utf-8").split("\n")
-                if line.strip()]
-        if rows and "text" not in rows[0]:
-            raise UsageError(f"{model_dir}/testset.jsonl has no texts",
-                             hint="re-export with this version of embbert-mcu")
+        rows = load_testset(model_dir, need_text=True)
         samples = [{"text": r["text"], "label": r["label"]} for r in rows]
     else:
         from ..datasets.files import read_table
 
         texts, names = read_table(test)
-        index = {str(n): i for i, n in enumerate(manifest.get("labels", []))}
+        index = {str(n): i for i, n in enumerate(manifest.labels)}
         missing = sorted({n for n in names if n not in index})
         if missing:
             raise UsageError(f"label {missing[0]!r} of {test} is not one of the model's labels",
@@ -55,7 +50,7 @@ def text_samples(model_dir: str | Path, test: str | Path | None = None,
     samples = samples[:limit] if limit else samples
     if not samples:
         raise UsageError("no test samples to run", hint="check --test and --limit")
-    if not manifest.get("tokenizer"):
+    if not manifest.tokenizer:
         raise UsageError(f"{model_dir} has no C tokenizer",
                          hint="re-export with this version of embbert-mcu")
     return samples
@@ -69,12 +64,12 @@ def run_text_bench(device: Device, model_dir: str | Path, samples: list[dict],
     from ..tokenizer import EmbTokenizer
 
     model_dir = Path(model_dir)
-    manifest = read_manifest(model_dir)
+    manifest = Manifest.load(model_dir)
     check_identity(device, manifest)
     info = device.info
     sent = [cut_utf8(s["text"].encode("utf-8"), info.max_payload) for s in samples]
     tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    want = python_ids(tok, sent, manifest["max_len"])
+    want = python_ids(tok, sent, manifest.max_len)
     host = HostModel(model_dir).run_many(want)
     dev, ids, ticks, tok_ticks, stages = [], [], [], [], {}
     for data in progress(sent):
@@ -88,14 +83,14 @@ def run_text_bench(device: Device, model_dir: str | Path, samples: list[dict],
     stages["tokenizer"] = sum(tok_ticks)
     stats = device.stats()
     rows = [{"ids": w, "label": s["label"]} for w, s in zip(want, samples)]
-    report = {"model_sha256": manifest["model_sha256"], "device_board": info.board,
+    report = {"model_sha256": manifest.model_sha256, "device_board": info.board,
               "port": info.port, "clock_hz": info.clock_hz, "text": True,
               "mean_len": statistics.mean(len(w) for w in want),
-              "weights_bytes": manifest.get("weights_bytes"),
+              "weights_bytes": manifest.weights_bytes,
               "texts_cut": sum(len(d) < len(s["text"].encode("utf-8"))
                                for d, s in zip(sent, samples)),
               "text_max_bytes": info.max_payload}
-    report.update(compare(rows, dev, host, manifest.get("mac_dtype", "f32")))
+    report.update(compare(rows, dev, host, manifest.mac_dtype))
     report.update(latency(info, ticks, stages, len(samples)))
     report.update(memory(info, stats, sizes, budget_bytes, board))
     report.update(_tokenizer_figures(manifest, ids, want, ticks, tok_ticks, info))
@@ -103,8 +98,8 @@ def run_text_bench(device: Device, model_dir: str | Path, samples: list[dict],
     return report
 
 
-def _tokenizer_figures(manifest: dict, ids, want, ticks, tok_ticks, info) -> dict:
-    tok = manifest["tokenizer"]
+def _tokenizer_figures(manifest: Manifest, ids, want, ticks, tok_ticks, info) -> dict:
+    tok = manifest.tokenizer
     differ = [i for i, (a, b) in enumerate(zip(ids, want)) if a != b]
     return {
         "tokenizer_agreement": 1 - len(differ) / len(want),
@@ -114,7 +109,7 @@ def _tokenizer_figures(manifest: dict, ids, want, ticks, tok_ticks, info) -> dic
                                "mean": statistics.mean(tok_ticks) * info.tick_scale,
                                "max": max(tok_ticks) * info.tick_scale, "unit": info.tick_unit},
         "tokenizer_table_bytes": tok["table_bytes"],
-        "tokenizer_ram_bytes": tok["scratch_bytes"] + 2 * manifest["max_len"],
+        "tokenizer_ram_bytes": tok["scratch_bytes"] + 2 * manifest.max_len,
     }
 
 

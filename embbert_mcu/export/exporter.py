@@ -8,7 +8,6 @@ previous one intact.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -26,11 +25,12 @@ from .graph import build_ir
 from .layout import SRC
 from .library import render_library
 from .lower import lower_graph
+from .manifest import FILE as MANIFEST, Manifest
 from .onnx_out import write_onnx
 from .outdir import MARKER, check_replaceable, clean_stale, temp_prefix
 from .plan import plan_arena, plan_record
 from .render import RenderInput, banner, environment, render_sources
-from .testset import checkpoint_tokenizer, tokenized_testset
+from .testset import FILE as TESTSET, checkpoint_tokenizer, testset_jsonl, tokenized_testset
 from .tokc import render_tokenizer, tokenizer_sizes
 from .tokgen import tokenizer_tables
 from .weights import c_tensors, weights_bytes
@@ -41,7 +41,7 @@ PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 @dataclass
 class ExportResult:
     out_dir: Path
-    manifest: dict
+    manifest: Manifest
     arena_bytes: int
     naive_arena_bytes: int
     weights_bytes: int
@@ -106,14 +106,10 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     testset = tokenized_testset(ckpt)
     lengths = [len(r["ids"]) for r in testset]
     mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
-    manifest = _manifest(ckpt, inp, schedule)
-    manifest["x_layout"] = {part: plan.placements[buf].offset
-                            for part, buf in schedule.acts["act_x"].items()}
-    manifest["arena_plan"] = plan_record(schedule, plan)  # for bench reports
-    manifest["macs_per_stage"] = schedule.macs_polynomial()  # [a, b, c]: a + b n + c n^2
-    manifest["tokenizer"] = tokenizer_sizes(tok_tables).to_dict()
+    manifest = _manifest(ckpt, inp, schedule, tokenizer_sizes(tok_tables).to_dict())
     files = _write_dir(Path(out_dir), sources, manifest, testset, ckpt, ir if onnx else None,
                        library)
+    manifest = manifest.with_files(files)
     return ExportResult(
         out_dir=Path(out_dir), manifest=manifest, arena_bytes=plan.arena_bytes,
         naive_arena_bytes=plan.naive_bytes, weights_bytes=inp.weights_bytes,
@@ -123,22 +119,27 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     )
 
 
-def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule) -> dict:
-    cfg = ckpt.config
-    return {
-        "prefix": inp.prefix, "model_sha256": inp.model_sha256,
-        "arena_bytes": inp.plan.arena_bytes, "weights_bytes": inp.weights_bytes,
-        "max_len": cfg.max_len, "n_classes": cfg.n_classes, "vocab_size": cfg.vocab_size,
-        "d_model": cfg.d_model, "n_layers": cfg.n_layers,
-        "labels": list(ckpt.labels), "act_dtype": schedule.act_dtype,
-        "mac_dtype": inp.policy["mac_dtype"],
-        "stages": [s.name for s in schedule.stages], "version": __version__,
-        "quant": inp.policy, "macs_at_max_len": schedule.macs(cfg.max_len),
-        "test_split": (ckpt.test_split or {}).get("name"),
-    }
+def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule, tokenizer: dict) -> Manifest:
+    cfg, plan = ckpt.config, inp.plan
+    return Manifest(
+        prefix=inp.prefix, model_sha256=inp.model_sha256,
+        arena_bytes=plan.arena_bytes, weights_bytes=inp.weights_bytes,
+        max_len=cfg.max_len, n_classes=cfg.n_classes, vocab_size=cfg.vocab_size,
+        d_model=cfg.d_model, n_layers=cfg.n_layers,
+        labels=tuple(ckpt.labels), act_dtype=schedule.act_dtype,
+        mac_dtype=inp.policy["mac_dtype"],
+        stages=tuple(s.name for s in schedule.stages), version=__version__,
+        quant=inp.policy, macs_at_max_len=schedule.macs(cfg.max_len),
+        test_split=(ckpt.test_split or {}).get("name"),
+        x_layout={part: plan.placements[buf].offset
+                  for part, buf in schedule.acts["act_x"].items()},
+        arena_plan=plan_record(schedule, plan),  # for bench reports
+        macs_per_stage=schedule.macs_polynomial(),  # [a, b, c]: a + b n + c n^2
+        tokenizer=tokenizer,
+    )
 
 
-def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list[dict],
+def _write_dir(out: Path, sources: dict[str, str], manifest: Manifest, testset: list[dict],
                ckpt: Checkpoint, ir, library: dict[str, str] | None = None) -> list[str]:
     """Render everything into a temp dir beside ``out``, then swap it in."""
     try:
@@ -159,16 +160,16 @@ def _write_dir(out: Path, sources: dict[str, str], manifest: dict, testset: list
         for rel, text in (library or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text, encoding="utf-8")
-        (tmp / "testset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in testset))
+        (tmp / TESTSET).write_text(testset_jsonl(testset))
         if ckpt.tokenizer_json:
             (tmp / "tokenizer.json").write_text(ckpt.tokenizer_json, encoding="utf-8")
         if ir is not None:
             write_onnx(ir, tmp / "model.onnx")
         files = sorted([p.relative_to(tmp).as_posix() for p in tmp.rglob("*")
-                        if p.is_file() and p.name != MARKER] + ["manifest.json"])
-        manifest["files"] = files  # what a later export may replace without asking
-        # JSON (manifest, testset, tokenizer) and ONNX cannot hold a comment: no banner
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                        if p.is_file() and p.name != MARKER] + [MANIFEST])
+        # the files listed are what a later export may replace without asking; JSON
+        # (manifest, testset, tokenizer) and ONNX cannot hold a comment: no banner
+        manifest.with_files(files).write(tmp / MANIFEST)
         (tmp / MARKER).unlink()
         _swap(tmp, out)
         return files

@@ -8,7 +8,6 @@ the sources and flags, so repeated runs do not recompile.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +19,7 @@ from ..contract import CONTRACT
 from ..errors import BuildError, ExportError
 from ..fileio import write_text
 from .layout import model_files, source_dir
+from .manifest import Manifest
 from .render import environment
 
 RUN_TIMEOUT_S = 600
@@ -36,18 +36,14 @@ class HostModel:
 
     def __init__(self, model_dir: str | Path, arena_bytes: int | None = None):
         self.dir = Path(model_dir)
-        manifest = self.dir / "manifest.json"
-        if not manifest.is_file():
-            raise ExportError(f"{self.dir} is not an export directory (no manifest.json)",
-                              hint="run `embbert-mcu export ckpt.pt -o DIR` first")
-        self.manifest = json.loads(manifest.read_text())
-        self.prefix = self.manifest["prefix"]
+        self.manifest = Manifest.load(self.dir)
+        self.prefix = self.manifest.prefix
         self.arena_bytes = arena_bytes
         self.exe = self._build()
 
     def _x_act(self) -> str:
         """The emb_act_t initializer of X inside the arena, from the manifest's layout."""
-        layout, d = self.manifest.get("x_layout"), self.manifest["d_model"]
+        layout, d = self.manifest.x_layout, self.manifest.d_model
         if layout is None:  # an export from before stage dumps: logits only
             return "{NULL, NULL, NULL, 0u}"
         ptr = {"f32": "float", "q8": "int8_t", "scales": "float"}
@@ -107,7 +103,7 @@ class HostModel:
         lines = self._exchange([ids], dump=True)
         if not lines or not lines[-1].startswith("ok"):
             raise ExportError(f"the C model failed: {lines[-1] if lines else 'no output'}")
-        d = self.manifest["d_model"]
+        d = self.manifest.d_model
         out = {}
         for line in lines[:-1]:
             tokens = line.split()
@@ -123,7 +119,7 @@ class HostModel:
 
     def _exchange(self, batch: Sequence[Sequence[int]], dump: bool = False) -> list[str]:
         text = "".join(f"{len(s)} {' '.join(str(int(t)) for t in s)}\n" for s in batch)
-        arena = self.arena_bytes if self.arena_bytes is not None else self.manifest["arena_bytes"]
+        arena = self.arena_bytes if self.arena_bytes is not None else self.manifest.arena_bytes
         args = [str(self.exe), str(arena)] + (["x"] if dump else [])
         try:
             proc = subprocess.run(args, input=text, capture_output=True, text=True,

@@ -9,17 +9,16 @@ the ones a killed export left behind can be told apart from anyone else's and re
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import ManifestError, UsageError
+from .manifest import Manifest
 
 MARKER = ".embbert-mcu-export"  # inside every temporary folder an export writes
-MANIFEST_KEYS = ("prefix", "model_sha256", "stages")
 KEEP = {"host"}  # the host build's cache, written into an export by --verify and bench
 LEGACY_AGE_S = 3600.0  # an unmarked temp folder (older versions) this old is abandoned
 _OUR_FILE = re.compile(r"^(emb_\w+\.[ch]|model\.[ch]|weights\.c|manifest\.json|testset\.jsonl"
@@ -30,15 +29,13 @@ def temp_prefix(out: Path) -> str:
     return f".{out.name}.{os.getpid()}."
 
 
-def read_export_manifest(path: Path) -> dict | None:
-    """The manifest of the export in ``path``, or None when ``path`` is not an export."""
+def read_export_manifest(path: Path) -> Manifest | None:
+    """The manifest of the export in ``path``, or None when ``path`` is not an export (or
+    one this version cannot read: it is not replaced either)."""
     try:
-        doc = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return Manifest.load(path)
+    except ManifestError:
         return None
-    if not isinstance(doc, dict) or any(k not in doc for k in MANIFEST_KEYS):
-        return None
-    return doc
 
 
 def check_replaceable(out: Path, checkpoint: Path) -> None:
@@ -63,9 +60,8 @@ def check_replaceable(out: Path, checkpoint: Path) -> None:
         raise UsageError(f"{out} is not an export directory (no export manifest.json) and "
                          f"holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, e.g. "
                          f"{entries[0]}; nothing was changed", hint=hint)
-    listed = manifest.get("files")
-    if isinstance(listed, list):
-        ours = {str(f) for f in listed}
+    if manifest.files is not None:
+        ours = set(manifest.files)
         foreign = [rel for rel in _files_below(out)
                    if rel not in ours and rel.split("/")[0] not in KEEP]
         if foreign:

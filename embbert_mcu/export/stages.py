@@ -32,7 +32,7 @@ def simulated_stage_outputs(sim: SimulatedClassifier, ids: Sequence[int]) -> dic
 
 def stage_diffs(host: HostModel, sim: SimulatedClassifier, ids: Sequence[int]) -> list[dict]:
     """Per stage: its name and the max |C - simulated| over X's n x d values."""
-    names = host.manifest["stages"]
+    names = host.manifest.stages
     c_out, t_out = host.stage_outputs(ids), simulated_stage_outputs(sim, ids)
     return [{"after": names[s - 1], "max_abs_diff": float(np.abs(c_out[s] - t_out[s]).max())}
             for s in sorted(t_out)]

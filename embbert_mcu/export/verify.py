@@ -8,7 +8,6 @@ fails below ``MIN_AGREEMENT`` argmax agreement.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,10 +15,11 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import Checkpoint
-from ..errors import ExportError, VerificationError
+from ..errors import VerificationError
 from ..training.evaluate import predict_logits
 from ..quant import simulated_model
 from .host import HostModel
+from .testset import load_testset
 from .stages import stage_diffs
 
 MIN_AGREEMENT = 0.999
@@ -45,15 +45,6 @@ class VerifyReport:
         return asdict(self)
 
 
-def load_testset(model_dir: Path, limit: int | None) -> list[dict]:
-    path = Path(model_dir) / "testset.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    if not rows:
-        raise ExportError("the checkpoint has no test split to verify with",
-                          hint="export a checkpoint written by `embbert-mcu train`")
-    return rows[:limit] if limit else rows
-
-
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float | None:
     if bool((labels < 0).any()):  # texts without labels (export --verify --test FILE)
         return None
@@ -63,13 +54,11 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float | None:
 def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = None,
                   host: HostModel | None = None, rows: list[dict] | None = None) -> VerifyReport:
     """``rows`` ({"ids", "label"}, label -1 when unknown) replace the export's test split."""
-    model_dir = Path(model_dir)
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    act_dtype, mac_dtype = manifest["act_dtype"], manifest.get("mac_dtype", "f32")
+    host = host or HostModel(model_dir)
+    act_dtype, mac_dtype = host.manifest.act_dtype, host.manifest.mac_dtype
     rows = load_testset(model_dir, limit) if rows is None else rows[:limit] if limit else rows
     ids = [r["ids"] for r in rows]
     labels = torch.tensor([r["label"] for r in rows])
-    host = host or HostModel(model_dir)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the C runs while PyTorch computes
         c_future = pool.submit(host.run_many, ids)
         sim = simulated_model(ckpt)

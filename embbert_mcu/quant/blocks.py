@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ExportError
+from ..errors import QuantError
 from .policy import BLOCK_SIZES
 
 QMAX = 127
@@ -56,7 +56,7 @@ def quantize_blocks(x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
         scale_bits = f16_bits(absmax / np.float32(QMAX))
     scale = f16_value(scale_bits)
     if not np.all(np.isfinite(scale)):
-        raise ExportError(
+        raise QuantError(
             f"a weight block has |x| up to {absmax.max():.3g}, beyond fp16's range",
             hint="the checkpoint's weights have diverged; retrain",
         )
@@ -144,7 +144,7 @@ def pack_tensor(
     if encoding not in ("q8", "mixed"):
         raise ValueError(f"unknown encoding {encoding!r}")
     if not can_block(shape, block):
-        raise ExportError(
+        raise QuantError(
             f"tensor {name} {shape} cannot be cut into blocks of {block}",
             hint=f"use a block size in {BLOCK_SIZES} that divides its rows, or keep it fp16",
         )
