@@ -84,7 +84,7 @@ def test_host_logits_match_simulated_model(exported):
 def test_integer_path_runs_the_integer_conv(exported):
     result, _, _ = exported
     model_c = (result.out_dir / "src" / "embbert_model.c").read_text()
-    integer = result.manifest["mac_dtype"] == "int8" and result.manifest["act_dtype"] == "int8"
+    integer = result.manifest.mac_dtype == "int8" and result.manifest.act_dtype == "int8"
     assert ("emb_conv1d_dw_causal_q8(" in model_c) == integer
     assert ("emb_conv1d_dw_causal_f32(" in model_c) != integer
 
