@@ -70,8 +70,9 @@ def build(sources: Sequence[str | Path], out: Path, include_dirs: Sequence[str |
              # before the script: its DEFINED() test sees only symbols defined earlier
              f"-Wl,--defsym=__emb_stack_bytes={board.stack_bytes}", "-Wl,-T,mps2_sections.ld",
              *extra_flags)
-    harness = resource_dir("firmware") / "harness"
-    return compile_c([*bm_sources(board), *sources], out, [*include_dirs, harness],
+    firmware = resource_dir("firmware")  # the port's headers: emb_port.h, emb_contract.h
+    return compile_c([*bm_sources(board), *sources], out,
+                     [*include_dirs, firmware / "harness", firmware / "runtime"],
                      target_name=board.target, extra_flags=flags)
 
 
