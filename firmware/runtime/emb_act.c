@@ -14,8 +14,8 @@ void emb_act_store_row(const emb_act_t *a, uint32_t row, const float *x)
         }
         return;
     }
-    /* (d) int8 codes and their scale: the rule of emb_quant.h */
-    a->scales[row] = emb_quantize_row_q8_ref(x, d, a->q8 + (size_t)row * d);
+    /* (d) int8 codes and their scale: the rule of emb_quant.h, by its twin (the same bits) */
+    a->scales[row] = emb_quantize_row_q8(x, d, a->q8 + (size_t)row * d);
 }
 
 void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x)

@@ -18,9 +18,7 @@
  * The _ref function is the reference; the plain name is the twin (four channels per pass over
  * the taps, the same integer sums and the same float operations in the same order).
  */
-#include "emb_quant.h"
-
-#define EMB_Q16_MAX 32767
+#include "emb_conv_q8.h"
 
 float emb_conv_q16_scale(const emb_act_t *x, uint32_t n)
 {
@@ -39,44 +37,6 @@ float emb_conv_q16_begin(const emb_act_t *x, uint32_t n, int16_t *ring, uint32_t
     }
     return emb_conv_q16_scale(x, n);
 }
-
-/* ring slot t % k = row t of x at scale hs, in integers: m = round(s_t / hs * 2^16) once per
- * row, x16 = (q * m + 2^15) >> 16 (rounds half up; |q * m| < 2^31 since s_t / hs <= 32767/127). */
-static void emb_conv_ring_store(const emb_act_t *x, uint32_t t, uint32_t k, float hs,
-                                int16_t *ring)
-{
-    const uint32_t d = x->d;
-    const int8_t *q = x->q8 + (size_t)t * d; /* (d) */
-    int16_t *dst = ring + (size_t)(t % k) * d; /* (d) */
-    const float f = hs > 0.0f ? x->scales[t] / hs : 0.0f;
-    const int32_t m = f > 0.0f ? emb_round_half_even(f * 65536.0f) : 0;
-    for (uint32_t c = 0; c < d; ++c) {
-        dst[c] = (int16_t)(((int32_t)q[c] * m + 32768) >> 16);
-    }
-}
-
-static int emb_conv_q8_args_ok(const emb_qtensor_t *w, const emb_act_t *x, const int16_t *ring,
-                               const float *out)
-{
-    return w != NULL && x != NULL && ring != NULL && out != NULL && x->q8 != NULL &&
-           x->scales != NULL && w->encoding == EMB_QT_Q8 && w->blocks != NULL &&
-           w->rows == x->d && w->cols != 0u && w->cols % EMB_QBLOCK == 0u;
-}
-
-/* The channel's float sum: its blocks' int32 sums times their scales, in order. */
-static float emb_conv_channel_acc(const emb_block_q8_t *blk, uint32_t per_ch,
-                                  const int32_t *isum)
-{
-    float acc = 0.0f;
-    for (uint32_t b = 0; b < per_ch; ++b) {
-        if (blk[b].d != 0u) { /* an all-zero block contributes nothing */
-            acc += emb_f16_to_f32_fast(blk[b].d) * (float)isum[b];
-        }
-    }
-    return acc;
-}
-
-#define EMB_CONV_MAX_BLOCKS 8u /* k <= 8 * EMB_QBLOCK taps */
 
 emb_status_t emb_conv1d_dw_causal_q8_ref(const emb_qtensor_t *w, const float *bias,
                                          const emb_act_t *x, uint32_t t, float hs,
@@ -104,6 +64,8 @@ emb_status_t emb_conv1d_dw_causal_q8_ref(const emb_qtensor_t *w, const float *bi
     }
     return EMB_OK;
 }
+
+#if !EMB_KERNELS_ARM_DSP
 
 /* Channels c .. c + 3 (weights q, q + cs, q + 2 cs, q + 3 cs; ring columns xr[0..3]) over
  * `taps` taps: four int32 sums, the ring walked a row at a time and wrapped at ring_end. */
@@ -167,3 +129,5 @@ emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias,
     }
     return EMB_OK;
 }
+
+#endif /* !EMB_KERNELS_ARM_DSP */
