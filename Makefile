@@ -6,7 +6,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -16,7 +16,7 @@ PRETRAIN_CKPT := build/pretrain-base.pt
 EMB := $(BIN)/embbert-mcu
 DEMO_LIMIT ?= 400
 
-.PHONY: setup toolchain test test-fast demo bench bench-kernels fuzz mutate model clean
+.PHONY: setup toolchain test test-fast demo bench bench-kernels fuzz mutate model readme lint clean
 
 setup: $(STAMP)
 
@@ -24,11 +24,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,teacher]'
+	$(BIN)/pip install -q -e '.[test,teacher,dev]'
 	touch $@
 
 toolchain:
 	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+	    || ! command -v clang-format >/dev/null \
 	    || [ ! -f /usr/lib/arm-none-eabi/newlib/libc.a ]; then \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
@@ -83,6 +84,17 @@ model: setup
 	$(EMB) pretrain --steps 10000 --resume -o $(PRETRAIN_CKPT)
 	$(EMB) train --data rt-polarity --init $(PRETRAIN_CKPT) --distill --epochs 10 --ema 2 -o $(FLOAT_CKPT)
 	$(EMB) quantize $(FLOAT_CKPT) -o $(DEFAULT_CKPT)
+
+# README.md's figure regions and docs/results.md, rendered from the records in docs/results/
+# (benchmarks/record.py makes a record of a measuring command; the tests fail on a difference).
+readme: setup
+	$(BIN)/python benchmarks/readme.py
+
+# ruff over the Python, clang-format (dry run, .clang-format) over the hand-written C.
+C_SOURCES = $(shell find firmware tests/kernels -name '*.c' -o -name '*.h')
+lint: setup toolchain
+	$(BIN)/ruff check embbert_mcu tests benchmarks
+	clang-format --dry-run --Werror $(C_SOURCES)
 
 clean:
 	rm -rf build .pytest_cache
