@@ -53,14 +53,22 @@ demo: setup toolchain
 	    --report build/report
 	@echo "the demo's report: build/report/report.md (plots: build/report/*.png)"
 
-# Speed and memory figures (printed, not asserted): memory report, kernel instructions per
-# MAC, export + host verification, and the device bench on both emulated boards.
+# The measured figures, each run kept as a record in docs/results/ (benchmarks/record.py: the
+# command's JSON with date, commit, command and wall time), then README.md's figure regions and
+# docs/results.md rendered from them: memory report, kernel instructions per MAC, export + host
+# verification, the device bench on both emulated boards (the F446 on the whole test split),
+# and the mutation check. Commit the new records with the rendered docs.
+RECORD := $(BIN)/python benchmarks/record.py run
 bench: setup toolchain
-	$(EMB) memory --preset base
-	$(BIN)/python benchmarks/kernels.py
-	$(EMB) export $(DEFAULT_CKPT) -o build/model --verify
-	$(EMB) bench --board qemu_h743 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
-	$(EMB) bench --board qemu_f446 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
+	$(RECORD) memory-base -- $(EMB) memory --preset base --json
+	$(RECORD) kernels-mac -- $(BIN)/python benchmarks/kernels.py --json
+	$(RECORD) export-default -- $(EMB) export $(DEFAULT_CKPT) -o build/model --verify --json
+	$(RECORD) bench-qemu_h743 -- $(EMB) bench --board qemu_h743 --model build/model \
+	    --limit $(DEMO_LIMIT) --budget 781kB --report build/report-h743 --json
+	$(RECORD) bench-qemu_f446 -- $(EMB) bench --board qemu_f446 --model build/model \
+	    --budget 781kB --report build/report-f446 --json
+	$(BIN)/python tests/mutate.py
+	$(BIN)/python benchmarks/readme.py
 
 # Deliberate bugs, one at a time in a scratch copy (tests/mutate.py): fails unless the tests
 # that guard each place catch every one.
