@@ -186,3 +186,32 @@ def kernels(doc: dict) -> list[dict]:
 
 
 KINDS["kernels"] = kernels
+
+
+def quantize(doc: dict) -> list[dict]:
+    p = doc["policy"]
+    history = ", ".join(f"epoch {h['epoch']} {pct(h['val_accuracy'])}"
+                        for h in doc["recovery"]["history"])
+    rows = [["policy", f"block {p['block']}, fallback {p['fallback']}, threshold "
+             f"{p['threshold']}, activations {p['act_dtype']}, MACs {p['mac_dtype']}"],
+            [f"accuracy on {doc['test_split']} test ({comma(doc['n_test'])}): fp32 / quantized "
+             "/ recovered", " / ".join(pct(doc[k]) for k in
+                                       ("fp32_accuracy", "quant_accuracy", "recovered_accuracy"))],
+            ["drop after recovery", f"{doc['drop_points']:.2f} points"],
+            ["recovery, validation accuracy per epoch", history],
+            ["weights (+ folded lambdas)",
+             f"{comma(doc['weights_bytes'])} B (+ {doc['lambda_bytes']} B)"]]
+    shares = [[kind, comma(doc[f"{kind}_params"]), pct(doc[f"{kind}_param_share"])]
+              for kind in ("int8", "f16", "f32")]
+    shares.append(["packed total", comma(doc["params"]), pct(1.0)])
+    sweep = [[str(r.get("threshold")), pct(r["val_accuracy"]) if "val_accuracy" in r else "",
+              comma(r["weights_bytes"]) if "weights_bytes" in r else ""]
+             for r in doc.get("threshold_sweep") or []]
+    tables = [table("", ["", ""], rows), table("parameters", ["", "parameters", "share"], shares)]
+    if sweep:
+        tables.append(table("threshold sweep", ["threshold", "validation accuracy", "weights (B)"],
+                            sweep))
+    return tables
+
+
+KINDS["quantize"] = quantize
