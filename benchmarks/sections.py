@@ -204,12 +204,12 @@ def quantize(doc: dict) -> list[dict]:
     shares = [[kind, comma(doc[f"{kind}_params"]), pct(doc[f"{kind}_param_share"])]
               for kind in ("int8", "f16", "f32")]
     shares.append(["packed total", comma(doc["params"]), pct(1.0)])
-    sweep = [[str(r.get("threshold")), pct(r["val_accuracy"]) if "val_accuracy" in r else "",
-              comma(r["weights_bytes"]) if "weights_bytes" in r else ""]
-             for r in doc.get("threshold_sweep") or []]
+    sweep = [[str(r["threshold"]), pct(r["f16_param_share"]), comma(r["weights_bytes"]),
+              pct(r["val_accuracy"])] for r in doc.get("threshold_sweep") or []]
     tables = [table("", ["", ""], rows), table("parameters", ["", "parameters", "share"], shares)]
     if sweep:
-        tables.append(table("threshold sweep", ["threshold", "validation accuracy", "weights (B)"],
+        tables.append(table("threshold sweep (--threshold auto), on the validation slice",
+                            ["threshold", "fp16 share", "weights (B)", "validation accuracy"],
                             sweep))
     return tables
 
