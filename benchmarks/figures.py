@@ -54,7 +54,8 @@ def export_figures(doc: dict) -> dict:
             "tok_scratch": comma(doc["tokenizer"]["scratch_bytes"]),
             "tok_n": comma(doc["tokenizer_n"]), "tok_agree": pct(doc["tokenizer_agreement"]),
             "tok_fuzz_n": comma(doc["tokenizer_fuzz_n"]),
-            "tok_fuzz_agree": pct(doc["tokenizer_fuzz_agreement"])}
+            "tok_fuzz_agree": pct(doc["tokenizer_fuzz_agreement"]),
+            "flash_kb": kb(doc["flash_bytes"])}
 
 
 def bench_figures(doc: dict) -> dict:
@@ -76,8 +77,11 @@ def bench_figures(doc: dict) -> dict:
 
 def demo(recs: dict) -> dict:
     mem, exp, dev = recs["memory-base"], recs["export-default"], recs["bench-qemu_h743"]
+    quant = recs["quantize-default"]
     wall = sum(r.get("seconds", 0.0) for r in (mem, exp, dev))
+    shares = {k: pct(quant["document"][f"{k}_param_share"]) for k in ("int8", "f16", "f32")}
     return {"mem": memory_figures(mem["document"]), "cfg": config_figures(mem["document"]),
+            "shares": shares, "quant_cite": cite(quant),
             "exp": export_figures(exp["document"]), "dev": bench_figures(dev["document"]),
             "wall": seconds_text(wall), "cites": [cite(r) for r in (mem, exp, dev)]}
 
@@ -127,8 +131,16 @@ def accuracy(recs: dict) -> dict:
         r["show_n"] = r["data"] not in seen
         seen.add(r["data"])
     default = next(r for r in doc["rows"] if r.get("default"))
+    margins = []  # the best row of each data set against its floor, in texts
+    for data, correct in best.items():
+        n = next(r["n"] for r in doc["rows"] if r["data"] == data)
+        texts = round(correct - doc["floor_accuracy"][data] * n)
+        side = "above" if texts >= 0 else "under"
+        margins.append({"data": data, "acc": pct(correct / n), "texts": abs(texts),
+                        "n": comma(n), "side": side})
     p = default["correct"] / default["n"]
-    return {"rows": rows, "pretrain_min": doc["pretrain"]["minutes"],
+    return {"rows": rows, "margins": margins, "mlm_nats": doc["pretrain"]["mlm_nats"],
+            "pretrain_min": doc["pretrain"]["minutes"],
             "pretrain_steps": comma(doc["pretrain"]["steps"]),
             "teachers": {k: pct(v) for k, v in doc["teacher_accuracy"].items()},
             "seeds": ", ".join(f"{pct(v)} (seed {k})" for k, v in doc["seeds"]["accuracy"].items()),

@@ -57,7 +57,7 @@ def test_a_newer_record_replaces_the_older_one(tmp_path):
     rec["document"]["weights_bytes"] = 1_234_567
     record.write_record(root / "docs" / "results", rec)
     text = readme.render_all(root)[root / "README.md"]
-    assert "| weights in flash | 1,234,567 B |" in text
+    assert "| weights in flash | 1,234,567 B (" in text
     assert "2999-01-01" in readme.render_all(root)[root / "docs" / "results.md"]
 
 
