@@ -26,10 +26,9 @@ from pathlib import Path
 
 import jinja2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import figures  # noqa: E402
-import sections  # noqa: E402
+# Run as a script, this folder is sys.path[0]; the tests put it there while they import us.
+import figures
+import sections
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
