@@ -6,7 +6,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang-format
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -16,7 +16,7 @@ PRETRAIN_CKPT := build/pretrain-base.pt
 EMB := $(BIN)/embbert-mcu
 DEMO_LIMIT ?= 400
 
-.PHONY: setup toolchain test test-fast demo bench bench-kernels fuzz mutate model clean
+.PHONY: setup toolchain test test-fast demo bench bench-kernels fuzz mutate model readme lint clean
 
 setup: $(STAMP)
 
@@ -24,11 +24,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,teacher]'
+	$(BIN)/pip install -q -e '.[test,teacher,dev]'
 	touch $@
 
 toolchain:
 	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+	    || ! command -v clang-format >/dev/null \
 	    || [ ! -f /usr/lib/arm-none-eabi/newlib/libc.a ]; then \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
@@ -52,14 +53,22 @@ demo: setup toolchain
 	    --report build/report
 	@echo "the demo's report: build/report/report.md (plots: build/report/*.png)"
 
-# Speed and memory figures (printed, not asserted): memory report, kernel instructions per
-# MAC, export + host verification, and the device bench on both emulated boards.
+# The measured figures, each run kept as a record in docs/results/ (benchmarks/record.py: the
+# command's JSON with date, commit, command and wall time), then README.md's figure regions and
+# docs/results.md rendered from them: memory report, kernel instructions per MAC, export + host
+# verification, the device bench on both emulated boards (the F446 on the whole test split),
+# and the mutation check. Commit the new records with the rendered docs.
+RECORD := $(BIN)/python benchmarks/record.py run
 bench: setup toolchain
-	$(EMB) memory --preset base
-	$(BIN)/python benchmarks/kernels.py
-	$(EMB) export $(DEFAULT_CKPT) -o build/model --verify
-	$(EMB) bench --board qemu_h743 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
-	$(EMB) bench --board qemu_f446 --model build/model --limit $(DEMO_LIMIT) --budget 781kB
+	$(RECORD) memory-base -- $(EMB) memory --preset base --json
+	$(RECORD) kernels-mac -- $(BIN)/python benchmarks/kernels.py --json
+	$(RECORD) export-default -- $(EMB) export $(DEFAULT_CKPT) -o build/model --verify --json
+	$(RECORD) bench-qemu_h743 -- $(EMB) bench --board qemu_h743 --model build/model \
+	    --limit $(DEMO_LIMIT) --budget 781kB --report build/report-h743 --json
+	$(RECORD) bench-qemu_f446 -- $(EMB) bench --board qemu_f446 --model build/model \
+	    --budget 781kB --report build/report-f446 --json
+	$(BIN)/python tests/mutate.py
+	$(BIN)/python benchmarks/readme.py
 
 # Deliberate bugs, one at a time in a scratch copy (tests/mutate.py): fails unless the tests
 # that guard each place catch every one.
@@ -83,6 +92,17 @@ model: setup
 	$(EMB) pretrain --steps 10000 --resume -o $(PRETRAIN_CKPT)
 	$(EMB) train --data rt-polarity --init $(PRETRAIN_CKPT) --distill --epochs 10 --ema 2 -o $(FLOAT_CKPT)
 	$(EMB) quantize $(FLOAT_CKPT) -o $(DEFAULT_CKPT)
+
+# README.md's figure regions and docs/results.md, rendered from the records in docs/results/
+# (benchmarks/record.py makes a record of a measuring command; the tests fail on a difference).
+readme: setup
+	$(BIN)/python benchmarks/readme.py
+
+# ruff over the Python, clang-format (dry run, .clang-format) over the hand-written C.
+C_SOURCES = $(shell find firmware tests/kernels -name '*.c' -o -name '*.h')
+lint: setup toolchain
+	$(BIN)/ruff check embbert_mcu tests benchmarks
+	clang-format --dry-run --Werror $(C_SOURCES)
 
 clean:
 	rm -rf build .pytest_cache

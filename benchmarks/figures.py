@@ -1,0 +1,172 @@
+"""The figures README.md shows, computed from the results records (benchmarks/readme.py).
+
+Each region function takes the newest record of every name and returns the values its
+template lays out, already formatted: the templates hold no arithmetic. A region reads only
+the records it names, so a missing one is a KeyError naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from units import comma, kb, mega, pct, sci, seconds_text
+
+SCRIPT_DIR_RE = re.compile(r"^\S*/(embbert-mcu|python3?)(?= )")
+
+
+def cite(record: dict) -> dict:
+    """Where a figure comes from: date, short commit, command, and whether it was transcribed."""
+    command = SCRIPT_DIR_RE.sub(r"\1", record["command"])  # .venv/bin/embbert-mcu -> embbert-mcu
+    return {"date": record["date"][:10], "commit": record["commit"][:7],
+            "command": command, "transcribed": record["source"] == "transcribed"}
+
+
+def memory_figures(doc: dict) -> dict:
+    paper = doc["paper"]
+    return {"params": comma(doc["params_total"]),
+            "paper_weights": kb(paper["weights_bytes"]),
+            "paper_acts": kb(paper["activations_bytes"]), "paper_total": kb(paper["total_bytes"]),
+            "ours_weights": kb(doc["weights_bytes"]), "ours_acts": kb(doc["activations_bytes"]),
+            "ours_total": kb(doc["total_bytes"])}
+
+
+def config_figures(doc: dict) -> dict:
+    c = doc["config"]
+    return {"v": c["vocab_size"], "l": c["max_len"], "d": c["d_model"], "layers": c["n_layers"]}
+
+
+def export_figures(doc: dict) -> dict:
+    return {"n": comma(doc["n"]), "agreement": pct(doc["agreement"]),
+            "max_diff": sci(doc["max_abs_logit_diff"]), "c_acc": pct(doc["c_accuracy"]),
+            "torch_acc": pct(doc["torch_accuracy"]), "float_acc": pct(doc["float_accuracy"]),
+            "export_s": f"{doc['export_seconds']:.1f} s",
+            "verify_s": f"{doc['verify_seconds']:.1f} s",
+            "arena": comma(doc["arena_bytes"]),
+            "arena_no_reuse": comma(doc["arena_bytes_without_reuse"]),
+            "weights": comma(doc["weights_bytes"]),
+            "macs_max": mega(doc["macs_at_max_len"]), "macs_mean": mega(doc["macs_at_mean_len"], 2),
+            "max_len": doc["max_len"], "mean_len": f"{doc['mean_len']:.0f}",
+            "tok_tables": comma(doc["tokenizer"]["table_bytes"]),
+            "tok_tables_kb": kb(doc["tokenizer"]["table_bytes"]),
+            "tok_flash": comma(doc["tokenizer"]["flash_bytes"]),
+            "tok_flash_kb": kb(doc["tokenizer"]["flash_bytes"]),
+            "tok_scratch": comma(doc["tokenizer"]["scratch_bytes"]),
+            "tok_n": comma(doc["tokenizer_n"]), "tok_agree": pct(doc["tokenizer_agreement"]),
+            "tok_fuzz_n": comma(doc["tokenizer_fuzz_n"]),
+            "tok_fuzz_agree": pct(doc["tokenizer_fuzz_agreement"]),
+            "flash_kb": kb(doc["flash_bytes"])}
+
+
+def bench_figures(doc: dict) -> dict:
+    lat = doc["latency"]
+    return {"board": doc["board"], "n": comma(doc["n"]), "acc": pct(doc["accuracy"]),
+            "host_acc": pct(doc["host_accuracy"]), "agreement": pct(doc["agreement"]),
+            "max_diff": sci(doc["max_logit_diff"]), "unit": lat["unit"],
+            "lat_min": mega(lat["min"]), "lat_mean": mega(lat["mean"]), "lat_max": mega(lat["max"]),
+            "arena_kb": kb(doc["arena_bytes"]), "stack": comma(doc["stack_bytes"]),
+            "buffers_kb": kb(doc["static_buffer_bytes"]), "peak_kb": kb(doc["peak_ram_bytes"]),
+            "flash_kb": kb(doc["flash_bytes"]), "total_kb": kb(doc["total_bytes"]),
+            "ram_kb": kb(doc["board_ram_bytes"]), "board_flash_kb": kb(doc["board_flash_bytes"]),
+            "budget_kb": kb(doc["budget_bytes"]),
+            "fits": "within" if doc["total_bytes"] <= doc["budget_bytes"] else "over",
+            "acc_rel": "=" if doc["accuracy"] == doc["host_accuracy"] else "vs",
+            "agree_text": ("are identical to those of" if doc["agreement"] == 1.0
+                           else f"agree {pct(doc['agreement'])} with")}
+
+
+def demo(recs: dict) -> dict:
+    mem, exp, dev = recs["memory-base"], recs["export-default"], recs["bench-qemu_h743"]
+    quant = recs["quantize-default"]
+    wall = sum(r.get("seconds", 0.0) for r in (mem, exp, dev))
+    shares = {k: pct(quant["document"][f"{k}_param_share"]) for k in ("int8", "f16", "f32")}
+    return {"mem": memory_figures(mem["document"]), "cfg": config_figures(mem["document"]),
+            "shares": shares, "quant_cite": cite(quant),
+            "exp": export_figures(exp["document"]), "dev": bench_figures(dev["document"]),
+            "wall": seconds_text(wall), "cites": [cite(r) for r in (mem, exp, dev)]}
+
+
+def f446(recs: dict) -> dict:
+    rec = recs["bench-qemu_f446"]
+    return {"dev": bench_figures(rec["document"]), "cite": cite(rec)}
+
+
+def intmac(recs: dict) -> dict:
+    rec = recs["intmac-qemu_f446"]
+    doc = rec["document"]
+    sides = {}
+    for mac in ("f32", "int8"):
+        s = doc[mac]
+        sides[mac] = {"mean": mega(s["instructions_mean"]), "per_mac": f"{s['instructions_per_mac']:.2f}",
+                      "long": mega(s["long_instructions"]),
+                      "long_per_mac": f"{s['long_instructions_per_mac']:.2f}",
+                      "verify_acc": pct(s["verify_accuracy"]), "agreement": pct(s["agreement"]),
+                      "device_agreement": pct(s["device_agreement"])}
+    return {"f32": sides["f32"], "int8": sides["int8"], "board": doc["board"],
+            "limit": doc["bench_limit"], "long_n": doc["long_n"],
+            "verify_n": comma(doc["verify_n"]), "float_acc": pct(doc["float_accuracy"]),
+            "cite": cite(rec)}
+
+
+def accuracy_row(row: dict, floor: dict, best: dict) -> dict:
+    if not row["distill"]:
+        distill = "none"
+    else:
+        distill = "n-gram teacher" + (" + averaged weights" if row["ema"] else "")
+    return {"data": row["data"], "pretraining": "10,000 MLM+NSP steps" if row["pretraining"] else "none",
+            "distill": distill, "acc": pct(row["correct"] / row["n"]), "n": comma(row["n"]),
+            "default": row.get("default", False), "floor": pct(floor[row["data"]]),
+            "command": row["command"], "best": row["correct"] == best[row["data"]]}
+
+
+def accuracy(recs: dict) -> dict:
+    rec = recs["training-recipes"]
+    doc = rec["document"]
+    best: dict[str, int] = {}
+    for r in doc["rows"]:
+        best[r["data"]] = max(best.get(r["data"], 0), r["correct"])
+    rows = [accuracy_row(r, doc["floor_accuracy"], best) for r in doc["rows"]]
+    seen: set[str] = set()
+    for r in rows:  # the n of a data set is shown on its first row only
+        r["show_n"] = r["data"] not in seen
+        seen.add(r["data"])
+    default = next(r for r in doc["rows"] if r.get("default"))
+    margins = []  # the best row of each data set against its floor, in texts
+    for data, correct in best.items():
+        n = next(r["n"] for r in doc["rows"] if r["data"] == data)
+        texts = round(correct - doc["floor_accuracy"][data] * n)
+        side = "above" if texts >= 0 else "under"
+        margins.append({"data": data, "acc": pct(correct / n), "texts": abs(texts),
+                        "n": comma(n), "side": side})
+    p = default["correct"] / default["n"]
+    return {"rows": rows, "margins": margins, "mlm_nats": doc["pretrain"]["mlm_nats"],
+            "pretrain_min": doc["pretrain"]["minutes"],
+            "pretrain_steps": comma(doc["pretrain"]["steps"]),
+            "teachers": {k: pct(v) for k, v in doc["teacher_accuracy"].items()},
+            "seeds": ", ".join(f"{pct(v)} (seed {k})" for k, v in doc["seeds"]["accuracy"].items()),
+            "se_points": f"{100 * math.sqrt(p * (1 - p) / default['n']):.1f}",
+            "default_n": comma(default["n"]),
+            "quantized": pct(doc["quantized_accuracy"]), "float": pct(p), "cite": cite(rec)}
+
+
+def library(recs: dict) -> dict:
+    exp, tok = recs["export-default"], recs["tokenizer-c"]
+    t = tok["document"]
+    bt = t["bench_text"]
+    return {"exp": export_figures(exp["document"]),
+            "sets": " + ".join(comma(n) for n in t["test_set_sizes"]),
+            "generated": comma(t["generated_strings"]), "comparisons": comma(t["comparisons"]),
+            "differ": comma(t["differ"]), "stack": comma(t["stack_bytes_max"]),
+            "cmake": {k: (seconds_text(v) if k.startswith("seconds") else comma(v))
+                      for k, v in t["cmake_example"].items()},
+            "text": {"board": bt["board"], "n": comma(bt["n"]), "acc": pct(bt["accuracy"]),
+                     "host_acc": pct(bt["host_accuracy"]), "agreement": pct(bt["agreement"]),
+                     "max_diff": sci(bt["max_logit_diff"]), "ids": comma(bt["ids_agree"]),
+                     "tok": " / ".join(comma(bt[f"tokenizer_instructions_{k}"])
+                                       for k in ("min", "mean", "max")),
+                     "share": pct(bt["tokenizer_share"]), "peak_kb": kb(bt["peak_ram_bytes"]),
+                     "buffers_kb": kb(bt["static_buffer_bytes"]), "flash_kb": kb(bt["flash_bytes"])},
+            "cites": [cite(exp), cite(tok)]}
+
+
+REGIONS = {"demo": demo, "f446": f446, "intmac": intmac, "accuracy": accuracy, "library": library}
