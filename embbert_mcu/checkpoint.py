@@ -33,7 +33,7 @@ class Checkpoint:
     tokenizer_json: str = ""  # the tokenizers library's JSON
     labels: list[str] = field(default_factory=list)  # class index -> label name
     metrics: dict = field(default_factory=dict)  # training metrics (accuracy, floor, ...)
-    test_split: dict | None = None  # {"name": str, "texts": [str], "labels": [int]}
+    test_split: dict | None = None  # {"name": str, "texts": [str], "labels": [int]} (+ "pairs": [str])
     quant: dict | None = None  # quantization policy and decisions, set by `quantize`
     version: str = __version__  # tool version that wrote the file
 
@@ -158,6 +158,11 @@ def _check_fields(ckpt: Checkpoint) -> None:
             isinstance(y, int) and not isinstance(y, bool) and 0 <= y < ckpt.config.n_classes
             for y in labels):
         raise CheckpointError("its test split holds a non-text or an out-of-range label",
+                              hint="pass --test FILE, or re-create it with `embbert-mcu train`")
+    pairs = split.get("pairs")
+    if pairs is not None and (not isinstance(pairs, list) or len(pairs) != len(texts)
+                              or not all(isinstance(t, str) for t in pairs)):
+        raise CheckpointError("its test split's `pairs` are not one text per test text",
                               hint="pass --test FILE, or re-create it with `embbert-mcu train`")
 
 

@@ -5,11 +5,16 @@
     clf = load("build/model", engine="c")                        # the exported C, on the host
     for p in clf.predict(["a gripping, funny film", "dull"]):
         print(p.label, p.probabilities)
+    clf.predict(["the film was fun"], pairs=["i enjoyed it"])  # a sentence-pair model
+
 
 ``engine="torch"`` runs the checkpoint in PyTorch (a quantized checkpoint as the C computes
 it: dequantized weights, rounded activations); it needs a checkpoint. ``engine="c"`` runs the
 exported C built for this host, tokenizer included (a checkpoint is exported into a
-temporary directory first). ``embbert-mcu predict`` is this module on the command line.
+temporary directory first). Sentence pairs (``pairs=``, the second texts) become
+``[CLS] a [SEP] b [SEP]``; on the C engine the export's tokenizer.json encodes them in Python
+(the C tokenizer takes one text) and the exported C model runs on those ids.
+``embbert-mcu predict`` is this module on the command line.
 """
 
 from __future__ import annotations
@@ -46,17 +51,21 @@ def _softmax(row: Sequence[float]) -> list[float]:
 
 
 class Classifier:
-    """Texts -> labels and probabilities through one engine."""
+    """Texts (or text pairs) -> labels and probabilities through one engine."""
 
     def __init__(self, labels: list[str], engine: str, logits_fn):
         self.labels, self.engine, self._logits = labels, engine, logits_fn
 
-    def logits(self, texts: Sequence[str]) -> list[list[float]]:
-        return self._logits(list(texts)) if texts else []
+    def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[list[float]]:
+        if pairs is not None and len(pairs) != len(texts):
+            raise UsageError(f"{len(texts)} texts but {len(pairs)} second texts of pairs",
+                             hint="give one pair text per text")
+        return self._logits(list(texts), None if pairs is None else list(pairs)) if texts else []
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
+        """One prediction per text, or per pair (``texts[i]``, ``pairs[i]``)."""
         out = []
-        for row in self.logits(texts):
+        for row in self.logits(texts, pairs):
             probs = _softmax(row)
             best = max(range(len(row)), key=row.__getitem__)  # first of equal maxima, as C
             out.append(Prediction(self.labels[best], best, dict(zip(self.labels, probs)),
@@ -103,9 +112,9 @@ def _torch_classifier(path: Path) -> Classifier:
         model = ckpt.model()
     tok = checkpoint_tokenizer(ckpt)
 
-    def logits(texts: list[str]) -> list[list[float]]:
+    def logits(texts: list[str], pairs: list[str] | None) -> list[list[float]]:
         with torch.no_grad():
-            ids = tok.encode_many(texts, max_len=ckpt.config.max_len)
+            ids = tok.encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
             return predict_logits(model, ids).tolist()
 
     return Classifier([str(x) for x in ckpt.labels], "torch", logits)
@@ -114,13 +123,17 @@ def _torch_classifier(path: Path) -> Classifier:
 def _c_classifier(model_dir: Path, manifest=None) -> Classifier:
     from .export.host import HostModel
     from .export.tokhost import HostTokenizer
+    from .tokenizer import EmbTokenizer
 
     host = HostModel(model_dir)
     manifest = manifest or host.manifest
     tok = HostTokenizer(model_dir, manifest.prefix)
 
-    def logits(texts: list[str]) -> list[list[float]]:
-        return host.run_many(tok.encode_many(texts, manifest.max_len))
+    def logits(texts: list[str], pairs: list[str] | None) -> list[list[float]]:
+        if pairs is None:
+            return host.run_many(tok.encode_many(texts, manifest.max_len))
+        py_tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+        return host.run_many(py_tok.encode_many(texts, manifest.max_len, pairs=pairs))
 
     return Classifier([str(x) for x in manifest.labels], "c", logits)
 

@@ -1,7 +1,8 @@
 """The byte-pair tokenizer: 8192 tokens, lowercase, accents stripped, whitespace pre-split.
 
 Special ids are fixed by ``config``: [PAD]=0 [UNK]=1 [CLS]=2 [MASK]=3 [SEP]=4. A single text
-becomes ``[CLS] text``, a pair ``[CLS] a [SEP] b [SEP]``; both are truncated to ``max_len``.
+becomes ``[CLS] text`` cut to ``max_len``; a pair ``[CLS] a [SEP] b [SEP]``, its two texts
+cut longest-first (as BERT does) so the layout and both [SEP]s survive any ``max_len`` >= 3.
 The default tokenizer ships in ``embbert_mcu/assets/tokenizer.json`` and every checkpoint
 carries its own copy as JSON.
 """
@@ -14,7 +15,7 @@ from typing import Iterable
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from .config import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
-from .errors import CheckpointError
+from .errors import CheckpointError, UsageError
 from .fileio import write_text
 
 SPECIALS = {"[PAD]": PAD_ID, "[UNK]": UNK_ID, "[CLS]": CLS_ID, "[MASK]": MASK_ID, "[SEP]": SEP_ID}
@@ -41,8 +42,9 @@ class EmbTokenizer:
 
     def encode(self, text: str, pair: str | None = None, max_len: int | None = None) -> list[int]:
         """Token ids with [CLS] first (and [SEP]s for a pair), at most ``max_len`` of them."""
-        ids = self.tok.encode(text, pair).ids
-        return _truncate(ids, max_len)
+        if pair is not None:
+            return join_pair(self.pieces(text), self.pieces(pair), max_len)
+        return _truncate(self.tok.encode(text).ids, max_len)
 
     def pieces(self, text: str) -> list[int]:
         """Token ids of ``text`` alone, without [CLS] or [SEP] (for packing segments)."""
@@ -51,8 +53,16 @@ class EmbTokenizer:
     def pieces_many(self, texts: Iterable[str]) -> list[list[int]]:
         return [e.ids for e in self.tok.encode_batch(list(texts), add_special_tokens=False)]
 
-    def encode_many(self, texts: Iterable[str], max_len: int | None = None) -> list[list[int]]:
-        """Single texts, encoded in parallel by the library."""
+    def encode_many(self, texts: Iterable[str], max_len: int | None = None,
+                    pairs: Iterable[str] | None = None) -> list[list[int]]:
+        """Single texts (or, with ``pairs``, text pairs), encoded in parallel by the library."""
+        if pairs is not None:
+            texts, pairs = list(texts), list(pairs)
+            if len(texts) != len(pairs):
+                raise UsageError(f"{len(texts)} texts but {len(pairs)} second texts of pairs",
+                                 hint="give one text_pair per text")
+            return [join_pair(a, b, max_len)
+                    for a, b in zip(self.pieces_many(texts), self.pieces_many(pairs))]
         return [_truncate(e.ids, max_len) for e in self.tok.encode_batch(list(texts))]
 
     def tokens(self, text: str) -> list[str]:
@@ -87,6 +97,24 @@ def _truncate(ids: list[int], max_len: int | None) -> list[int]:
     if ids[-1] == SEP_ID and SEP_ID in ids[1:-1]:
         cut[-1] = SEP_ID
     return cut
+
+
+def join_pair(a: list[int], b: list[int], max_len: int | None) -> list[int]:
+    """``[CLS] a [SEP] b [SEP]`` in at most ``max_len`` ids: while too long, the last token of
+    the longer text goes (of ``b`` on a tie), so a short question keeps all its words."""
+    if max_len is not None:
+        if max_len < 3:
+            raise UsageError(f"a text pair needs max_len >= 3 ([CLS] and two [SEP]), got {max_len}",
+                             hint="pick a larger --max-len")
+        budget = max_len - 3
+        n_a, n_b = len(a), len(b)
+        while n_a + n_b > budget:
+            if n_a > n_b:
+                n_a -= 1
+            else:
+                n_b -= 1
+        a, b = a[:n_a], b[:n_b]
+    return [CLS_ID, *a, SEP_ID, *b, SEP_ID]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 8192) -> EmbTokenizer:

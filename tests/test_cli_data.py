@@ -20,7 +20,9 @@ def test_data_list_json(capsys):
     code, out = run(["data", "list", "--json"], capsys)
     doc = json.loads(out.out)
     names = {d["name"]: d for d in doc["datasets"]}
-    assert code == 0 and set(names) == {"rt-polarity", "bbc-news", "health-tweets", "spam-assassin"}
+    assert code == 0 and set(names) == {"rt-polarity", "bbc-news", "health-tweets", "spam-assassin",
+                                        "rt-polarity-pairs"}
+    assert names["rt-polarity-pairs"]["pairs"] and names["rt-polarity-pairs"]["rows"] == 12752
     assert names["rt-polarity"]["rows"] == 12808 and names["bbc-news"]["labels"]["sports"] == 511
 
 

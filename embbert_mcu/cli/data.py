@@ -19,18 +19,23 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def list_(as_json):
     """The built-in sets, their packages and expected counts."""
-    from ..datasets import BUILTINS, cache_dir
+    from ..datasets import BUILTINS, PAIR_SETS, cache_dir
 
     rows = [
         {"name": b.name, "package": b.package.pin, "registry": b.package.registry,
          "rows": b.n_rows, "labels": b.label_counts, "about": b.about}
         for b in BUILTINS.values()
+    ] + [
+        {"name": p.name, "package": BUILTINS[p.base].package.pin,
+         "registry": BUILTINS[p.base].package.registry, "rows": p.n_rows,
+         "labels": p.label_counts["train"], "about": p.about, "pairs": True, "base": p.base}
+        for p in PAIR_SETS.values()
     ]
     if as_json:
         emit_json({"datasets": rows, "cache": str(cache_dir())})
         return
     for r in rows:
-        info(f"{r['name']:<15}{r['rows']:>7} rows {len(r['labels']):>3} labels  "
+        info(f"{r['name']:<18}{r['rows']:>7} rows {len(r['labels']):>3} labels  "
              f"{r['registry']}:{r['package']:<40} {r['about']}")
     info(f"cache: {cache_dir()} (set EMBBERT_MCU_CACHE to move it); "
          "Hugging Face sets: hf:<name> with the optional `datasets` package")

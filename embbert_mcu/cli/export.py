@@ -36,7 +36,8 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, mac: str | None
 @click.option("--limit", type=COUNT, help="Verify on the first N test texts.")
 @click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")
 @click.option("--test", "test_file", type=click.Path(dir_okay=False),
-              help="Verify on this CSV/JSONL (text column, label optional) or text file.")
+              help="Verify on this CSV/JSONL (text column, text_pair for pairs, label optional) "
+                   "or text file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_file, as_json):
     """Export CHECKPOINT as a C library (model, weights, tokenizer, runtime, manifests)."""
@@ -76,6 +77,7 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
     if verify:
         ckpt = load_checkpoint(checkpoint)
         rows = _user_rows(ckpt, *user_texts) if user_texts else None
+        _check_pairs(ckpt, rows)
         report = verify_export(ckpt, result.out_dir, limit=limit, rows=rows)
         doc.update(report.to_dict())
         doc.update(_verify_tokenizer(ckpt, result, limit, rows))
@@ -95,20 +97,35 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
         check_tokenizer(doc)
 
 
-def _read_test(path: str) -> tuple[list[str], list[str] | None]:
-    from ..datasets.texts import read_texts
+def _read_test(path: str) -> tuple[list[str], list[str] | None, list[str] | None]:
+    from ..datasets.texts import read_items
 
-    return read_texts(path)
+    return read_items(path)
 
 
-def _user_rows(ckpt, texts: list[str], labels: list[str] | None) -> list[dict]:
+def _user_rows(ckpt, texts: list[str], pairs: list[str] | None,
+               labels: list[str] | None) -> list[dict]:
     """The user's texts as verify rows, tokenized by the checkpoint's tokenizer."""
     from ..datasets import encode_labels
     from ..export.testset import checkpoint_tokenizer
 
-    ids = checkpoint_tokenizer(ckpt).encode_many(texts, max_len=ckpt.config.max_len)
+    ids = checkpoint_tokenizer(ckpt).encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
     codes = encode_labels(labels, ckpt.labels, "--test") if labels else [-1] * len(texts)
-    return [{"ids": s, "label": y, "text": t} for s, y, t in zip(ids, codes, texts)]
+    rows = [{"ids": s, "label": y, "text": t} for s, y, t in zip(ids, codes, texts)]
+    for row, b in zip(rows, pairs or []):
+        row["text_pair"] = b
+    return rows
+
+
+def _check_pairs(ckpt, rows: list[dict] | None) -> None:
+    """A pair model verified on single texts (or the reverse) would compare meaningless ids."""
+    split = ckpt.test_split or {}
+    model_pairs = "pairs" in split or bool((ckpt.metrics or {}).get("pairs"))
+    if rows is not None and model_pairs != ("text_pair" in rows[0]):
+        kind = "sentence pairs" if model_pairs else "single texts"
+        raise UsageError(f"the checkpoint classifies {kind} but --test holds "
+                         f"{'single texts' if model_pairs else 'text pairs'}",
+                         hint="give --test a file of the kind the model was trained on")
 
 
 def _verify_tokenizer(ckpt, result, limit, rows) -> dict:
@@ -116,7 +133,8 @@ def _verify_tokenizer(ckpt, result, limit, rows) -> dict:
     from ..export.tokhost import verify_tokenizer
 
     rows = rows if rows is not None else load_testset(result.out_dir, None)
-    texts = [r["text"] for r in rows if "text" in r][:limit or None]
+    # both texts of a pair go through the C tokenizer, each as a single text
+    texts = [r[k] for r in rows[:limit or None] for k in ("text", "text_pair") if k in r]
     return verify_tokenizer(checkpoint_tokenizer(ckpt), result.out_dir,
                             result.manifest.prefix, texts, ckpt.config.max_len)
 

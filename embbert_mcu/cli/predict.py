@@ -12,7 +12,8 @@ from . import cli, emit_json, info
 @click.argument("model", type=click.Path())
 @click.argument("texts", nargs=-1)
 @click.option("--input", "input_file", type=click.Path(dir_okay=False),
-              help="CSV/JSONL with a text column, or a text file with one text per line.")
+              help="CSV/JSONL with a text column (and text_pair for sentence pairs), or a text "
+                   "file with one text per line.")
 @click.option("--engine", type=click.Choice(["torch", "c"]), default="torch", show_default=True,
               help="PyTorch (needs the checkpoint) or the exported C built for this host.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
@@ -23,14 +24,18 @@ def predict(model, texts, input_file, engine, as_json):
     from ..predict import load
 
     torch.set_num_threads(1)
-    items = list(texts)
+    items, pairs = list(texts), None
     if input_file:
-        from ..datasets.texts import read_texts
+        from ..datasets.texts import read_items
 
-        items += read_texts(input_file)[0]
+        more, pairs, _ = read_items(input_file)
+        if pairs is not None and items:
+            raise UsageError("TEXT arguments are single texts and --input holds pairs",
+                             hint="put every pair in the --input file")
+        items += more
     if not items:
         raise UsageError("no texts to classify", hint="pass TEXT arguments or --input FILE")
-    predictions = load(model, engine=engine).predict(items)
+    predictions = load(model, engine=engine).predict(items, pairs)
     if as_json:
         emit_json({"predictions": [p.to_dict() for p in predictions]})
         return

@@ -32,8 +32,10 @@ def _threads(n: int) -> None:
 
 @cli.command()
 @click.option("--data", "data_name", help="A built-in set (see `data list`) or hf:<name>.")
-@click.option("--train", "train_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
-@click.option("--test", "test_file", type=click.Path(dir_okay=False), help="CSV/JSONL with text,label.")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False),
+              help="CSV/JSONL with text,label (and text_pair for sentence pairs).")
+@click.option("--test", "test_file", type=click.Path(dir_okay=False),
+              help="CSV/JSONL with text,label (and text_pair for sentence pairs).")
 @click.option("--init", type=click.Path(dir_okay=False), help="A pretrain checkpoint to start from.")
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
 @click.option("--epochs", type=COUNT, default=10, show_default=True)
@@ -109,7 +111,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         info(f"architecture and tokenizer from {init} (--preset is not used)")
     tokenizer = (EmbTokenizer.from_json(init_ckpt.tokenizer_json) if init_ckpt
                  else EmbTokenizer.default())
-    info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, test {len(ds.test)}")
+    info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, "
+         f"test {len(ds.test)}" + (" (text pairs)" if ds.is_pair else ""))
     opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
                         teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
@@ -153,7 +156,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
 def eval_(checkpoint, test_file, batch_size, threads, as_json):
     """Accuracy of the PyTorch model (the checkpoint's own test split unless --test)."""
     from ..checkpoint import load_checkpoint
-    from ..datasets import encode_labels, read_table
+    from ..datasets import encode_labels, read_rows
     from ..training.evaluate import evaluate
     from ..tokenizer import EmbTokenizer
 
@@ -162,15 +165,16 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
     if ckpt.kind != "classifier":
         raise UsageError(f"{checkpoint} is a {ckpt.kind} checkpoint", hint="eval needs a classifier")
     if test_file:
-        texts, names = read_table(test_file)
+        texts, pairs, names = read_rows(test_file)
         labels, source = encode_labels(names, ckpt.labels, test_file), str(test_file)
     elif ckpt.test_split:
         texts, labels = ckpt.test_split["texts"], ckpt.test_split["labels"]
+        pairs = ckpt.test_split.get("pairs")
         source = f"stored test split of {ckpt.test_split['name']}"
     else:
         raise UsageError(f"{checkpoint} stores no test split", hint="pass --test FILE")
     tokenizer = EmbTokenizer.from_json(ckpt.tokenizer_json)
-    result = evaluate(ckpt.model(), tokenizer, texts, labels, batch_size=batch_size)
+    result = evaluate(ckpt.model(), tokenizer, texts, labels, batch_size=batch_size, pairs=pairs)
     result.update(source=source, checkpoint=str(checkpoint), labels=list(ckpt.labels))
     if as_json:
         emit_json(result)

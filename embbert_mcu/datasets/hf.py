@@ -18,6 +18,7 @@ class HubSet:
     config: str | None = None
     text: str = "text"
     label: str = "label"
+    text_pair: str | None = None  # the second text's column for sentence-pair tasks
     train: str = "train"
     test: str = "test"  # the split with labels used as our test set
 
@@ -31,6 +32,13 @@ HUB_SETS = {
     "yelp_polarity": HubSet("fancyzhx/yelp_polarity"),
     "trec": HubSet("CogComp/trec", label="coarse_label"),
     "tweet_eval_sentiment": HubSet("cardiffnlp/tweet_eval", config="sentiment"),
+    # GLUE pair tasks: the test splits carry no labels, so validation is the test set.
+    "glue/mrpc": HubSet("nyu-mll/glue", "mrpc", "sentence1", text_pair="sentence2", test="validation"),
+    "glue/rte": HubSet("nyu-mll/glue", "rte", "sentence1", text_pair="sentence2", test="validation"),
+    "glue/qnli": HubSet("nyu-mll/glue", "qnli", "question", text_pair="sentence", test="validation"),
+    "glue/qqp": HubSet("nyu-mll/glue", "qqp", "question1", text_pair="question2", test="validation"),
+    "glue/mnli": HubSet("nyu-mll/glue", "mnli", "premise", text_pair="hypothesis",
+                        test="validation_matched"),
 }
 
 
@@ -45,21 +53,29 @@ def load_hub(name: str, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
             f"could not load hf:{name} ({type(exc).__name__}: {str(exc)[:200]})",
             hint="Hugging Face sets need a network; offline, use a built-in set or --train/--test",
         ) from None
+    return hub_dataset(name, spec, data, val_fraction, seed)
+
+
+def hub_dataset(name: str, spec: HubSet, data, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
+    """A loaded hub set (a mapping of split name -> table with ``column_names``, ``features``
+    and columns by name) as our three splits, the spec's columns mapped to text/text_pair."""
     for part in (spec.train, spec.test):
         if part not in data:
             raise DataError(f"hf:{name} has no {part!r} split (it has {', '.join(data)})")
     train, test = data[spec.train], data[spec.test]
-    for column in (spec.text, spec.label):
+    for column in (spec.text, spec.label, spec.text_pair):
+        if column is None:
+            continue
         if column not in train.column_names:
             raise DataError(f"hf:{name} has no column {column!r}",
                             hint=f"columns: {', '.join(train.column_names)}")
     labels = _label_names(train.features[spec.label], train[spec.label])
     y = [int(v) for v in train[spec.label]]
     val_idx, train_idx = stratified_indices(y, (val_fraction,), seed)
-    texts = list(train[spec.text])
-    pick = lambda rows: Split([texts[i] for i in rows], [y[i] for i in rows])  # noqa: E731
-    test_split = Split(list(test[spec.text]), [int(v) for v in test[spec.label]])
-    return Dataset(f"hf:{name}", labels, pick(train_idx), pick(val_idx), test_split)
+    second = (lambda table: list(table[spec.text_pair])) if spec.text_pair else (lambda table: None)
+    whole = Split(list(train[spec.text]), y, second(train))
+    test_split = Split(list(test[spec.text]), [int(v) for v in test[spec.label]], second(test))
+    return Dataset(f"hf:{name}", labels, whole.take(train_idx), whole.take(val_idx), test_split)
 
 
 def _import_datasets():

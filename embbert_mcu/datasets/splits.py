@@ -16,9 +16,15 @@ from ..fileio import write_text
 class Split:
     texts: list[str] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)  # indices into Dataset.labels
+    pairs: list[str] | None = None  # the second text of each pair; None for single texts
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def take(self, rows) -> "Split":
+        """The rows ``rows`` (indices), pairs included."""
+        pairs = None if self.pairs is None else [self.pairs[i] for i in rows]
+        return Split([self.texts[i] for i in rows], [self.labels[i] for i in rows], pairs)
 
 
 @dataclass
@@ -29,9 +35,16 @@ class Dataset:
     val: Split
     test: Split
 
+    @property
+    def is_pair(self) -> bool:
+        return self.train.pairs is not None
+
     def test_split(self) -> dict:
-        """The form a checkpoint stores: {"name", "texts", "labels"}."""
-        return {"name": self.name, "texts": list(self.test.texts), "labels": list(self.test.labels)}
+        """The form a checkpoint stores: {"name", "texts", "labels"} (+ "pairs" for pairs)."""
+        doc = {"name": self.name, "texts": list(self.test.texts), "labels": list(self.test.labels)}
+        if self.test.pairs is not None:
+            doc["pairs"] = list(self.test.pairs)
+        return doc
 
 
 def stratified_indices(
@@ -71,10 +84,16 @@ def save_dataset(ds: Dataset, folder: Path) -> None:
     """One JSONL file per split plus labels.json, each written atomically."""
     for part in ("train", "val", "test"):
         split: Split = getattr(ds, part)
-        lines = (json.dumps({"text": t, "label": ds.labels[y]}, ensure_ascii=False)
-                 for t, y in zip(split.texts, split.labels))
+        seconds = split.pairs if split.pairs is not None else [None] * len(split)
+        lines = (json.dumps(_record(t, b, ds.labels[y]), ensure_ascii=False)
+                 for t, b, y in zip(split.texts, seconds, split.labels))
         write_text(folder / f"{part}.jsonl", "".join(line + "\n" for line in lines))
     write_text(folder / "labels.json", json.dumps({"name": ds.name, "labels": ds.labels}))
+
+
+def _record(text: str, pair: str | None, label: str) -> dict:
+    return {"text": text, "label": label} if pair is None else \
+        {"text": text, "text_pair": pair, "label": label}
 
 
 def load_saved(folder: Path) -> Dataset | None:
@@ -96,6 +115,12 @@ def load_saved(folder: Path) -> Dataset | None:
                                 hint="delete the cached folder to rebuild it")
             split.texts.append(row["text"])
             split.labels.append(index[row["label"]])
+            if "text_pair" in row:
+                split.pairs = split.pairs if split.pairs is not None else []
+                split.pairs.append(row["text_pair"])
+        if split.pairs is not None and len(split.pairs) != len(split):
+            raise DataError(f"{folder}/{part}.jsonl mixes pairs and single texts",
+                            hint="delete the cached folder to rebuild it")
         splits.append(split)
     return Dataset(info["name"], info["labels"], *splits)
 
@@ -105,7 +130,7 @@ def limit_split(split: Split, n: int, seed: int = 0) -> Split:
     if n >= len(split):
         return split
     keep, _ = stratified_indices(split.labels, (n / len(split),), seed)
-    return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep])
+    return split.take(keep)
 
 
 def limit_train(ds: Dataset, n: int, seed: int = 0) -> Dataset:

@@ -40,12 +40,12 @@ def load_samples(model_dir: str | Path, test: str | Path | None = None,
 
 
 def _tokenize_file(model_dir: Path, manifest: Manifest, test: str | Path) -> list[dict]:
-    from ..datasets.files import read_table
+    from ..datasets.files import read_rows
     from ..tokenizer import EmbTokenizer
 
-    texts, names = read_table(test)
+    texts, pairs, names = read_rows(test)  # pairs: [CLS] a [SEP] b [SEP], the ids as trained
     tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    ids = tok.encode_many(texts, max_len=manifest.max_len)
+    ids = tok.encode_many(texts, max_len=manifest.max_len, pairs=pairs)
     labels = [str(x) for x in manifest.labels]
     index = {name: i for i, name in enumerate(labels)}
     out = []

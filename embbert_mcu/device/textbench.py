@@ -4,6 +4,12 @@ Besides what ``bench`` reports, it checks the device's ids against the Python to
 (``tokenizer_agreement``), and reports the tokenizer's share of the instructions (or
 cycles), its flash (const tables + code, from the export) and RAM (the static scratch and
 the id buffer of the harness; its stack is inside the painted stack peak).
+
+Sentence pairs are refused: a TEXT request carries one text, and the device tokenizer
+encodes one text as ``[CLS] text``. Splitting a payload at a separator byte would give a
+control character a meaning it has nowhere else in the C tokenizer, and BERT's
+longest-first cut needs both texts tokenized before either is cut, which the streaming
+tokenizer does not do; plain ``bench`` runs pair ids on the device as they are.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from .bench import check_identity, compare, latency, memory
 from ..export.manifest import Manifest
 from ..export.testset import load_testset
 from .link import Device
+
+
+PAIR_REFUSAL = "bench --text sends one text per request; this test set holds sentence pairs"
+PAIR_HINT = "run bench without --text: the device runs the pairs' token ids ([CLS] a [SEP] b [SEP])"
 
 
 def cut_utf8(data: bytes, limit: int) -> bytes:
@@ -36,11 +46,15 @@ def text_samples(model_dir: str | Path, test: str | Path | None = None,
     manifest = Manifest.load(model_dir)
     if test is None:
         rows = load_testset(model_dir, need_text=True)
+        if any("text_pair" in r for r in rows):
+            raise UsageError(PAIR_REFUSAL, hint=PAIR_HINT)
         samples = [{"text": r["text"], "label": r["label"]} for r in rows]
     else:
-        from ..datasets.files import read_table
+        from ..datasets.files import read_rows
 
-        texts, names = read_table(test)
+        texts, pairs, names = read_rows(test)
+        if pairs is not None:
+            raise UsageError(PAIR_REFUSAL, hint=PAIR_HINT)
         index = {str(n): i for i, n in enumerate(manifest.labels)}
         missing = sorted({n for n in names if n not in index})
         if missing:

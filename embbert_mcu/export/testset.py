@@ -1,5 +1,6 @@
 """The export's test set, ``testset.jsonl``: the checkpoint's test split tokenized as the
-device sees it, one JSON object per line: {"ids": [int], "label": int, "text": str}.
+device sees it, one JSON object per line: {"ids": [int], "label": int, "text": str}
+(+ "text_pair": str for sentence pairs).
 
 ``tokenized_testset`` makes the records, ``testset_jsonl`` lays them out, and
 ``load_testset`` reads them back for every reader (verify, bench, bench --text) with one set
@@ -20,7 +21,8 @@ HINT = "re-export the checkpoint with `embbert-mcu export`, or pass --test FILE 
 
 
 def tokenized_testset(ckpt: Checkpoint) -> list[dict]:
-    """One record per test text, [CLS] first, truncated to max_len; [] without a test split."""
+    """One record per test text (or pair), [CLS] first, truncated to max_len; [] without a
+    test split."""
     split = ckpt.test_split
     if not split:
         return []
@@ -28,14 +30,18 @@ def tokenized_testset(ckpt: Checkpoint) -> list[dict]:
     if not isinstance(texts, list) or not isinstance(labels, list) or len(texts) != len(labels):
         raise CheckpointError("the checkpoint's test split is malformed (texts and labels differ)",
                               hint="re-create the checkpoint with `embbert-mcu train`")
+    pairs = split.get("pairs")
     tok = checkpoint_tokenizer(ckpt)
-    ids = tok.encode_many(texts, max_len=ckpt.config.max_len)
+    ids = tok.encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
     top = max((max(s) for s in ids if s), default=0)
     if top >= ckpt.config.vocab_size:
         raise ExportError(f"the tokenizer yields id {top} but the model has "
                           f"{ckpt.config.vocab_size} tokens", hint="checkpoint and tokenizer differ")
-    return [{"ids": list(map(int, s)), "label": int(y), "text": str(t)}
+    rows = [{"ids": list(map(int, s)), "label": int(y), "text": str(t)}
             for s, y, t in zip(ids, labels, texts)]
+    for row, b in zip(rows, pairs or []):
+        row["text_pair"] = str(b)
+    return rows
 
 
 def testset_jsonl(rows: list[dict]) -> str:
@@ -70,7 +76,7 @@ def _record(line: str, path: Path, number: int) -> dict:
     except ValueError as exc:
         raise UsageError(f"line {number} of {path} is not JSON: {exc}", hint=HINT) from None
     ok = (isinstance(row, dict) and _ints(row.get("ids")) and _int(row.get("label"))
-          and isinstance(row.get("text", ""), str))
+          and isinstance(row.get("text", ""), str) and isinstance(row.get("text_pair", ""), str))
     if not ok:
         raise UsageError(f"line {number} of {path} is not a test record "
                          f'{{"ids": [int], "label": int, "text": str}}', hint=HINT)

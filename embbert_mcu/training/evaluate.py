@@ -15,9 +15,10 @@ from ..config import PAD_ID
 from ..tokenizer import EmbTokenizer
 
 
-def encode_batch(tokenizer: EmbTokenizer, texts: Iterable[str], max_len: int) -> list[list[int]]:
-    """Each text as ``[CLS] tokens``, truncated to ``max_len`` ids."""
-    return tokenizer.encode_many(texts, max_len=max_len)
+def encode_batch(tokenizer: EmbTokenizer, texts: Iterable[str], max_len: int,
+                 pairs: Iterable[str] | None = None) -> list[list[int]]:
+    """Each text as ``[CLS] tokens`` (a pair as ``[CLS] a [SEP] b [SEP]``), at most ``max_len`` ids."""
+    return tokenizer.encode_many(texts, max_len=max_len, pairs=pairs)
 
 
 def pad_batch(seqs: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -73,12 +74,14 @@ def evaluate(
     labels: Sequence[int],
     max_len: int | None = None,
     batch_size: int = 64,
+    pairs: Sequence[str] | None = None,
 ) -> dict:
     """{"accuracy", "n", "correct", "macro_f1"} of ``model`` on labelled texts.
 
-    ``max_len`` defaults to the model's position table size (``cfg.max_len``).
+    ``max_len`` defaults to the model's position table size (``cfg.max_len``); ``pairs`` are
+    the second texts of sentence pairs.
     """
     max_len = max_len or model.cfg.max_len
-    ids = encode_batch(tokenizer, texts, max_len)
+    ids = encode_batch(tokenizer, texts, max_len, pairs)
     predicted = predict_logits(model, ids, batch_size).argmax(dim=1).tolist()
     return accuracy_report(predicted, list(labels), model.cfg.n_classes)

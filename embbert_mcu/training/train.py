@@ -74,14 +74,15 @@ def train_classifier(
     procs, device = init_processes(opts.device)
     model = _build(ds, tokenizer, opts, init).to(device)
     max_len = model.cfg.max_len
-    train_ids = encode_batch(tokenizer, ds.train.texts, max_len)
+    train_ids = encode_batch(tokenizer, ds.train.texts, max_len, ds.train.pairs)
     started = time.monotonic()
     teaching, teacher_metrics = _teacher(ds, opts, device)
     history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching, device)
     model.load_state_dict(best_state)
-    test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels)
+    test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels, pairs=ds.test.pairs)
+    pairs = (ds.train.pairs, ds.test.pairs, ds.val.pairs) if ds.is_pair else None
     floor = tfidf_floor(ds.train.texts, ds.train.labels, ds.test.texts, ds.test.labels,
-                        ds.val.texts, ds.val.labels)
+                        ds.val.texts, ds.val.labels, pairs=pairs)
     metrics = {
         **test,
         "floor_accuracy": floor["accuracy"],
@@ -90,6 +91,7 @@ def train_classifier(
         "best_epoch": best["epoch"],
         "history": history,
         "dataset": ds.name,
+        "pairs": ds.is_pair,
         "n_train": len(ds.train),
         "n_val": len(ds.val),
         "options": asdict(opts),
@@ -124,6 +126,9 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
                              "--teacher-max-len within [8, 512]")
         if opts.teacher_copies < (1 if opts.augment else 0):
             raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
+    if ds.is_pair and (opts.distill or opts.teacher):
+        raise UsageError(f"{ds.name} is a sentence-pair set: --distill and --teacher take "
+                         "single texts only", hint="train pair sets without a teacher")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
     if not any(WORD.search(t) for t in ds.train.texts):
@@ -319,7 +324,7 @@ def _averaged(model, epochs: float, steps_per_epoch: int) -> AveragedModel | Non
 def _val_accuracy(model, tokenizer: EmbTokenizer, ds: Dataset) -> float:
     if len(ds.val) == 0:  # no validation slice (_fit then keeps the last epoch)
         return 0.0
-    return evaluate(model, tokenizer, ds.val.texts, ds.val.labels)["accuracy"]
+    return evaluate(model, tokenizer, ds.val.texts, ds.val.labels, pairs=ds.val.pairs)["accuracy"]
 
 
 def warmup_linear(total_steps: int, warmup: float):
