@@ -54,6 +54,7 @@ BENCHES = {
     "wsum_256": ("emb_attn_wsum_q8, n=256, d=128", 256 * D),
     "scores_29": ("emb_attn_scores_q8, n=29, d=128", 29 * D),
     "wsum_29": ("emb_attn_wsum_q8, n=29, d=128", 29 * D),
+    "conv_q8": ("emb_conv1d_dw_causal_q8, d=128, k=32 (+ its ring row)", D * BLOCK),
 }
 
 
@@ -74,6 +75,25 @@ def tensor_source(name: str, encoding: str, w: np.ndarray) -> str:
             f"{name}_f16, {name}_mask, NULL}};\n")
 
 
+def conv_source(rng: np.random.Generator) -> str:
+    """A (d, 32) q8 conv weight (one block per channel), 64 int8 rows of H with their scales,
+    a ring of 32 rows: each call computes one output row at t >= k (all 32 taps)."""
+    wc = rng.normal(0, 0.2, (D, BLOCK)).astype(np.float32)
+    t = pack_tensor("wc", wc, "q8", BLOCK)
+    blocks = ", ".join(
+        f"{{{int(d)}u, {{{', '.join(str(int(q)) for q in qs)}}}}}" for d, qs in zip(t.scales, t.qs))
+    rows = rng.integers(-127, 128, (64, D)).astype(np.int8)
+    scales = rng.uniform(0.01, 0.02, 64).astype(np.float32)
+    return (f"static const emb_block_q8_t wc_blocks[] = {{{blocks}}};\n"
+            f"static const emb_qtensor_t w_conv = {{EMB_QT_Q8, {D}u, {BLOCK}u, wc_blocks, NULL, "
+            f"NULL, NULL}};\n"
+            + c_array("int8_t", "conv_q", rows.reshape(-1)).replace("static const", "static")
+            + c_array("float", "conv_scales", scales).replace("static const", "static")
+            + f"static const emb_act_t conv_x = {{NULL, (int8_t *)conv_q, (float *)conv_scales, "
+            f"{D}u}};\nstatic int16_t conv_ring[{BLOCK} * {D}];\n"
+            f"static const float conv_hs = 0.02f * 127.0f / 32767.0f;\n")
+
+
 def bench_source(reps: int) -> str:
     """The C program: const weights and inputs, one noinline function per (bench, variant)."""
     rng = np.random.default_rng(SEED)
@@ -84,7 +104,8 @@ def bench_source(reps: int) -> str:
            tensor_source("w_mixed", "mixed", w), c_array("int8_t", "h_rows", rows.reshape(-1)),
            c_array("int8_t", "vec", vec),
            f"static float x[{COLS}], y[{ROWS}];\nstatic int8_t xq[{COLS}];\n"
-           f"static int32_t iout[256];\nvolatile float sink;\n"]
+           f"static int32_t iout[256];\nvolatile float sink;\n",
+           conv_source(rng)]
     src.append(f"""
 static void init_x(void)
 {{
@@ -118,6 +139,14 @@ __attribute__((noinline)) void bench_linear_q8_ref(void) {{ LINEAR_Q8(REF_Q, emb
 __attribute__((noinline)) void bench_linear_q8_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_q8) }}
 __attribute__((noinline)) void bench_linear_mixed_ref(void) {{ LINEAR_Q8(REF_Q, emb_linear_q8_ref, w_mixed) }}
 __attribute__((noinline)) void bench_linear_mixed_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_mixed) }}
+""")
+    src.append(f"""#define CONV(fn) \\
+    for (unsigned r = 0; r < {reps}u; ++r) {{ \\
+        if (fn(&w_conv, NULL, &conv_x, 32u + r, conv_hs, conv_ring, y) != EMB_OK) {{ sink = -1.0f; }} \\
+        sink += y[r % {D}u]; \\
+    }}
+__attribute__((noinline)) void bench_conv_q8_ref(void) {{ CONV(emb_conv1d_dw_causal_q8_ref) }}
+__attribute__((noinline)) void bench_conv_q8_opt(void) {{ CONV(emb_conv1d_dw_causal_q8) }}
 """)
     for n in (256, 29):
         for kind in ("scores", "wsum"):
