@@ -123,3 +123,18 @@ def test_identity_accepts_the_exported_model_only():
 def test_identity_rejects_a_different_shape(field, value):
     with pytest.raises(VerificationError, match="max_len or n_classes"):
         check_identity(_Hello(dataclasses.replace(INFO, **{field: value})), MANIFEST)
+
+
+def test_mac_figures_total_over_total_and_per_stage():
+    from types import SimpleNamespace
+
+    from embbert_mcu.device.bench import mac_figures
+
+    manifest = SimpleNamespace(macs_per_stage={"embed": [0, 10, 0], "block0": [5, 0, 1]})
+    # n = 2: embed 20, block0 9 (29); n = 4: embed 40, block0 21 (61)
+    out = mac_figures(manifest, [2, 4], [58.0, 183.0], {"embed": 90.0, "block0": 30.0},
+                      "instructions")
+    assert out["macs_per_inference"] == 45
+    assert out["instructions_per_mac"] == (58.0 + 183.0) / (29 + 61)
+    assert out["stage_instructions_per_mac"] == {"embed": 90.0 / 30, "block0": 30.0 / 15}
+    assert mac_figures(SimpleNamespace(macs_per_stage=None), [2], [1.0], {}, "cycles") == {}

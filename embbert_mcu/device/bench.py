@@ -132,6 +132,24 @@ def latency(info, ticks: list[int], stages: dict, n: int) -> dict:
     return out
 
 
+def mac_figures(manifest: Manifest, lengths: list[int], units: list[float],
+                stage_units: dict[str, float], unit: str) -> dict:
+    """MACs of each inference at its own length (the export's MAC polynomial) and the device's
+    units per MAC: the whole model (total / total) and per stage (mean / mean)."""
+    poly = manifest.macs_per_stage
+    if not poly or not lengths:
+        return {}
+    per_stage = [{name: a + b * n + c * n * n for name, (a, b, c) in poly.items()}
+                 for n in lengths]
+    macs = [sum(m.values()) for m in per_stage]
+    stage_macs = {name: statistics.mean(m[name] for m in per_stage) for name in poly}
+    return {"macs_per_inference": statistics.mean(macs),
+            f"{unit}_per_mac": sum(units) / sum(macs),
+            f"stage_{unit}_per_mac": {name: stage_units[name] / stage_macs[name]
+                                      for name in stage_macs
+                                      if stage_macs[name] and name in stage_units}}
+
+
 def memory(info, stats, sizes: dict | None, budget_bytes: int | None, board=None) -> dict:
     peak_ram = stats.arena_bytes + stats.stack_peak_bytes + stats.static_bytes
     flash = sizes["flash_bytes"] if sizes else None
@@ -188,6 +206,9 @@ def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
               "weights_bytes": manifest.weights_bytes}
     report.update(compare(samples, dev, host, manifest.mac_dtype))
     report.update(latency(info, ticks, stages, len(samples)))
+    report.update(mac_figures(manifest, [len(s["ids"]) for s in samples],
+                              [t * info.tick_scale for t in ticks], report["stages"],
+                              info.tick_unit))
     report.update(memory(info, stats, sizes, budget_bytes, board))
     report["device_errors"] = stats.n_errors
     report["per_sample"] = {"n_tokens": [len(s["ids"]) for s in samples],
@@ -210,8 +231,13 @@ def format_report(r: dict) -> str:
     if "latency_us" in r:
         us = r["latency_us"]
         rows.append(("µs/inference", f"min {us['min']:,.0f}  mean {us['mean']:,.0f}  max {us['max']:,.0f}"))
+    if f"{unit}_per_mac" in r:
+        rows.append((f"{unit}/MAC", f"{r[f'{unit}_per_mac']:.2f} (total / total; "
+                     f"{r['macs_per_inference']:,.0f} MACs per inference, mean)"))
+    per_mac = r.get(f"stage_{unit}_per_mac", {})
     for name, v in r["stages"].items():
-        rows.append((f"  stage {name}", f"{v:,.0f} {unit} (mean)"))
+        extra = f", {per_mac[name]:.2f} per MAC" if name in per_mac else ""
+        rows.append((f"  stage {name}", f"{v:,.0f} {unit} (mean){extra}"))
     rows += [
         ("arena", fmt_bytes(r["arena_bytes"])),
         ("stack (peak, painted)", f"{fmt_bytes(r['stack_bytes'])} of {fmt_bytes(r['stack_reserved_bytes'])}"

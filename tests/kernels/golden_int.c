@@ -220,7 +220,7 @@ static void linear_case(tally_t *t, uint8_t encoding, uint32_t rows, uint32_t co
 static void linear_cases(void)
 {
     static const uint32_t shapes[][2] = {
-        {128, 128}, {24, 64}, {10, 96}, {7, 32}, {1, 32}, {3, 160}, {128, 16}, {6, 16},
+        {128, 128}, {24, 64}, {10, 96}, {7, 32}, {1, 32}, {3, 160}, {128, 16}, {6, 16}, {8, 8},
         {5, 48}, /* 240 values: not whole blocks, both must refuse (EMB_ERR_ARG) */
     };
     static const uint8_t encodings[] = {EMB_QT_Q8, EMB_QT_MIXED, EMB_QT_F16, EMB_QT_F32};

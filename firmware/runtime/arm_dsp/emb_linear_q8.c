@@ -201,12 +201,45 @@ static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq
     }
 }
 
+/* q8 weights whose rows are shorter than a block (a block holds EMB_QBLOCK / cols whole rows:
+ * the embedder's rd = 16 projections): x widened to int16 pairs once, then one int32 sum per
+ * row, times its block's scale (0 + d * sum, the reference's single segment per row). */
+static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias,
+                                     const int8_t *xq, float xs, float *y)
+{
+    const uint32_t cols = w->cols, per_blk = EMB_QBLOCK / cols;
+    int32_t xp[EMB_QBLOCK / 2u]; /* (x0, x2), (x1, x3), (x4, x6), ... */
+    for (uint32_t i = 0; i < cols; i += 4u) {
+        const int32_t v = emb_ld32(xq + i);
+        xp[i / 2u] = __sxtb16(v);
+        xp[i / 2u + 1u] = emb_sxtb16_ror8(v);
+    }
+    for (uint32_t r = 0; r < w->rows; ++r) {
+        const emb_block_q8_t *blk = &w->blocks[r / per_blk];
+        const int8_t *q = blk->qs + (r % per_blk) * cols; /* (cols) */
+        int32_t s = 0;
+        for (uint32_t i = 0; i < cols; i += 4u) {
+            const int32_t wv = emb_ld32(q + i);
+            s = __smlad(__sxtb16(wv), xp[i / 2u], s);
+            s = __smlad(emb_sxtb16_ror8(wv), xp[i / 2u + 1u], s);
+        }
+        float acc = 0.0f;
+        acc = emb_add_block(acc, blk, s);
+        y[r] = emb_linear_q8_out(acc, xs, bias, r);
+    }
+}
+
 emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
                            float xs, float *y)
 {
     const emb_status_t st = emb_linear_q8_check(w, xq, y);
     if (st != EMB_OK) {
         return st;
+    }
+    if (w->encoding == EMB_QT_Q8 && w->cols < EMB_QBLOCK && EMB_QBLOCK % w->cols == 0u &&
+        w->cols % 4u == 0u) {
+        emb_linear_q8_short_rows(w, bias, xq, xs, y);
+        return EMB_OK;
     }
     if ((w->encoding != EMB_QT_Q8 && w->encoding != EMB_QT_MIXED) || w->cols % EMB_QBLOCK != 0u) {
         return emb_linear_q8_ref(w, bias, xq, xs, y); /* rare layouts: the reference */
