@@ -175,7 +175,7 @@ def _serial_lines(url: str, texts: list[str], timeout_s: float = 120.0) -> list[
 
 def test_export_verify_test_file_reports_tokenizer_agreement(export, tmp_path, capsys):
     ckpt = export.parent / "tiny.pt"
-    texts = [t for t in _texts(export)[:40]]
+    texts = list(_texts(export)[:40])
     (tmp_path / "mine.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     main(["export", str(ckpt), "-o", str(tmp_path / "m"), "--no-onnx", "--verify", "--test",
           str(tmp_path / "mine.jsonl"), "--json"])

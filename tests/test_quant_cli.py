@@ -32,7 +32,7 @@ def tiny_ckpt(tmp_path):
     with open(train, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["text", "label"])
-        for i in range(4):
+        for _ in range(4):
             w.writerows([[t, "pos"] for t in GOOD] + [[t, "neg"] for t in BAD])
     return path, train
 

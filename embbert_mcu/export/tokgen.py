@@ -215,10 +215,10 @@ def _punct_bitmap(tok, vocab: dict[str, int], n_alpha: int) -> list[int]:
     chars = sorted((i, ch) for ch, i in vocab.items() if len(ch) == 1 and i >= len(SPECIALS))
     text = " ".join("a" + ch + "a" for _, ch in chars)
     ends = {}
-    for _p, (a, b) in tok.pre_tokenizer.pre_tokenize_str(text):
+    for _p, (a, _b) in tok.pre_tokenizer.pre_tokenize_str(text):
         ends[a // 4] = ends.get(a // 4, 0) + 1
     bits = [0] * ((n_alpha + 7) // 8)
-    for k, (i, ch) in enumerate(chars):
+    for k, (i, _ch) in enumerate(chars):
         if ends.get(k, 0) != 1:
             j = i - len(SPECIALS)
             bits[j // 8] |= 1 << (j % 8)

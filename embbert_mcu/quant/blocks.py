@@ -133,10 +133,10 @@ def pack_tensor(
     """Pack float ``x`` in ``encoding``; ``fallback`` (n_blocks,) bool marks fp16 blocks (mixed)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     shape = tuple(int(s) for s in x.shape)
-    empty = dict(
-        scales=_EMPTY_U16, qs=np.zeros((0, block), np.int8), f16=_EMPTY_U16,
-        mask=np.zeros(0, np.uint8), f32=np.zeros(0, np.float32),
-    )
+    empty = {
+        "scales": _EMPTY_U16, "qs": np.zeros((0, block), np.int8), "f16": _EMPTY_U16,
+        "mask": np.zeros(0, np.uint8), "f32": np.zeros(0, np.float32),
+    }
     if encoding == "f32":
         return QTensor(name, shape, encoding, block, **{**empty, "f32": x.reshape(-1)})
     if encoding == "f16":

@@ -11,8 +11,8 @@
 #include "emb_proto.h"
 
 #define EMB_MAX2(a, b) ((a) > (b) ? (a) : (b))
-#define EMB_STR_MAX 64u           /* longest string field of HELLO */
-#define EMB_STAGE_NAME_MAX 24u    /* longest stage name sent by STAGES */
+#define EMB_STR_MAX 64u        /* longest string field of HELLO */
+#define EMB_STAGE_NAME_MAX 24u /* longest stage name sent by STAGES */
 #ifdef EMB_MODEL_TOKENIZE
 #ifndef EMB_TEXT_MAX
 #define EMB_TEXT_MAX (8u * EMB_MODEL_MAX_LEN) /* bytes of UTF-8 a TEXT request may carry */
@@ -27,13 +27,13 @@
 #define EMB_INFER_REQ_SIZE (EMB_INFER_REQ_BYTES + EMB_TOKEN_BYTES * EMB_MODEL_MAX_LEN)
 #define EMB_INFER_SIZE (EMB_INFER_BYTES + EMB_LOGITS_SIZE)
 #define EMB_TEXT_SIZE (EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * EMB_MODEL_MAX_LEN)
-#define EMB_STAGES_SIZE                                                                        \
+#define EMB_STAGES_SIZE                                                                            \
     (EMB_STAGES_BYTES + EMB_MODEL_N_STAGES * (EMB_STAGE_BYTES + EMB_STR_SIZE(EMB_STAGE_NAME_MAX)))
 /* Requests: an INFER of max_len ids or a TEXT of EMB_TEXT_MAX bytes is the largest; 64
  * bytes at least for ECHO tests. */
 #define EMB_RX_PAYLOAD_MAX EMB_MAX2(EMB_MAX2(EMB_INFER_REQ_SIZE, 64u), EMB_TEXT_MAX)
-#define EMB_TX_PAYLOAD_MAX                                                                     \
-    EMB_MAX2(EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_SIZE), EMB_TEXT_SIZE),            \
+#define EMB_TX_PAYLOAD_MAX                                                                         \
+    EMB_MAX2(EMB_MAX2(EMB_MAX2(EMB_RX_PAYLOAD_MAX, EMB_HELLO_SIZE), EMB_TEXT_SIZE),                \
              EMB_MAX2(EMB_INFER_SIZE, EMB_STAGES_SIZE))
 
 /* The receive buffer doubles as the token buffer: ids are decoded in place (see infer). */
@@ -64,8 +64,8 @@ typedef struct {
 } emb_state_t;
 static emb_state_t emb_st;
 
-#define EMB_STATIC_BYTES                                                                       \
-    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st +           \
+#define EMB_STATIC_BYTES                                                                           \
+    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st +                \
                 EMB_TEXT_IDS_BYTES))
 
 static void emb_send(uint8_t type, uint8_t seq, size_t len)
@@ -192,8 +192,8 @@ static void emb_text(const emb_frame_t *f)
     uint32_t start, peak;
 
     start = emb_port_ticks();
-    status = EMB_MODEL_TOKENIZE((const char *)f->payload, f->len, emb_text_ids,
-                                EMB_MODEL_MAX_LEN, &n);
+    status =
+        EMB_MODEL_TOKENIZE((const char *)f->payload, f->len, emb_text_ids, EMB_MODEL_MAX_LEN, &n);
     emb_put_u64(p + EMB_TEXT_TOKENIZER_TICKS, (uint64_t)(uint32_t)(emb_port_ticks() - start));
     if (status == EMB_OK) {
         status = emb_run_model(emb_text_ids, n);

@@ -1,9 +1,9 @@
 /*
  * The two MAC-heavy parts of attention on int8 rows, in integers: the scores q . h_j and the
  * weighted sum p . h, both over int8 codes (the caller applies the scales once per score and
- * once per output); emb_attention_row_q8 is one attention row built on them. The _ref functions are the reference; the plain names here are the
- * portable twins (fixed-length inner chunks gcc -O2 vectorizes); firmware/runtime/arm_dsp/
- * has the DSP ones.
+ * once per output); emb_attention_row_q8 is one attention row built on them. The _ref functions are
+ * the reference; the plain names here are the portable twins (fixed-length inner chunks gcc -O2
+ * vectorizes); firmware/runtime/arm_dsp/ has the DSP ones.
  */
 #include "emb_quant.h"
 
@@ -20,8 +20,7 @@ void emb_attn_scores_q8_ref(const int8_t *q, const int8_t *rows, uint32_t n, uin
     }
 }
 
-void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
-                          int32_t *out)
+void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
     for (uint32_t i = 0; i < d; ++i) {
         out[i] = 0;
@@ -75,8 +74,7 @@ void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float
 
 #define EMB_CHUNK 16u /* values per vectorized chunk: one 128-bit vector of int8 */
 
-void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
-                        int32_t *out)
+void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
     const uint32_t d16 = d & ~(EMB_CHUNK - 1u);
     for (uint32_t j = 0; j < n; ++j) {
@@ -98,8 +96,8 @@ void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_
 }
 
 /* restrict: int8_t is a character type, so without it every store to out may alias rows. */
-void emb_attn_wsum_q8(const int8_t *restrict p, const int8_t *restrict rows, uint32_t n,
-                      uint32_t d, int32_t *restrict out)
+void emb_attn_wsum_q8(const int8_t *restrict p, const int8_t *restrict rows, uint32_t n, uint32_t d,
+                      int32_t *restrict out)
 {
     const uint32_t d16 = d & ~(EMB_CHUNK - 1u);
     for (uint32_t i = 0; i < d; ++i) {

@@ -68,9 +68,8 @@ static int emb_conv_args_ok(const emb_qtensor_t *w, const emb_act_t *x, uint32_t
     }
 }
 
-emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias,
-                                      const emb_act_t *x, uint32_t t, uint32_t alpha,
-                                      float *row, float *out)
+emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias, const emb_act_t *x,
+                                      uint32_t t, uint32_t alpha, float *row, float *out)
 {
     if (w == NULL || x == NULL || row == NULL || out == NULL || !emb_conv_args_ok(w, x, alpha)) {
         return EMB_ERR_ARG;

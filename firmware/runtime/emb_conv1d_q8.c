@@ -39,8 +39,8 @@ float emb_conv_q16_begin(const emb_act_t *x, uint32_t n, int16_t *ring, uint32_t
 }
 
 emb_status_t emb_conv1d_dw_causal_q8_ref(const emb_qtensor_t *w, const float *bias,
-                                         const emb_act_t *x, uint32_t t, float hs,
-                                         int16_t *ring, float *out)
+                                         const emb_act_t *x, uint32_t t, float hs, int16_t *ring,
+                                         float *out)
 {
     if (!emb_conv_q8_args_ok(w, x, ring, out) || w->cols / EMB_QBLOCK > EMB_CONV_MAX_BLOCKS) {
         return EMB_ERR_ARG;
@@ -56,8 +56,8 @@ emb_status_t emb_conv1d_dw_causal_q8_ref(const emb_qtensor_t *w, const float *bi
         }
         for (uint32_t j = jmin; j < k; ++j) {
             const uint32_t slot = (t + 1u + j) % k; /* row t - (k-1) + j */
-            isum[j / EMB_QBLOCK] +=
-                (int32_t)blk[j / EMB_QBLOCK].qs[j % EMB_QBLOCK] * (int32_t)ring[(size_t)slot * d + c];
+            isum[j / EMB_QBLOCK] += (int32_t)blk[j / EMB_QBLOCK].qs[j % EMB_QBLOCK] *
+                                    (int32_t)ring[(size_t)slot * d + c];
         }
         const float acc = emb_conv_channel_acc(blk, per_ch, isum);
         out[c] = acc * hs + (bias != NULL ? bias[c] : 0.0f);
@@ -92,9 +92,8 @@ static void emb_conv_q8_taps4(const int8_t *q, size_t cs, const int16_t *xr, uin
     s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
 }
 
-emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias,
-                                     const emb_act_t *x, uint32_t t, float hs, int16_t *ring,
-                                     float *out)
+emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias, const emb_act_t *x,
+                                     uint32_t t, float hs, int16_t *ring, float *out)
 {
     if (!emb_conv_q8_args_ok(w, x, ring, out) || w->cols / EMB_QBLOCK > EMB_CONV_MAX_BLOCKS ||
         x->d % 4u != 0u) {
@@ -106,7 +105,7 @@ emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias,
     const size_t cs = (size_t)per_ch * sizeof(emb_block_q8_t); /* bytes between channels */
     const int16_t *const ring_end = ring + (size_t)k * d;
     for (uint32_t c = 0; c < d; c += 4u) {
-        const emb_block_q8_t *blk = w->blocks + (size_t)c * per_ch; /* (4, per_ch) */
+        const emb_block_q8_t *blk = w->blocks + (size_t)c * per_ch;       /* (4, per_ch) */
         const int16_t *xr = ring + (size_t)((t + 1u + jmin) % k) * d + c; /* tap jmin */
         int32_t isum[4][EMB_CONV_MAX_BLOCKS];
         for (uint32_t b = 0; b < per_ch; ++b) {

@@ -40,7 +40,7 @@ static inline float emb_exp_f32(float x)
     if (x > 88.0f) {
         return INFINITY;
     }
-    const float t = x * 1.44269504088896341f; /* x / ln2 */
+    const float t = x * 1.44269504088896341f;                   /* x / ln2 */
     const int32_t n = (int32_t)(t + (t < 0.0f ? -0.5f : 0.5f)); /* round half away from 0 */
     const float r = (x - (float)n * 0.693145751953125f) - (float)n * 1.428606765330187e-06f;
     float p = 1.0f / 720.0f;
@@ -49,7 +49,7 @@ static inline float emb_exp_f32(float x)
     p = p * r + 1.0f / 6.0f;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
-    p = p * r + 1.0f; /* e^r, r in [-0.347, 0.347] */
+    p = p * r + 1.0f;                                /* e^r, r in [-0.347, 0.347] */
     const uint32_t bits = (uint32_t)(n + 127) << 23; /* 2^n, n in [-126, 127] */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -165,12 +165,13 @@ static inline emb_status_t emb_linear_q8_check(const emb_qtensor_t *w, const int
     }
     switch (w->encoding) {
     case EMB_QT_Q8:
-        return w->blocks != NULL && ((size_t)w->rows * w->cols) % EMB_QBLOCK == 0u
-                   ? EMB_OK : EMB_ERR_ARG;
+        return w->blocks != NULL && ((size_t)w->rows * w->cols) % EMB_QBLOCK == 0u ? EMB_OK
+                                                                                   : EMB_ERR_ARG;
     case EMB_QT_MIXED:
-        return (w->blocks != NULL || w->f16 != NULL) && w->mask != NULL
-                       && ((size_t)w->rows * w->cols) % EMB_QBLOCK == 0u
-                   ? EMB_OK : EMB_ERR_ARG;
+        return (w->blocks != NULL || w->f16 != NULL) && w->mask != NULL &&
+                       ((size_t)w->rows * w->cols) % EMB_QBLOCK == 0u
+                   ? EMB_OK
+                   : EMB_ERR_ARG;
     case EMB_QT_F16:
         return w->f16 != NULL ? EMB_OK : EMB_ERR_ARG;
     case EMB_QT_F32:

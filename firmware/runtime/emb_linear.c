@@ -8,8 +8,7 @@
 
 /* q8 weights whose rows are whole blocks (cols % EMB_QBLOCK == 0), the common case:
  * fixed-length block dots, no segment bookkeeping, no mask test. */
-static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const float *x,
-                               float *y)
+static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const float *x, float *y)
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
     const emb_block_q8_t *blk = w->blocks; /* (rows, per_row) blocks */
@@ -58,9 +57,9 @@ static void emb_linear_blocks(const emb_qtensor_t *w, const float *bias, const f
 {
     const uint32_t cols = w->cols;
     const uint32_t n_blocks = (uint32_t)(((size_t)w->rows * cols) / EMB_QBLOCK);
-    const emb_block_q8_t *q8 = w->blocks;   /* next int8 block */
-    const uint16_t *f16 = w->f16;           /* next fp16 block (mixed) */
-    uint32_t r = 0, j = 0;                  /* current row and column */
+    const emb_block_q8_t *q8 = w->blocks; /* next int8 block */
+    const uint16_t *f16 = w->f16;         /* next fp16 block (mixed) */
+    uint32_t r = 0, j = 0;                /* current row and column */
     float acc = 0.0f;
     for (uint32_t b = 0; b < n_blocks; ++b) {
         const int is_f16 = w->mask != NULL && emb_mask_bit(w->mask, b);

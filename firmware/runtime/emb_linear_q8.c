@@ -9,8 +9,8 @@
 #include "emb_internal.h"
 
 /* The walk of emb_linear_f32's emb_linear_blocks with integer segment sums. */
-static void emb_linear_q8_blocks_ref(const emb_qtensor_t *w, const float *bias,
-                                     const int8_t *xq, float xs, float *y)
+static void emb_linear_q8_blocks_ref(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                                     float xs, float *y)
 {
     const uint32_t cols = w->cols;
     const uint32_t n_blocks = (uint32_t)(((size_t)w->rows * cols) / EMB_QBLOCK);
@@ -91,8 +91,8 @@ static inline int32_t emb_block_dot_i8(const int8_t *q, const int8_t *x)
     return s;
 }
 
-emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
-                           float xs, float *y)
+emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq, float xs,
+                           float *y)
 {
     const emb_status_t st = emb_linear_q8_check(w, xq, y);
     if (st != EMB_OK) {

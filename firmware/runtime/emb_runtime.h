@@ -31,7 +31,7 @@ EMB_STATIC_ASSERT(sizeof(emb_block_q8_t) == 2 + EMB_QBLOCK, block_q8_has_no_padd
 
 /* A constant tensor seen as a matrix of rows x cols (cols = numel / shape[0]). */
 typedef struct {
-    uint8_t encoding;             /* emb_encoding_t */
+    uint8_t encoding; /* emb_encoding_t */
     uint32_t rows, cols;
     const emb_block_q8_t *blocks; /* q8 and mixed: the int8 blocks in order */
     const uint16_t *f16;          /* f16: all values; mixed: the fp16 blocks in order */
@@ -72,12 +72,11 @@ void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x);
 void emb_attention_row_f32(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
                            float *out);
 
-/* Causal depthwise conv (q8, f16 or f32 weights) at time t: out[c] = bias[c] + sum_j w[c][j] * x[t - (k-1) + j][c / alpha]
- * for c < width = w->rows, j < k = w->cols; rows before 0 are zero. `row` is scratch of d floats
- * (it holds one input channel's time window, d taps at a time). */
-emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias,
-                                      const emb_act_t *x, uint32_t t, uint32_t alpha,
-                                      float *row, float *out);
+/* Causal depthwise conv (q8, f16 or f32 weights) at time t: out[c] = bias[c] + sum_j w[c][j] * x[t
+ * - (k-1) + j][c / alpha] for c < width = w->rows, j < k = w->cols; rows before 0 are zero. `row`
+ * is scratch of d floats (it holds one input channel's time window, d taps at a time). */
+emb_status_t emb_conv1d_dw_causal_f32(const emb_qtensor_t *w, const float *bias, const emb_act_t *x,
+                                      uint32_t t, uint32_t alpha, float *row, float *out);
 
 /* x = x * sigmoid(x), in place. */
 void emb_silu_f32(float *x, uint32_t n);
@@ -107,21 +106,19 @@ float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q);
  * y must not alias anything read. */
 emb_status_t emb_linear_q8_ref(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
                                float xs, float *y);
-emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
-                           float xs, float *y);
+emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq, float xs,
+                           float *y);
 
 /* Attention scores in integers: out[j] = sum_i q[i] * rows[j * d + i], j < n, i < d. */
 void emb_attn_scores_q8_ref(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
                             int32_t *out);
-void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
-                        int32_t *out);
+void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out);
 
 /* Attention weighted sum in integers: out[i] = sum_j p[j] * rows[j * d + i], i < d, j < n
  * (n = 0 gives zeros). */
 void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
                           int32_t *out);
-void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
-                      int32_t *out);
+void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out);
 
 /* emb_attention_row_f32 on int8 kv rows with integer MACs: q quantized by the rule,
  * s_j = (float)(q . h_j) * (q_scale * h_scale_j) / sqrt(d), p_j = exp(s_j - max) (float),
@@ -144,10 +141,9 @@ float emb_conv_q16_begin(const emb_act_t *x, uint32_t n, int16_t *ring, uint32_t
  * calls, which come for t = 0, 1, 2, ...), then out[c] = (sum over the channel's blocks, in
  * order, of d_b * (float)(int32 sum of w * x16)) * hs + bias[c] (emb_conv1d_q8.c). */
 emb_status_t emb_conv1d_dw_causal_q8_ref(const emb_qtensor_t *w, const float *bias,
-                                         const emb_act_t *x, uint32_t t, float hs,
-                                         int16_t *ring, float *out);
-emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias,
-                                     const emb_act_t *x, uint32_t t, float hs, int16_t *ring,
-                                     float *out);
+                                         const emb_act_t *x, uint32_t t, float hs, int16_t *ring,
+                                         float *out);
+emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias, const emb_act_t *x,
+                                     uint32_t t, float hs, int16_t *ring, float *out);
 
 #endif /* EMB_RUNTIME_H */

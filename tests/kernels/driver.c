@@ -137,7 +137,6 @@ static void write_sentinel_ok(const float *s, uint32_t n)
     write_out(&ok, sizeof ok);
 }
 
-
 /* ---- ops: each reads its inputs, calls one kernel, writes its outputs ---- */
 
 static void f16_array_to_f32(float (*convert)(uint16_t))
@@ -150,9 +149,15 @@ static void f16_array_to_f32(float (*convert)(uint16_t))
     }
 }
 
-static void op_f16_to_f32(void) { f16_array_to_f32(emb_f16_to_f32); }
+static void op_f16_to_f32(void)
+{
+    f16_array_to_f32(emb_f16_to_f32);
+}
 
-static void op_f16_to_f32_fast(void) { f16_array_to_f32(emb_f16_to_f32_fast); }
+static void op_f16_to_f32_fast(void)
+{
+    f16_array_to_f32(emb_f16_to_f32_fast);
+}
 
 static void op_f32_to_f16(void)
 {
@@ -343,9 +348,15 @@ static void op_attention_q8(void)
     write_sentinel_ok(scores, n);
 }
 
-static void op_attn_scores_q8(void) { attn_q8(0); }
+static void op_attn_scores_q8(void)
+{
+    attn_q8(0);
+}
 
-static void op_attn_wsum_q8(void) { attn_q8(1); }
+static void op_attn_wsum_q8(void)
+{
+    attn_q8(1);
+}
 
 /* x (n) floats -> q (n) int8 and the scale by the rule of emb_quant.h: the reference's,
  * then the twin's */
@@ -366,13 +377,23 @@ static const struct {
     const char *name;
     void (*run)(void);
 } ops[] = {
-    {"f16_to_f32", op_f16_to_f32}, {"f16_to_f32_fast", op_f16_to_f32_fast},
-    {"f32_to_f16", op_f32_to_f16}, {"round", op_round},
-    {"gather", op_gather},         {"linear", op_linear},         {"rmsnorm", op_rmsnorm},
-    {"act", op_act},               {"attention", op_attention},   {"conv1d", op_conv1d},
-    {"silu", op_silu},             {"wdiff", op_wdiff},           {"add", op_add},
-    {"linear_q8", op_linear_q8},   {"attn_scores_q8", op_attn_scores_q8},
-    {"attn_wsum_q8", op_attn_wsum_q8}, {"quantize_row", op_quantize_row},
+    {"f16_to_f32", op_f16_to_f32},
+    {"f16_to_f32_fast", op_f16_to_f32_fast},
+    {"f32_to_f16", op_f32_to_f16},
+    {"round", op_round},
+    {"gather", op_gather},
+    {"linear", op_linear},
+    {"rmsnorm", op_rmsnorm},
+    {"act", op_act},
+    {"attention", op_attention},
+    {"conv1d", op_conv1d},
+    {"silu", op_silu},
+    {"wdiff", op_wdiff},
+    {"add", op_add},
+    {"linear_q8", op_linear_q8},
+    {"attn_scores_q8", op_attn_scores_q8},
+    {"attn_wsum_q8", op_attn_wsum_q8},
+    {"quantize_row", op_quantize_row},
     {"attention_q8", op_attention_q8},
 };
 

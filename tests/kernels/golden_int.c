@@ -1,8 +1,8 @@
 /*
  * Golden test of the integer kernels: every optimized twin (emb_quantize_row_q8, emb_linear_q8,
- * emb_attn_scores_q8, emb_attn_wsum_q8) against its reference (_ref), bit for bit, on seeded random and edge
- * inputs (all -127, all 127, alternating, zero blocks, zero rows, odd lengths, rows % 4 != 0).
- * Inputs from xorshift32 seeded 0x9E3779B9 (provenance: this file). Prints one line per kernel
+ * emb_attn_scores_q8, emb_attn_wsum_q8) against its reference (_ref), bit for bit, on seeded random
+ * and edge inputs (all -127, all 127, alternating, zero blocks, zero rows, odd lengths, rows % 4 !=
+ * 0). Inputs from xorshift32 seeded 0x9E3779B9 (provenance: this file). Prints one line per kernel
  * "<kernel> cases=N failed=M ref_hash=H opt_hash=H" (FNV-1a of the outputs' bytes: the same on
  * every target, the host included) and "first_failure=<case>" when one fails.
  * Built for the host (-DEMB_GOLDEN_HOST) and bare metal (embbert_mcu/device/semihost.py).
@@ -27,7 +27,10 @@ static uint32_t rnd(void)
     return rng;
 }
 
-static int8_t rnd_i8(void) { return (int8_t)((int32_t)(rnd() % 255u) - 127); }
+static int8_t rnd_i8(void)
+{
+    return (int8_t)((int32_t)(rnd() % 255u) - 127);
+}
 
 /* fp16 bits of a number of magnitude 2^-10 .. 2^-2 (1 in 16 subnormal), random sign. */
 static uint16_t rnd_f16(void)
@@ -44,12 +47,24 @@ static void fill_i8(int8_t *v, uint32_t n, int mode)
 {
     for (uint32_t i = 0; i < n; ++i) {
         switch (mode) {
-        case FILL_MAX: v[i] = 127; break;
-        case FILL_MIN: v[i] = -127; break;
-        case FILL_ZERO: v[i] = 0; break;
-        case FILL_ALT: v[i] = (i & 1u) ? -127 : 127; break;
-        case FILL_SPARSE: v[i] = (rnd() & 1u) ? rnd_i8() : 0; break;
-        default: v[i] = rnd_i8(); break;
+        case FILL_MAX:
+            v[i] = 127;
+            break;
+        case FILL_MIN:
+            v[i] = -127;
+            break;
+        case FILL_ZERO:
+            v[i] = 0;
+            break;
+        case FILL_ALT:
+            v[i] = (i & 1u) ? -127 : 127;
+            break;
+        case FILL_SPARSE:
+            v[i] = (rnd() & 1u) ? rnd_i8() : 0;
+            break;
+        default:
+            v[i] = rnd_i8();
+            break;
         }
     }
 }
@@ -212,16 +227,17 @@ static void linear_case(tally_t *t, uint8_t encoding, uint32_t rows, uint32_t co
     const emb_status_t s_ref = emb_linear_q8_ref(&w, b, xq, xs, y_ref);
     const emb_status_t s_opt = emb_linear_q8(&w, b, xq, xs, y_opt);
     /* rows + 1: the sentinel after the output must be untouched by both */
-    const int same = s_ref == s_opt && memcmp(y_ref, y_opt, (rows + 1u) * sizeof(float)) == 0
-                     && memcmp(&y_ref[rows], &(uint32_t){SENTINEL}, 4) == 0;
+    const int same = s_ref == s_opt && memcmp(y_ref, y_opt, (rows + 1u) * sizeof(float)) == 0 &&
+                     memcmp(&y_ref[rows], &(uint32_t){SENTINEL}, 4) == 0;
     record(t, same, y_ref, y_opt, (rows + 1u) * sizeof(float));
 }
 
 static void linear_cases(void)
 {
     static const uint32_t shapes[][2] = {
-        {128, 128}, {24, 64}, {10, 96}, {7, 32}, {1, 32}, {3, 160}, {128, 16}, {6, 16}, {8, 8},
-        {5, 48}, /* 240 values: not whole blocks, both must refuse (EMB_ERR_ARG) */
+        {128, 128}, {24, 64}, {10, 96}, {7, 32}, {1, 32}, {3, 160},
+        {128, 16},  {6, 16},  {8, 8},   {5, 48}, /* 240 values: not whole blocks, both must refuse
+                                                    (EMB_ERR_ARG) */
     };
     static const uint8_t encodings[] = {EMB_QT_Q8, EMB_QT_MIXED, EMB_QT_F16, EMB_QT_F32};
     tally_t t = {"emb_linear_q8", 0, 0, 2166136261u, 2166136261u, 0};
@@ -261,19 +277,19 @@ static void attn_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v, 
         emb_attn_scores_q8_ref(vec, rows_i8, n, d, o_ref);
         emb_attn_scores_q8(vec, rows_i8, n, d, o_opt);
     }
-    const int same = memcmp(o_ref, o_opt, (m + 1u) * sizeof(int32_t)) == 0
-                     && o_ref[m] == (int32_t)SENTINEL;
+    const int same =
+        memcmp(o_ref, o_opt, (m + 1u) * sizeof(int32_t)) == 0 && o_ref[m] == (int32_t)SENTINEL;
     record(t, same, o_ref, o_opt, (m + 1u) * sizeof(int32_t));
 }
 
 static void attn_cases(int wsum)
 {
     static const uint32_t shapes[][2] = {
-        {1, 1}, {1, 4}, {2, 3}, {3, 5}, {4, 4}, {5, 7}, {7, 13}, {8, 128},
-        {29, 128}, {33, 64}, {256, 128}, {0, 8}, {6, 1},
+        {1, 1},   {1, 4},    {2, 3},   {3, 5},     {4, 4}, {5, 7}, {7, 13},
+        {8, 128}, {29, 128}, {33, 64}, {256, 128}, {0, 8}, {6, 1},
     };
-    tally_t t = {wsum ? "emb_attn_wsum_q8" : "emb_attn_scores_q8", 0, 0, 2166136261u,
-                 2166136261u, 0};
+    tally_t t = {
+        wsum ? "emb_attn_wsum_q8" : "emb_attn_scores_q8", 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
         for (int fv = 0; fv < N_FILLS; ++fv) {
             attn_case(&t, wsum, shapes[s][0], shapes[s][1], fv, (fv + 1) % N_FILLS);
@@ -363,8 +379,8 @@ static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w
     for (uint32_t step = 0; step < n; ++step) {
         memcpy(&c_ref[d], &(uint32_t){SENTINEL}, 4);
         memcpy(&c_opt[d], &(uint32_t){SENTINEL}, 4);
-        const emb_status_t s_ref =
-            emb_conv1d_dw_causal_q8_ref(&w, (step & 1u) ? bias : NULL, &x, step, hs, ring_ref, c_ref);
+        const emb_status_t s_ref = emb_conv1d_dw_causal_q8_ref(&w, (step & 1u) ? bias : NULL, &x,
+                                                               step, hs, ring_ref, c_ref);
         const emb_status_t s_opt =
             emb_conv1d_dw_causal_q8(&w, (step & 1u) ? bias : NULL, &x, step, hs, ring_opt, c_opt);
         same = same && s_ref == EMB_OK && s_opt == EMB_OK &&
@@ -377,9 +393,10 @@ static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w
 
 static void conv_cases(void)
 {
-    static const uint32_t shapes[][3] = { /* d, k, n */
-        {4, 32, 1}, {4, 32, 5}, {8, 32, 40}, {128, 32, 33}, {128, 32, 70}, {12, 64, 70},
-        {6, 32, 9}, {128, 64, 3},
+    static const uint32_t shapes[][3] = {
+        /* d, k, n */
+        {4, 32, 1},    {4, 32, 5},   {8, 32, 40}, {128, 32, 33},
+        {128, 32, 70}, {12, 64, 70}, {6, 32, 9},  {128, 64, 3},
     };
     tally_t t = {"emb_conv1d_dw_causal_q8", 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
@@ -406,11 +423,23 @@ static int golden_run(void)
 
 #ifdef EMB_GOLDEN_HOST
 #include <stdio.h>
-static void put(const char *s) { fputs(s, stdout); }
-int main(void) { return golden_run(); }
+static void put(const char *s)
+{
+    fputs(s, stdout);
+}
+int main(void)
+{
+    return golden_run();
+}
 #else
 void emb_bm_put(const char *s);
 int emb_bm_main(void);
-static void put(const char *s) { emb_bm_put(s); }
-int emb_bm_main(void) { return golden_run(); }
+static void put(const char *s)
+{
+    emb_bm_put(s);
+}
+int emb_bm_main(void)
+{
+    return golden_run();
+}
 #endif

@@ -13,9 +13,7 @@
 static unsigned char emb_in[256];
 static size_t emb_in_len, emb_in_pos;
 
-void emb_port_init(void)
-{
-}
+void emb_port_init(void) {}
 
 void emb_port_info(emb_port_info_t *info)
 {

@@ -60,7 +60,7 @@ static void emb_semihost(uint32_t op, const void *arg)
 void emb_port_shutdown(int code)
 {
     uint32_t block[2] = {0x20026u, (uint32_t)code}; /* ADP_Stopped_ApplicationExit */
-    emb_semihost(0x20u, block);                      /* SYS_EXIT_EXTENDED */
+    emb_semihost(0x20u, block);                     /* SYS_EXIT_EXTENDED */
     for (;;) {
     }
 }
@@ -238,7 +238,10 @@ __attribute__((section(".vectors"), used)) static const emb_isr_t emb_vectors[17
     emb_memmanage_isr, /* MemManage */
     emb_default_isr,   /* BusFault */
     emb_default_isr,   /* UsageFault */
-    0, 0, 0, 0,
+    0,
+    0,
+    0,
+    0,
     emb_default_isr, /* SVCall */
     emb_default_isr, /* DebugMon */
     0,

@@ -83,8 +83,8 @@
 #define PWR_CSR_ODSWRDY (1u << 17)
 #define FLASH_ACR EMB_REG(0x40023C00u)
 #define FLASH_ACR_180MHZ (5u | (1u << 8) | (1u << 9) | (1u << 10)) /* 5 WS, PRFTEN ICEN DCEN */
-#define GPIO_BASE 0x40020000u                                       /* GPIOA */
-#define UART_BASE 0x40004400u                                       /* USART2 */
+#define GPIO_BASE 0x40020000u                                      /* GPIOA */
+#define UART_BASE 0x40004400u                                      /* USART2 */
 #define UART_SR EMB_REG(UART_BASE + 0x00u)
 #define UART_DR EMB_REG(UART_BASE + 0x04u)
 #define UART_BRR EMB_REG(UART_BASE + 0x08u)
@@ -168,9 +168,9 @@ extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bs
 extern uint32_t __stack_guard[], __stack_limit[], __stack_top[];
 extern char __heap_start[], __heap_end[];
 
-static const char *emb_clock_note = "";  /* why the board is not on its nominal clock */
-static uint32_t emb_clock_hz;             /* read back from RCC after bring-up */
-static uint8_t emb_use_systick;           /* CYCCNT does not count: SysTick instead */
+static const char *emb_clock_note = ""; /* why the board is not on its nominal clock */
+static uint32_t emb_clock_hz;           /* read back from RCC after bring-up */
+static uint8_t emb_use_systick;         /* CYCCNT does not count: SysTick instead */
 static volatile uint32_t emb_systick_wraps;
 static uint8_t emb_uart_ready;
 
@@ -221,12 +221,13 @@ static void emb_clock_setup(void)
         emb_clock_note = "HSE not ready; ";
     }
     /* VCO in = 2 MHz, VCO = 360 MHz (N 180), SYSCLK = VCO / P 2 = 180 MHz; Q 7, R 2 unused */
-    RCC_PLLCFGR = pllm | (180u << 6) | (0u << 16) | ((src_hz == EMB_HSE_HZ ? 1u : 0u) << 22)
-                  | (7u << 24) | (2u << 28);
+    RCC_PLLCFGR = pllm | (180u << 6) | (0u << 16) | ((src_hz == EMB_HSE_HZ ? 1u : 0u) << 22) |
+                  (7u << 24) | (2u << 28);
     RCC_CR |= CR_PLLON;
     if (!emb_wait(&RCC_CR, CR_PLLRDY, CR_PLLRDY)) {
         RCC_CR &= ~CR_PLLON;
-        emb_clock_note = src_hz == EMB_HSE_HZ ? "PLL not locked; " : "HSE not ready, PLL not locked; ";
+        emb_clock_note =
+            src_hz == EMB_HSE_HZ ? "PLL not locked; " : "HSE not ready, PLL not locked; ";
         return;
     }
     PWR_CR |= PWR_CR_ODEN; /* over-drive: 180 MHz needs it (RM0390 5.1.4) */
@@ -244,8 +245,9 @@ static void emb_clock_setup(void)
         emb_clock_note = "flash wait states not taken; ";
         return;
     }
-    RCC_CFGR = (RCC_CFGR & ~0xFCF0u) | (0u << 4) | (5u << 10) | (4u << 13); /* AHB /1 APB1 /4 APB2 /2 */
-    RCC_CFGR = (RCC_CFGR & ~3u) | 2u;                                       /* SW = PLL */
+    RCC_CFGR =
+        (RCC_CFGR & ~0xFCF0u) | (0u << 4) | (5u << 10) | (4u << 13); /* AHB /1 APB1 /4 APB2 /2 */
+    RCC_CFGR = (RCC_CFGR & ~3u) | 2u;                                /* SW = PLL */
     if (!emb_wait(&RCC_CFGR, 0xCu, 0x8u)) {
         RCC_CFGR &= ~3u;
         emb_clock_note = "SYSCLK did not switch to the PLL; ";
@@ -283,9 +285,7 @@ static void emb_uart_clocks_on(void)
     (void)RCC_APB1ENR;
 }
 
-static void emb_cache_setup(void)
-{
-}
+static void emb_cache_setup(void) {}
 #else /* EMB_STM32_H7 */
 static void emb_clock_setup(void)
 {
@@ -302,7 +302,7 @@ static void emb_clock_setup(void)
         emb_clock_note = "VOS1 not ready; ";
         return;
     }
-    if (rev == EMB_REV_V) { /* rev V: VOS0 (over-drive) for 480 MHz; rev Y stops at 400 */
+    if (rev == EMB_REV_V) {     /* rev V: VOS0 (over-drive) for 480 MHz; rev Y stops at 400 */
         RCC_APB4ENR |= 1u << 1; /* SYSCFG */
         (void)RCC_APB4ENR;
         SYSCFG_PWRCR |= 1u;
@@ -329,7 +329,8 @@ static void emb_clock_setup(void)
     RCC_CR |= CR_PLLON;
     if (!emb_wait(&RCC_CR, CR_PLLRDY, CR_PLLRDY)) {
         RCC_CR &= ~CR_PLLON;
-        emb_clock_note = src_hz == EMB_HSE_HZ ? "PLL1 not locked; " : "HSE not ready, PLL1 not locked; ";
+        emb_clock_note =
+            src_hz == EMB_HSE_HZ ? "PLL1 not locked; " : "HSE not ready, PLL1 not locked; ";
         return;
     }
     FLASH_ACR = latency | (2u << 4); /* before the clock goes up (RM0433 4.3.8) */
@@ -415,10 +416,10 @@ static void emb_uart_setup(void)
     GPIO_MODER = (GPIO_MODER & ~((3u << tx2) | (3u << rx2))) | (2u << tx2) | (2u << rx2); /* AF */
     GPIO_OSPEEDR |= (2u << tx2) | (2u << rx2);
     GPIO_PUPDR = (GPIO_PUPDR & ~(3u << rx2)) | (1u << rx2); /* RX pulled up */
-    GPIO_AFR(EMB_TX_PIN / 8u) = (GPIO_AFR(EMB_TX_PIN / 8u) & ~(0xFu << (4u * (EMB_TX_PIN % 8u))))
-                                | (7u << (4u * (EMB_TX_PIN % 8u)));
-    GPIO_AFR(EMB_RX_PIN / 8u) = (GPIO_AFR(EMB_RX_PIN / 8u) & ~(0xFu << (4u * (EMB_RX_PIN % 8u))))
-                                | (7u << (4u * (EMB_RX_PIN % 8u)));
+    GPIO_AFR(EMB_TX_PIN / 8u) = (GPIO_AFR(EMB_TX_PIN / 8u) & ~(0xFu << (4u * (EMB_TX_PIN % 8u)))) |
+                                (7u << (4u * (EMB_TX_PIN % 8u)));
+    GPIO_AFR(EMB_RX_PIN / 8u) = (GPIO_AFR(EMB_RX_PIN / 8u) & ~(0xFu << (4u * (EMB_RX_PIN % 8u)))) |
+                                (7u << (4u * (EMB_RX_PIN % 8u)));
     UART_CR1 = 0u;
     UART_BRR = (emb_uart_clock_hz() + EMB_BAUD / 2u) / EMB_BAUD; /* oversampling by 16 */
     UART_CR1 = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE; /* the IRQ is let through only to wake */
@@ -641,7 +642,8 @@ void emb_fault_report(uint32_t code)
     emb_dsb_isb();
     if (emb_uart_ready) {
         NVIC_ICER(EMB_UART_IRQ / 32u) = 1u << (EMB_UART_IRQ % 32u);
-        emb_say(code == 4u ? "\r\nembbert-mcu: MemManage fault: the stack overflowed into the MPU guard; halted\r\n"
+        emb_say(code == 4u ? "\r\nembbert-mcu: MemManage fault: the stack overflowed into the MPU "
+                             "guard; halted\r\n"
                 : code == 3u ? "\r\nembbert-mcu: HardFault; halted\r\n"
                              : "\r\nembbert-mcu: unexpected exception; halted\r\n");
         while (!(UART_SR & SR_TC)) {
@@ -654,17 +656,20 @@ void emb_fault_report(uint32_t code)
 
 __attribute__((naked)) void emb_hardfault_isr(void)
 {
-    __asm__ volatile("cpsid i\n\tldr r0, =__stack_top\n\tmov sp, r0\n\tmovs r0, #3\n\tb emb_fault_report");
+    __asm__ volatile(
+        "cpsid i\n\tldr r0, =__stack_top\n\tmov sp, r0\n\tmovs r0, #3\n\tb emb_fault_report");
 }
 
 __attribute__((naked)) void emb_memmanage_isr(void)
 {
-    __asm__ volatile("cpsid i\n\tldr r0, =__stack_top\n\tmov sp, r0\n\tmovs r0, #4\n\tb emb_fault_report");
+    __asm__ volatile(
+        "cpsid i\n\tldr r0, =__stack_top\n\tmov sp, r0\n\tmovs r0, #4\n\tb emb_fault_report");
 }
 
 __attribute__((naked)) void emb_default_isr(void)
 {
-    __asm__ volatile("cpsid i\n\tldr r0, =__stack_top\n\tmov sp, r0\n\tmovs r0, #0\n\tb emb_fault_report");
+    __asm__ volatile(
+        "cpsid i\n\tldr r0, =__stack_top\n\tmov sp, r0\n\tmovs r0, #0\n\tb emb_fault_report");
 }
 
 /* Paint from the stack's limit to just below the live frame; the watermark scan finds the
@@ -707,9 +712,9 @@ void emb_reset_isr(void)
  * them, and a jump to 0 would end in the HardFault report. */
 typedef void (*emb_isr_t)(void);
 #define EMB_IRQ_DEFAULTS4 emb_default_isr, emb_default_isr, emb_default_isr, emb_default_isr
-#define EMB_IRQ_DEFAULTS32 EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, \
-                           EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, \
-                           EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4
+#define EMB_IRQ_DEFAULTS32                                                                         \
+    EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, \
+        EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4, EMB_IRQ_DEFAULTS4
 __attribute__((section(".vectors"), used)) static const emb_isr_t emb_vectors[16u + EMB_N_IRQ] = {
     (emb_isr_t)(uintptr_t)__stack_top,
     emb_reset_isr,
@@ -718,14 +723,19 @@ __attribute__((section(".vectors"), used)) static const emb_isr_t emb_vectors[16
     emb_memmanage_isr, /* MemManage */
     emb_default_isr,   /* BusFault */
     emb_default_isr,   /* UsageFault */
-    0, 0, 0, 0,
+    0,
+    0,
+    0,
+    0,
     emb_default_isr, /* SVCall */
     emb_default_isr, /* DebugMon */
     0,
     emb_default_isr, /* PendSV */
     emb_systick_isr,
     EMB_IRQ_DEFAULTS32, /* IRQ 0-31 */
-    EMB_IRQ_DEFAULTS4, emb_default_isr, emb_default_isr, /* IRQ 32-37 */
+    EMB_IRQ_DEFAULTS4,
+    emb_default_isr,
+    emb_default_isr, /* IRQ 32-37 */
 #if EMB_UART_IRQ == 39u
     emb_default_isr, /* IRQ 38 */
 #endif

@@ -28,8 +28,7 @@ static int32_t emb_dot_i8(const int8_t *q, const int8_t *h, uint32_t d)
     return a;
 }
 
-void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
-                        int32_t *out)
+void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
     uint32_t j = 0;
     for (; j + 4u <= n; j += 4u) {
@@ -65,8 +64,8 @@ void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_
 
 /* out[i .. i+3] += sum over rows 2m, 2m+1 of chunk: (p_2m, p_2m+1) . (h_2m[c], h_2m+1[c]) with
  * one __smlad per column: the two rows' words widened, their lanes re-paired by pkhbt/pkhtb. */
-static inline void emb_wsum_pairs4(const int32_t *pp, uint32_t pairs, const int8_t *h,
-                                   uint32_t d, int32_t *out)
+static inline void emb_wsum_pairs4(const int32_t *pp, uint32_t pairs, const int8_t *h, uint32_t d,
+                                   int32_t *out)
 {
     int32_t a0 = out[0], a1 = out[1], a2 = out[2], a3 = out[3];
     for (const int32_t *const pp_end = pp + pairs; pp != pp_end; ++pp, h += 2u * d) {
@@ -81,8 +80,7 @@ static inline void emb_wsum_pairs4(const int32_t *pp, uint32_t pairs, const int8
     out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
 }
 
-void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d,
-                      int32_t *out)
+void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
     int32_t pp[EMB_WSUM_PAIRS]; /* (p_2m, p_2m+1) of the chunk as int16 lanes */
     for (uint32_t i = 0; i < d; ++i) {

@@ -22,8 +22,8 @@
  * others one block record apart), xr = the ring row of that tap at column c, rows `stride`
  * int16 apart, wrapping from ring_end to ring. */
 static inline void emb_conv_taps4_dsp(const int8_t *q, const int16_t *xr, uint32_t stride,
-                                      const int16_t *ring, const int16_t *ring_end,
-                                      uint32_t taps, int32_t s[4])
+                                      const int16_t *ring, const int16_t *ring_end, uint32_t taps,
+                                      int32_t s[4])
 {
     int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
     while (taps != 0u) {
@@ -46,9 +46,8 @@ static inline void emb_conv_taps4_dsp(const int8_t *q, const int16_t *xr, uint32
     s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
 }
 
-emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias,
-                                     const emb_act_t *x, uint32_t t, float hs, int16_t *ring,
-                                     float *out)
+emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias, const emb_act_t *x,
+                                     uint32_t t, float hs, int16_t *ring, float *out)
 {
     if (!emb_conv_q8_args_ok(w, x, ring, out) || w->cols != EMB_QBLOCK || x->d % 4u != 0u) {
         return emb_conv1d_dw_causal_q8_ref(w, bias, x, t, hs, ring, out);

@@ -29,20 +29,20 @@ static inline int32_t emb_block_dot1(const int8_t *q, const int8_t *x)
 }
 
 /* s0..s3 = four rows' blocks q0..q3 (same column) . x: each word of x widened once. */
-#define EMB_BLOCK_DOT4(q0, q1, q2, q3, x, s0, s1, s2, s3)                                    \
-    do {                                                                                   \
-        const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3), *px = (x);            \
-        const int8_t *const px_end = px + EMB_QBLOCK;                                      \
-        s0 = s1 = s2 = s3 = 0;                                                             \
-        _Pragma("GCC unroll 8")                                                            \
-        for (; px != px_end; px += 4, p0 += 4, p1 += 4, p2 += 4, p3 += 4) {                \
-            const int32_t xv = emb_ld32(px);                                               \
-            const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);                   \
-            s0 = emb_smlad4(emb_ld32(p0), x02, x13, s0);                                   \
-            s1 = emb_smlad4(emb_ld32(p1), x02, x13, s1);                                   \
-            s2 = emb_smlad4(emb_ld32(p2), x02, x13, s2);                                   \
-            s3 = emb_smlad4(emb_ld32(p3), x02, x13, s3);                                   \
-        }                                                                                  \
+#define EMB_BLOCK_DOT4(q0, q1, q2, q3, x, s0, s1, s2, s3)                                          \
+    do {                                                                                           \
+        const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3), *px = (x);                    \
+        const int8_t *const px_end = px + EMB_QBLOCK;                                              \
+        s0 = s1 = s2 = s3 = 0;                                                                     \
+        _Pragma("GCC unroll 8") for (; px != px_end; px += 4, p0 += 4, p1 += 4, p2 += 4, p3 += 4)  \
+        {                                                                                          \
+            const int32_t xv = emb_ld32(px);                                                       \
+            const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);                           \
+            s0 = emb_smlad4(emb_ld32(p0), x02, x13, s0);                                           \
+            s1 = emb_smlad4(emb_ld32(p1), x02, x13, s1);                                           \
+            s2 = emb_smlad4(emb_ld32(p2), x02, x13, s2);                                           \
+            s3 = emb_smlad4(emb_ld32(p3), x02, x13, s3);                                           \
+        }                                                                                          \
     } while (0)
 
 /* acc + the block's scale times its int32 sum; an all-zero block contributes nothing. */
@@ -63,8 +63,8 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
         float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
         for (uint32_t b = 0; b < per_row; ++b) {
             int32_t s0, s1, s2, s3;
-            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK,
-                           s0, s1, s2, s3);
+            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK, s0,
+                           s1, s2, s3);
             acc0 = emb_add_block(acc0, &k0[b], s0);
             acc1 = emb_add_block(acc1, &k1[b], s1);
             acc2 = emb_add_block(acc2, &k2[b], s2);
@@ -99,8 +99,8 @@ static inline uint32_t emb_mask_span(const uint8_t *mask, uint32_t start, uint32
 /* Where each of rows r .. r + m - 1 starts among the int8 and the fp16 blocks, given where
  * row r starts: a row's int8 blocks are the unmasked ones in it. */
 static void emb_row_starts(const emb_qtensor_t *w, uint32_t r, uint32_t m,
-                           const emb_block_q8_t *blk, const uint16_t *h,
-                           const emb_block_q8_t *k[4], const uint16_t *hh[4])
+                           const emb_block_q8_t *blk, const uint16_t *h, const emb_block_q8_t *k[4],
+                           const uint16_t *hh[4])
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
     for (uint32_t i = 0; i < m; ++i) {
@@ -150,8 +150,7 @@ static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const 
  * fp16), row by row in each row's block order. Out of line, so the four-row dot of the common
  * column keeps its registers. */
 __attribute__((noinline)) static void emb_mixed_column(const int8_t *xb, uint32_t col,
-                                                       uint32_t per_row,
-                                                       const emb_block_q8_t *k[4],
+                                                       uint32_t per_row, const emb_block_q8_t *k[4],
                                                        const uint16_t *hh[4], float acc[4])
 {
     for (uint32_t m = 0; m < 4u; ++m) {
@@ -171,7 +170,7 @@ static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq
                             const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
-    const uint32_t g0 = r * per_row; /* the group's first block */
+    const uint32_t g0 = r * per_row;    /* the group's first block */
     const int one_word = per_row <= 6u; /* the group's 4 * per_row mask bits fit 24 bits */
     const uint32_t gbits = one_word ? emb_mask_span(w->mask, g0, 4u * per_row) : 0u;
     const uint32_t colmask = 1u | 1u << per_row | 1u << (2u * per_row) | 1u << (3u * per_row);
@@ -204,8 +203,8 @@ static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq
 /* q8 weights whose rows are shorter than a block (a block holds EMB_QBLOCK / cols whole rows:
  * the embedder's rd = 16 projections): x widened to int16 pairs once, then one int32 sum per
  * row, times its block's scale (0 + d * sum, the reference's single segment per row). */
-static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias,
-                                     const int8_t *xq, float xs, float *y)
+static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
+                                     float xs, float *y)
 {
     const uint32_t cols = w->cols, per_blk = EMB_QBLOCK / cols;
     int32_t xp[EMB_QBLOCK / 2u]; /* (x0, x2), (x1, x3), (x4, x6), ... */
@@ -229,8 +228,8 @@ static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias,
     }
 }
 
-emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
-                           float xs, float *y)
+emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq, float xs,
+                           float *y)
 {
     const emb_status_t st = emb_linear_q8_check(w, xq, y);
     if (st != EMB_OK) {
