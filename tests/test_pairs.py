@@ -297,3 +297,18 @@ def test_pair_refusals_are_one_line_errors(exported, capsys, tmp_path):
     code, out = run(["train", "--train", str(test), "--test", str(single), "-o",
                      str(tmp_path / "e.pt")], capsys)
     assert code == 4 and "the other does not" in out.err
+
+
+def test_quantize_scores_and_recovers_on_the_pairs(exported, capsys, tmp_path):
+    """quantize measures a pair checkpoint on [CLS] a [SEP] b [SEP]: its fp32 accuracy is the
+    one train recorded (on the first texts alone the ids would differ), and recovery and the
+    threshold sweep read the pairs of the training file."""
+    _, ckpt, _ = exported
+    from embbert_mcu.checkpoint import load_checkpoint
+
+    metrics = load_checkpoint(ckpt).metrics
+    code, out = run(["quantize", str(ckpt), "-o", str(tmp_path / "q.pt"), "--recover-epochs",
+                     "1", "--threshold", "auto", "--json"], capsys)
+    doc = json.loads(out.out)
+    assert code == 0 and doc["fp32_accuracy"] == metrics["accuracy"] and doc["n_test"] == 40
+    assert doc["recovery"]["data"].endswith("train.csv") and doc["threshold_sweep"]

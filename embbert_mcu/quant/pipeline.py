@@ -27,6 +27,8 @@ class RecoveryData:
     train_labels: list[int] = field(default_factory=list)
     val_texts: list[str] = field(default_factory=list)
     val_labels: list[int] = field(default_factory=list)
+    train_pairs: list[str] | None = None  # the second texts of sentence pairs
+    val_pairs: list[str] | None = None
 
 
 def with_decisions(ckpt: Checkpoint, state_dict: dict, policy: QuantPolicy,
@@ -46,7 +48,9 @@ def quantize_checkpoint(ckpt: Checkpoint, policy: QuantPolicy, data: RecoveryDat
         raise UsageError("the recovery fine-tune needs training data",
                          hint="pass --train FILE, or --recover-epochs 0 to skip recovery")
     tok = EmbTokenizer.from_json(ckpt.tokenizer_json)
-    acc = lambda model, texts, labels: evaluate(model, tok, texts, labels)["accuracy"]  # noqa: E731
+    def acc(model, texts, labels, pairs=None) -> float:
+        return evaluate(model, tok, texts, labels, pairs=pairs)["accuracy"]
+
     fp32 = acc(ckpt.model(), *test)
     start = with_decisions(ckpt, ckpt.state_dict, policy)
     quant = acc(simulated_model(start), *test)
@@ -56,9 +60,9 @@ def quantize_checkpoint(ckpt: Checkpoint, policy: QuantPolicy, data: RecoveryDat
         def score(candidate: dict) -> float:  # validation accuracy as it would ship
             fixed = None if policy.redecide else decisions
             shipped = with_decisions(ckpt, candidate, policy, fixed)
-            return acc(simulated_model(shipped), data.val_texts, data.val_labels)
+            return acc(simulated_model(shipped), data.val_texts, data.val_labels, data.val_pairs)
 
-        train_ids = encode_batch(tok, data.train_texts, ckpt.config.max_len)
+        train_ids = encode_batch(tok, data.train_texts, ckpt.config.max_len, data.train_pairs)
         state, history = recover(ckpt.model(), policy, train_ids, data.train_labels, score, opts)
         if policy.redecide:
             decisions = None
@@ -80,20 +84,22 @@ def _split_name(ckpt: Checkpoint) -> str:
     return str((ckpt.test_split or {}).get("name", ""))
 
 
-def _test_split(ckpt: Checkpoint) -> tuple[list[str], list[int]]:
+def _test_split(ckpt: Checkpoint) -> tuple[list[str], list[int], list[str] | None]:
     split = ckpt.test_split
     if not split or not split.get("texts"):
         raise CheckpointError("the checkpoint stores no test split to measure accuracy on",
                               hint="fine-tune it with `embbert-mcu train`, which stores one")
     texts, labels = list(split["texts"]), [int(y) for y in split["labels"]]
-    if len(texts) != len(labels) or any(not 0 <= y < ckpt.config.n_classes for y in labels):
+    pairs = list(split["pairs"]) if split.get("pairs") is not None else None
+    if (len(texts) != len(labels) or any(not 0 <= y < ckpt.config.n_classes for y in labels)
+            or (pairs is not None and len(pairs) != len(texts))):
         raise CheckpointError("the checkpoint's test split is malformed")
-    return texts, labels
+    return texts, labels, pairs
 
 
 def recovery_data(ckpt: Checkpoint, train_file: str | None = None, seed: int = 0) -> RecoveryData:
     """Training rows and a validation slice: ``train_file``, or the dataset the checkpoint names."""
-    from ..datasets import encode_labels, load_dataset, read_table, stratified_indices
+    from ..datasets import encode_labels, load_dataset, read_rows, stratified_indices
 
     metrics = ckpt.metrics or {}
     if not train_file and metrics.get("train_file"):
@@ -103,12 +109,13 @@ def recovery_data(ckpt: Checkpoint, train_file: str | None = None, seed: int = 0
                             hint="pass --train FILE (the training CSV/JSONL), or "
                                  "--recover-epochs 0 to skip recovery")
     if train_file:
-        texts, names = read_table(train_file)
+        texts, pairs, names = read_rows(train_file)
         labels = encode_labels(names, ckpt.labels, str(train_file))
         val_idx, train_idx = stratified_indices(labels, (0.1,), seed)
-        pick = lambda rows, xs: [xs[i] for i in rows]  # noqa: E731
+        pick = lambda rows, xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
         return RecoveryData(str(train_file), pick(train_idx, texts), pick(train_idx, labels),
-                            pick(val_idx, texts), pick(val_idx, labels))
+                            pick(val_idx, texts), pick(val_idx, labels),
+                            pick(train_idx, pairs), pick(val_idx, pairs))
     name = (ckpt.metrics or {}).get("dataset")
     if not name:
         raise UsageError("the checkpoint does not name the dataset it was trained on",
@@ -127,7 +134,8 @@ def recovery_data(ckpt: Checkpoint, train_file: str | None = None, seed: int = 0
     if list(ds.labels) != list(ckpt.labels):
         raise DataError(f"dataset {name} has labels {ds.labels}, the checkpoint {ckpt.labels}",
                         hint="pass --train FILE with the checkpoint's labels")
-    return RecoveryData(name, ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels)
+    return RecoveryData(name, ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels,
+                        ds.train.pairs, ds.val.pairs)
 
 
 def choose_threshold(ckpt: Checkpoint, policy: QuantPolicy, data: RecoveryData,
@@ -138,5 +146,6 @@ def choose_threshold(ckpt: Checkpoint, policy: QuantPolicy, data: RecoveryData,
     if data is None or not data.val_texts:
         raise UsageError("--threshold auto needs a validation slice",
                          hint="pass --train FILE, or give a number to --threshold")
-    rows = threshold_sweep(ckpt, policy, data.val_texts, data.val_labels)
+    rows = threshold_sweep(ckpt, policy, data.val_texts, data.val_labels,
+                           pairs=data.val_pairs)
     return policy.with_(threshold=pick_threshold(rows, max_weights_bytes)["threshold"]), rows

@@ -23,7 +23,8 @@ DEFAULT_CANDIDATES = (0.005, 0.006, 0.007, 0.008, 0.01, 0.015, 0.02, 0.03, 0.05,
 
 
 def threshold_sweep(ckpt: Checkpoint, policy: QuantPolicy, val_texts: list[str],
-                    val_labels: list[int], thresholds=DEFAULT_CANDIDATES) -> list[dict]:
+                    val_labels: list[int], thresholds=DEFAULT_CANDIDATES,
+                    pairs: list[str] | None = None) -> list[dict]:
     """One row per threshold: threshold, val_accuracy, f16_param_share, weights_bytes."""
     tok = EmbTokenizer.from_json(ckpt.tokenizer_json)
     kinds = tensor_kinds(ckpt.model())
@@ -33,7 +34,8 @@ def threshold_sweep(ckpt: Checkpoint, policy: QuantPolicy, val_texts: list[str],
         candidate = replace(ckpt, quant={"policy": p.to_dict(),
                                          "tensors": decide(ckpt.state_dict, kinds, p)})
         totals = build_report(ckpt.state_dict, kinds, pack_model(candidate)).totals()
-        acc = evaluate(simulated_model(candidate), tok, val_texts, val_labels)["accuracy"]
+        acc = evaluate(simulated_model(candidate), tok, val_texts, val_labels,
+                       pairs=pairs)["accuracy"]
         rows.append({"threshold": threshold, "val_accuracy": acc,
                      "f16_param_share": totals["f16_param_share"],
                      "weights_bytes": totals["weights_bytes"]})
