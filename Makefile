@@ -57,7 +57,9 @@ demo: setup toolchain
 # command's JSON with date, commit, command and wall time), then README.md's figure regions and
 # docs/results.md rendered from them: memory report, kernel instructions per MAC, export + host
 # verification, the device bench on both emulated boards (the F446 on the whole test split),
-# and the mutation check. Commit the new records with the rendered docs.
+# the integer MAC path on 40 texts of 256 tokens and against the float path of the same
+# weights, the exported C against onnxruntime on this host, and the mutation check. Commit
+# the new records with the rendered docs.
 RECORD := $(BIN)/python benchmarks/record.py run
 bench: setup toolchain
 	$(RECORD) memory-base -- $(EMB) memory --preset base --json
@@ -67,6 +69,18 @@ bench: setup toolchain
 	    --limit $(DEMO_LIMIT) --budget 781kB --report build/report-h743 --json
 	$(RECORD) bench-qemu_f446 -- $(EMB) bench --board qemu_f446 --model build/model \
 	    --budget 781kB --report build/report-f446 --json
+	$(BIN)/python benchmarks/longset.py --model build/model -o build/long256.csv
+	$(RECORD) bench-long-qemu_f446 -- $(EMB) bench --board qemu_f446 --model build/model \
+	    --test build/long256.csv --budget 781kB --report build/report-long-f446 --json
+	$(RECORD) bench-long-qemu_h743 -- $(EMB) bench --board qemu_h743 --model build/model \
+	    --test build/long256.csv --budget 781kB --report build/report-long-h743 --json
+	$(EMB) export $(DEFAULT_CKPT) -o build/model-f32 --mac f32 --no-onnx
+	$(RECORD) bench-f32-long-qemu_f446 -- $(EMB) bench --board qemu_f446 --model build/model-f32 \
+	    --test build/long256.csv --budget 781kB --json
+	$(RECORD) bench-f32-qemu_f446 -- $(EMB) bench --board qemu_f446 --model build/model-f32 \
+	    --limit $(DEMO_LIMIT) --budget 781kB --json
+	$(BIN)/pip install -q onnxruntime
+	$(RECORD) host-onnx -- $(BIN)/python benchmarks/host_onnx.py --model build/model --json
 	$(BIN)/python tests/mutate.py
 	$(BIN)/python benchmarks/readme.py
 

@@ -92,20 +92,23 @@ def f446(recs: dict) -> dict:
 
 
 def intmac(recs: dict) -> dict:
-    rec = recs["intmac-qemu_f446"]
-    doc = rec["document"]
-    sides = {}
-    for mac in ("f32", "int8"):
-        s = doc[mac]
-        sides[mac] = {"mean": mega(s["instructions_mean"]), "per_mac": f"{s['instructions_per_mac']:.2f}",
-                      "long": mega(s["long_instructions"]),
-                      "long_per_mac": f"{s['long_instructions_per_mac']:.2f}",
-                      "verify_acc": pct(s["verify_accuracy"]), "agreement": pct(s["agreement"]),
-                      "device_agreement": pct(s["device_agreement"])}
-    return {"f32": sides["f32"], "int8": sides["int8"], "board": doc["board"],
-            "limit": doc["bench_limit"], "long_n": doc["long_n"],
-            "verify_n": comma(doc["verify_n"]), "float_acc": pct(doc["float_accuracy"]),
-            "cite": cite(rec)}
+    """The integer MAC path on the emulated boards: instructions per MAC at n = l (the long
+    set) and at the test split's lengths, beside the float path of the same weights."""
+    def side(name: str) -> dict:
+        doc = recs[name]["document"]
+        return {"per_mac": f"{doc['instructions_per_mac']:.2f}",
+                "mean": mega(doc["instructions_per_inference"]), "n": comma(doc["n"]),
+                "mean_len": f"{doc['mean_len']:.1f}", "agreement": pct(doc["agreement"]),
+                "board": doc["board"]}
+
+    names = ("bench-long-qemu_f446", "bench-long-qemu_h743", "bench-qemu_f446",
+             "bench-f32-long-qemu_f446", "bench-f32-qemu_f446", "host-onnx")
+    host = recs["host-onnx"]["document"]["rows"]
+    return {"long_f446": side(names[0]), "long_h743": side(names[1]), "f446": side(names[2]),
+            "f32_long": side(names[3]), "f32": side(names[4]),
+            "host": [{"sample": r["sample"], "ratio": f"{r['c_over_onnxruntime']:.2f}"}
+                     for r in host],
+            "cites": [cite(recs[n]) for n in names]}
 
 
 def accuracy_row(row: dict, floor: dict, best: dict) -> dict:
@@ -169,4 +172,35 @@ def library(recs: dict) -> dict:
             "cites": [cite(exp), cite(tok)]}
 
 
-REGIONS = {"demo": demo, "f446": f446, "intmac": intmac, "accuracy": accuracy, "library": library}
+# What builds where: a fact of this workplace, not a figure (docs/device.md has the detail).
+BUILDS = {
+    "qemu_h743": "yes (local PlatformIO platform, Debian toolchain)",
+    "qemu_f446": "yes", "qemu_netduino_f446": "yes",
+    "nucleo_h743": "yes, offline (local platform; upload with openocd); an env for PlatformIO's "
+                   "ststm32 beside it",
+    "nucleo_f446re": "yes, offline (local platform; upload with openocd); an env for "
+                     "PlatformIO's ststm32 beside it",
+    "esp32dev": "needs PlatformIO's registry (espressif32, espidf)",
+    "esp32s3": "needs PlatformIO's registry (espressif32, espidf)",
+}
+CORES = {"cortex-m7": "Cortex-M7", "cortex-m4": "Cortex-M4F", "xtensa-lx6": "Xtensa LX6",
+         "xtensa-lx7": "Xtensa LX7"}
+
+
+def boards(_recs: dict) -> dict:
+    """The board manifests (boards/*.json) as a table: the limits are the manifests' bytes."""
+    import json
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "boards"
+    rows = []
+    for path in sorted(folder.glob("*.json"), key=lambda p: (not p.stem.startswith("qemu"), p.stem)):
+        b = json.loads(path.read_text(encoding="utf-8"))
+        clock = "" if b.get("emulated") else f", {b['clock_hz'] / 1e6:g} MHz"
+        rows.append({"id": b["id"], "name": b["name"], "core": CORES.get(b["core"], b["core"])
+                     + clock, "flash": kb(b["flash_bytes"]), "ram": kb(b["ram_bytes"]),
+                     "builds": BUILDS.get(b["id"], "not yet built here")})
+    return {"boards": rows}
+
+
+REGIONS = {"boards": boards, "demo": demo, "f446": f446, "intmac": intmac, "accuracy": accuracy, "library": library}

@@ -79,7 +79,22 @@ def bench(doc: dict) -> list[dict]:
              f"{comma(doc['flash_bytes'])} B of {comma(doc['board_flash_bytes'])}"],
             ["flash + peak RAM vs budget",
              f"{comma(doc['total_bytes'])} B of {comma(doc['budget_bytes'])}"]]
+    per_mac = doc.get(f"{unit}_per_mac")
+    if per_mac is not None:  # benches since the per-MAC figures
+        stage = doc.get(f"stage_{unit}_per_mac", {})
+        rows.insert(4, [f"{unit} per MAC (total / total; mean MACs)",
+                        f"{per_mac:.2f} ({mega(doc['macs_per_inference'])} MACs)"])
+        rows.insert(5, [f"{unit} per MAC per stage",
+                        ", ".join(f"{k} {stage[k]:.2f}" for k in order if k in stage)])
     return [table("", ["", ""], rows)]
+
+
+def host(doc: dict) -> list[dict]:
+    rows = [[r["sample"], f"{r['c_ms']:.3f}", f"{r['onnxruntime_ms']:.3f}",
+             f"{r['c_over_onnxruntime']:.2f}"] for r in doc["rows"]]
+    return [table(f"one thread, medians of {doc['rounds']} interleaved rounds of {doc['reps']} "
+                  f"inferences; {doc['mac_dtype']} MACs; onnxruntime {doc['onnxruntime']}",
+                  ["sample", "C (ms)", "onnxruntime (ms)", "C / onnxruntime"], rows)]
 
 
 def training(doc: dict) -> list[dict]:
@@ -156,7 +171,7 @@ def plain(doc: dict) -> list[dict]:
     return [table("", ["", ""], rows)]
 
 
-KINDS = {"memory": memory, "export": export, "bench": bench, "training": training,
+KINDS = {"memory": memory, "export": export, "bench": bench, "host": host, "training": training,
          "intmac": intmac, "tokenizer": tokenizer, "fuzz": fuzz}
 
 

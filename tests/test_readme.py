@@ -82,7 +82,7 @@ def test_a_hand_edited_figure_fails_the_check(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace("<!-- /figures:library -->", "", 1), "never closed"),
+    (lambda t: t.replace("<!-- /figures:boards -->", "", 1), "never closed"),  # the last one
     (lambda t: t.replace("<!-- /figures:demo -->", "", 1), "unbalanced figure marker"),
     (lambda t: t + "\n<!-- figures:nosuch -->\nx\n<!-- /figures:nosuch -->\n", "no renderer"),
 ])
