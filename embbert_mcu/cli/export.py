@@ -30,8 +30,8 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, mac: str | None
 @click.option("--act", type=click.Choice(["int8", "f32"]), default=None,
               help="Activation storage (default: the checkpoint's quantization policy).")
 @click.option("--mac", type=click.Choice(["f32", "int8"]), default=None,
-              help="How the linears multiply: float, or int8 x int8 summed in int32 "
-                   "(default: the checkpoint's quantization policy, f32 unless set).")
+              help="How the kernels multiply: int8 x int8 summed in int32, or float "
+                   "(default: the checkpoint's quantization policy; int8 unless it says f32).")
 @click.option("--verify", is_flag=True, help="Compile on the host and compare with PyTorch.")
 @click.option("--limit", type=COUNT, help="Verify on the first N test texts.")
 @click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")

@@ -15,7 +15,8 @@ from ..errors import UsageError
 FALLBACK_RULES = ("none", "tensor", "block")
 ACT_DTYPES = ("int8", "f32")
 # How the kernels multiply: "f32" = float activations times dequantized weights; "int8" = each
-# linear's input row quantized by the activation rule, int8 x int8 products summed in int32.
+# linear's input row quantized by the activation rule, int8 x int8 products summed in int32
+# (attention too; the conv int8 x int16), the default.
 MAC_DTYPES = ("f32", "int8")
 # Relative RMS error (block or tensor error over the tensor's RMS) above which values go fp16.
 # `--threshold auto` (the most accurate candidate within 400 kB on the validation slice, fewest
@@ -32,7 +33,10 @@ class QuantPolicy:
     threshold: float = DEFAULT_THRESHOLD  # relative RMS error that triggers the fp16 fallback
     act_dtype: str = "int8"  # how the kernel stores activation rows: "int8" | "f32"
     redecide: bool = True  # re-run the fallback decision on the recovered weights
-    mac_dtype: str = "f32"  # how the linears multiply: "f32" | "int8" (MAC_DTYPES)
+    # how the kernels multiply (MAC_DTYPES): the integer path by default; on rt-polarity and
+    # bbc-news its C scores what the float model scores (docs/results.md: quantize-default,
+    # export-bbc-news-int8)
+    mac_dtype: str = "int8"
 
     def __post_init__(self) -> None:
         if self.block not in BLOCK_SIZES:
