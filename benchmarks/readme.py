@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import jinja2
+
+from embbert_mcu.fileio import write_text
 
 # Run as a script, this folder is sys.path[0]; the tests put it there while they import us.
 import figures
@@ -99,18 +99,6 @@ def render_results(env: jinja2.Environment, records: list[dict]) -> str:
     return env.get_template("results.md.j2").render(sections=parts)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records and docs are shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_all(root: Path) -> dict[Path, str]:
     """What README.md and docs/results.md must hold, given root's records."""
     records = load_records(root / "docs" / "results")
@@ -142,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                   "(figures come from docs/results/, not from hand edits)", file=sys.stderr)
         return 1 if stale else 0
     for path in stale:
-        write_atomic(path, outputs[path])
+        write_text(path, outputs[path])  # atomic: a temporary file, then one rename
         print(f"wrote {path.relative_to(args.root)}")
     return 0
 

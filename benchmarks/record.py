@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from embbert_mcu.fileio import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -65,15 +65,7 @@ def write_record(results: Path, record: dict) -> Path:
         raise RecordError(f"{path} holds a different record; a new run gets a new date, "
                           "or remove the old record first if it was wrong")
     results.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=results)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records and docs are shared files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text)  # atomic: a temporary file beside it, then one rename
     return path
 
 

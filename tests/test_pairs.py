@@ -19,6 +19,7 @@ from embbert_mcu.errors import DataError, UsageError
 from embbert_mcu.model import segment_ids
 from embbert_mcu.tokenizer import EmbTokenizer, join_pair
 from embbert_mcu.training.baseline import tfidf_floor
+from test_cli_data import run  # main(args) -> (exit code, captured output)
 
 
 def write(path, text):
@@ -210,14 +211,6 @@ def pair_csv(path, n, seed):
         b = " ".join([rng.choice(WORDS[u]), "and", rng.choice(WORDS[u])])
         lines.append(f"{a},{b},{'same' if i % 2 else 'other'}")
     return write(path, "\n".join(lines) + "\n")
-
-
-def run(args, capsys):
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code, capsys.readouterr()
-    return 0, capsys.readouterr()
 
 
 @pytest.fixture(scope="module")
