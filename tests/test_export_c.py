@@ -189,8 +189,9 @@ def test_fp16_fallback_encodings_run_in_c(tmp_path):
     ids = [json.loads(line)["ids"] for line in
            (result.out_dir / "testset.jsonl").read_text().splitlines()]
     c = torch.tensor(HostModel(result.out_dir).run_many(ids))
-    t = _sim_logits(tmp_path / "b.pt", "int8", ids)
-    assert _close(c, t)
+    mac = result.manifest.mac_dtype  # the default policy's path
+    t = _sim_logits(tmp_path / "b.pt", "int8", ids, mac)
+    assert _close(c, t, mac)
 
 
 def test_low_agreement_is_a_verification_error():

@@ -65,7 +65,8 @@ def test_torch_rounding_matches_packed_bytes(tiny_cfg):
 
 
 def test_simulated_f32_equals_dequantized_forward(tiny_cfg):
-    ckpt = _ckpt(tiny_cfg, quant={"policy": QuantPolicy(block=8, act_dtype="f32").to_dict()})
+    policy = QuantPolicy(block=8, act_dtype="f32", mac_dtype="f32")  # the float path throughout
+    ckpt = _ckpt(tiny_cfg, quant={"policy": policy.to_dict()})
     plain = ckpt.model()
     with torch.no_grad():
         for name, qt in pack_model(ckpt).items():
@@ -161,7 +162,8 @@ def test_training_view_equals_simulated_model(tiny_cfg):
     kinds = tensor_kinds(net)
     decisions = decide(ckpt.state_dict, kinds, policy)
     assert any(d["encoding"] == "mixed" for d in decisions.values())  # the mixed path is covered
-    train_view = FakeQuantClassifier(SimulatedClassifier(net, "int8"), kinds, decisions, 8)
+    sim = SimulatedClassifier(net, policy.act_dtype, policy.mac_dtype)  # the integer path
+    train_view = FakeQuantClassifier(sim, kinds, decisions, 8)
     ids = torch.randint(5, tiny_cfg.vocab_size, (3, 10))
     ids[:, 0] = 2
     with torch.no_grad():
@@ -187,3 +189,31 @@ def test_report_counts_every_value_once(tiny_cfg):
     assert totals["f16_params"] == sum(q.f16.size for q in packed.values()) > 0
     assert totals["weights_bytes"] == sum(q.nbytes() for q in packed.values())
     assert totals["lambda_bytes"] == 8 * tiny_cfg.n_layers
+
+
+def test_training_view_runs_the_integer_conv_as_the_simulation():
+    """With k a multiple of the block (k = 8, blocks of 8) the convs are int8 tap blocks, so
+    recovery's training view and the simulated model both run the conv on the int16 window."""
+    from dataclasses import replace as dc_replace
+
+    from embbert_mcu.config import preset
+    from embbert_mcu.quant import FakeQuantClassifier, SimulatedClassifier, conv_blocks_integer
+
+    cfg = preset("base", vocab_size=300, max_len=24, d_model=32, d_embed=8, n_layers=2,
+                 conv_kernel=8)
+    policy = QuantPolicy(block=8)
+    ckpt = _ckpt(cfg, quant={"policy": policy.to_dict()})
+    net = ckpt.model()
+    kinds = tensor_kinds(net)
+    decisions = decide(ckpt.state_dict, kinds, policy)
+    assert conv_blocks_integer(cfg, policy.block, kinds, decisions)
+    sim = simulated_model(ckpt)
+    assert sim.integer_conv
+    view = FakeQuantClassifier(SimulatedClassifier(net, "int8", "int8", True), kinds, decisions, 8)
+    ids = torch.randint(5, cfg.vocab_size, (3, 20))
+    ids[:, 0] = 2
+    ids[1, 12:] = 0  # padding stays out of the window scale
+    with torch.no_grad():
+        assert torch.equal(view.eval()(ids), sim(ids))
+        plain_conv = dc_replace(sim.hooks(), conv_in=lambda h, _m: h)
+        assert not torch.equal(sim.net(ids, None, plain_conv), sim(ids))  # the hook acts
