@@ -31,7 +31,8 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     out = tmp_path / "t.pt"
     args = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
             "--epochs", "1", "--max-len", "16", "--lr", "3e-3", "--teacher", "minilm",
-            "--teacher-max-len", "32", "--teacher-copies", "2", "--augment", "1",
+            "--teacher-max-len", "32", "--teacher-replace", "0.1", "--teacher-copies", "2",
+            "--augment", "1",
             "-o", str(out), "--json"]
     first = json.loads(run_ok(args, capsys).out)
     for key in ("accuracy", "floor_accuracy", "teacher_accuracy"):
@@ -52,11 +53,16 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     assert second["teacher_accuracy"] == first["teacher_accuracy"]
     assert second["accuracy"] == first["accuracy"]
 
-    # Other copies, same teacher settings: the fine-tuned weights are reused, not refitted.
+    # Other copies, same teacher settings: the fine-tuned weights are reused, not refitted,
+    # and copy 0 of the 2-copy pool is the 1-copy pool, so nothing is scored again.
+    logits = sorted(cache.glob("teachers/minilm/*/logits-*.npy"))
+    assert len(logits) == 5  # train, val, test, two copies
     third = json.loads(run_ok(args[:-5] + ["--teacher-copies", "1", "-o", str(out), "--json"],
                               capsys).out)
     assert third["teacher_cache"] == "weights reused"
     assert weights[0].stat().st_mtime_ns == stamp
+    assert sorted(cache.glob("teachers/minilm/*/logits-*.npy")) == logits
+    assert third["teacher_accuracy"] == first["teacher_accuracy"]
 
 
 def _check_transfer_set(cache, train_csv):

@@ -56,7 +56,7 @@ def _threads(n: int) -> None:
 @click.option("--teacher-copies", type=number(int, 0, 64), default=2, show_default=True,
               help="With --teacher: perturbed copies of each training text the teacher scores once "
                    "(each epoch uses --augment of them).")
-@click.option("--teacher-replace", type=number(float, 0.0, 0.9), default=0.1, show_default=True,
+@click.option("--teacher-replace", type=number(float, 0.0, 0.9), default=0.0, show_default=True,
               help="With --teacher: chance that a word of a copy is replaced by a word drawn "
                    "from the training text.")
 @click.option("--temperature", type=number(float, 0.01, 100.0), default=1.0, show_default=True,

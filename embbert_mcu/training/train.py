@@ -62,7 +62,7 @@ class TrainOptions:
     teacher_head_lr: float = 3e-5
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
-    teacher_replace: float = 0.1  # per word of a copy: replaced by a word of the training text
+    teacher_replace: float = 0.0  # per word of a copy: replaced by a word of the training text
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
     device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
 
