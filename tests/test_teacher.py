@@ -31,7 +31,8 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     out = tmp_path / "t.pt"
     args = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
             "--epochs", "1", "--max-len", "16", "--lr", "3e-3", "--teacher", "minilm",
-            "--teacher-max-len", "32", "--teacher-copies", "2", "--augment", "1",
+            "--teacher-max-len", "32", "--teacher-replace", "0.1", "--teacher-copies", "2",
+            "--augment", "1",
             "-o", str(out), "--json"]
     first = json.loads(run_ok(args, capsys).out)
     for key in ("accuracy", "floor_accuracy", "teacher_accuracy"):
@@ -44,6 +45,7 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     weights = list(cache.glob("teachers/minilm/*/teacher.pt"))
     assert len(weights) == 1
     stamp = weights[0].stat().st_mtime_ns
+    _check_transfer_set(cache, train_csv)
 
     second = json.loads(run_ok(args, capsys).out)
     assert second["teacher_cache"] == "targets reused"
@@ -51,11 +53,32 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     assert second["teacher_accuracy"] == first["teacher_accuracy"]
     assert second["accuracy"] == first["accuracy"]
 
-    # Other copies, same teacher settings: the fine-tuned weights are reused, not refitted.
+    # Other copies, same teacher settings: the fine-tuned weights are reused, not refitted,
+    # and copy 0 of the 2-copy pool is the 1-copy pool, so nothing is scored again.
+    logits = sorted(cache.glob("teachers/minilm/*/logits-*.npy"))
+    assert len(logits) == 5  # train, val, test, two copies
     third = json.loads(run_ok(args[:-5] + ["--teacher-copies", "1", "-o", str(out), "--json"],
                               capsys).out)
     assert third["teacher_cache"] == "weights reused"
     assert weights[0].stat().st_mtime_ns == stamp
+    assert sorted(cache.glob("teachers/minilm/*/logits-*.npy")) == logits
+    assert third["teacher_accuracy"] == first["teacher_accuracy"]
+
+
+def _check_transfer_set(cache, train_csv):
+    """The stored copies are the seeded pool of the training texts, labelled by the teacher."""
+    from embbert_mcu.datasets import load_files
+    from embbert_mcu.training.teacher import _load_targets
+    from embbert_mcu.training.transfer import Perturbation, copy_pool
+
+    (targets,) = cache.glob("teachers/minilm/*/targets-*.npz")
+    pool = _load_targets(targets, 2)
+    ds = load_files(train_csv, train_csv, seed=0)
+    assert pool.copies == copy_pool(ds.train.texts, 2, seed=1, how=Perturbation(p_replace=0.1))
+    for soft in [pool.train_targets, *pool.copy_targets]:
+        assert soft.shape == (len(ds.train), 2) and np.allclose(soft.sum(1), 1.0)
+        assert ((soft > 0.0) & (soft < 1.0)).all()  # the teacher's probabilities, not gold labels
+    assert not np.array_equal(pool.copy_targets[0], pool.train_targets)
 
 
 def test_pooled_copies_rotate_through_the_pool():

@@ -50,7 +50,7 @@ def _threads(n: int) -> None:
                    "extra) on the texts and augmented copies; the teacher is not exported.")
 @click.option("--teacher-epochs", type=number(int, 1, 100), default=1, show_default=True,
               help="With --teacher: fine-tuning epochs of the teacher.")
-@click.option("--teacher-head-lr", type=LR, default=3e-5, show_default=True,
+@click.option("--teacher-head-lr", type=LR, default=1e-3, show_default=True,
               help="With --teacher: learning rate of the teacher's fresh linear head "
                    "(its encoder: 3e-5).")
 @click.option("--teacher-max-len", type=number(int, 8, 512), default=128, show_default=True,
@@ -58,6 +58,9 @@ def _threads(n: int) -> None:
 @click.option("--teacher-copies", type=number(int, 0, 64), default=2, show_default=True,
               help="With --teacher: perturbed copies of each training text the teacher scores once "
                    "(each epoch uses --augment of them).")
+@click.option("--teacher-replace", type=number(float, 0.0, 0.9), default=0.0, show_default=True,
+              help="With --teacher: chance that a word of a copy is replaced by a word drawn "
+                   "from the training text.")
 @click.option("--temperature", type=number(float, 0.01, 100.0), default=1.0, show_default=True,
               help="With --teacher: softens the teacher's logits into the student's targets.")
 @click.option("--augment", type=number(int, 0, 64),
@@ -79,7 +82,8 @@ def _threads(n: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
-          temperature, augment, alpha, ema, device, train_limit, test_limit, threads, output, as_json):
+          teacher_replace, temperature, augment, alpha, ema, device, train_limit, test_limit, threads,
+          output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..datasets import load_dataset, load_files
@@ -117,7 +121,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
                         teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
                         teacher_max_len=teacher_max_len,
-                        teacher_copies=teacher_copies,
+                        teacher_copies=teacher_copies, teacher_replace=teacher_replace,
                         temperature=temperature, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     info("labels: " + label_map(ds.labels))

@@ -59,9 +59,10 @@ class TrainOptions:
     ema: float = 0.0  # epochs the kept weights are averaged over (exponential); 0 = no average
     teacher: str | None = None  # "minilm": a fine-tuned transformer teacher (teacher.py)
     teacher_epochs: int = 1
-    teacher_head_lr: float = 3e-5
+    teacher_head_lr: float = 1e-3
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
+    teacher_replace: float = 0.0  # per word of a copy: replaced by a word of the training text
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
     device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
 
@@ -176,7 +177,8 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
         settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
                                   head_lr=opts.teacher_head_lr,
                                   seed=opts.seed, temperature=opts.temperature,
-                                  copies=opts.teacher_copies, device=str(device or "cpu"))
+                                  copies=opts.teacher_copies, p_replace=opts.teacher_replace,
+                                  device=str(device or "cpu"))
         procs = processes()
         if not procs.main:  # rank 0 fine-tunes and fills the cache; the others read it
             procs.barrier()
