@@ -14,7 +14,10 @@ map onto row loops of kernel calls:
 Every linear runs either in float (``mac_dtype`` "f32": emb_linear_f32, float input times the
 dequantized weights) or in integers ("int8": the input row quantized once by the activation
 rule into a shared code buffer, then emb_linear_q8: int8 x int8 products summed in int32 per
-weight block, one scale per block).
+weight block, one scale per block). On the integer path attention runs on the int8 H rows, and
+when the conv weights are whole int8 tap blocks the conv runs on integers too: between the two
+passes one statement takes the sequence's int16 window scale and clears a ring of k rows
+(emb_conv_q16_begin); the ring lives across pass 2 (emb_conv1d_dw_causal_q8).
 """
 
 from __future__ import annotations
