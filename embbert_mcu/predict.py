@@ -53,13 +53,21 @@ def _softmax(row: Sequence[float]) -> list[float]:
 class Classifier:
     """Texts (or text pairs) -> labels and probabilities through one engine."""
 
-    def __init__(self, labels: list[str], engine: str, logits_fn):
+    def __init__(self, labels: list[str], engine: str, logits_fn, pairs: bool = False):
         self.labels, self.engine, self._logits = labels, engine, logits_fn
+        self.pairs = pairs  # the model classifies sentence pairs (it was trained on them)
 
     def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[list[float]]:
         if pairs is not None and len(pairs) != len(texts):
             raise UsageError(f"{len(texts)} texts but {len(pairs)} second texts of pairs",
                              hint="give one pair text per text")
+        if texts and self.pairs != (pairs is not None):  # its ids would mean nothing to it
+            kind = "sentence pairs" if self.pairs else "single texts"
+            raise UsageError(f"the model classifies {kind} but was given "
+                             f"{'single texts' if self.pairs else 'text pairs'}",
+                             hint="give --input a file with a text_pair column (Python: "
+                                  "predict(texts, pairs=...))" if self.pairs else
+                                  "give texts without a text_pair column")
         return self._logits(list(texts), None if pairs is None else list(pairs)) if texts else []
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[Prediction]:
@@ -117,7 +125,8 @@ def _torch_classifier(path: Path) -> Classifier:
             ids = tok.encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
             return predict_logits(model, ids).tolist()
 
-    return Classifier([str(x) for x in ckpt.labels], "torch", logits)
+    pair_model = "pairs" in (ckpt.test_split or {}) or bool((ckpt.metrics or {}).get("pairs"))
+    return Classifier([str(x) for x in ckpt.labels], "torch", logits, pair_model)
 
 
 def _c_classifier(model_dir: Path, manifest=None) -> Classifier:
@@ -135,7 +144,13 @@ def _c_classifier(model_dir: Path, manifest=None) -> Classifier:
         py_tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
         return host.run_many(py_tok.encode_many(texts, manifest.max_len, pairs=pairs))
 
-    return Classifier([str(x) for x in manifest.labels], "c", logits)
+    from .export.testset import load_testset
+
+    try:  # an export of a pair model stores its test pairs
+        pair_model = "text_pair" in load_testset(model_dir, limit=1)[0]
+    except UsageError:  # no test split: exported from a checkpoint without one
+        pair_model = False
+    return Classifier([str(x) for x in manifest.labels], "c", logits, pair_model)
 
 
 def _exported_classifier(ckpt_path: Path) -> Classifier:

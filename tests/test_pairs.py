@@ -284,6 +284,10 @@ def test_pair_refusals_are_one_line_errors(exported, capsys, tmp_path):
     code, out = run(["export", str(ckpt), "-o", str(tmp_path / "m"), "--verify", "--no-onnx",
                      "--test", str(single)], capsys)
     assert code == 2 and "classifies sentence pairs" in out.err
+    assert not (tmp_path / "m").exists()  # refused before the export was written
+    for engine in ("torch", "c"):  # single texts to a pair model: meaningless ids, refused
+        code, out = run(["predict", str(ckpt), "vote on law", "--engine", engine], capsys)
+        assert code == 2 and "classifies sentence pairs" in out.err and "Traceback" not in out.err
     code, out = run(["train", "--train", str(test), "--test", str(test), "--preset", "tiny",
                      "--distill", "--epochs", "1", "-o", str(tmp_path / "d.pt")], capsys)
     assert code == 2 and "sentence-pair set" in out.err and "Traceback" not in out.err

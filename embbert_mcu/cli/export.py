@@ -58,6 +58,11 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
     if test_file and not verify:
         raise UsageError("--test needs --verify", hint="add --verify")
     user_texts = _read_test(test_file) if test_file else None
+    ckpt = rows = None
+    if user_texts:  # a --test file of the wrong kind fails before anything is written
+        ckpt = load_checkpoint(checkpoint)
+        rows = _user_rows(ckpt, *user_texts)
+        _check_pairs(ckpt, rows)
     start = time.monotonic()
     result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act, mac_dtype=mac,
                                command=_command_line(checkpoint, prefix, act, mac, no_onnx),
@@ -75,9 +80,7 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
     }
     info(f"exported {checkpoint} -> {result.out_dir} in {doc['export_seconds']} s")
     if verify:
-        ckpt = load_checkpoint(checkpoint)
-        rows = _user_rows(ckpt, *user_texts) if user_texts else None
-        _check_pairs(ckpt, rows)
+        ckpt = ckpt or load_checkpoint(checkpoint)
         report = verify_export(ckpt, result.out_dir, limit=limit, rows=rows)
         doc.update(report.to_dict())
         doc.update(_verify_tokenizer(ckpt, result, limit, rows))
