@@ -81,6 +81,7 @@ bench: setup toolchain
 	    --limit $(DEMO_LIMIT) --budget 781kB --json
 	$(BIN)/pip install -q onnxruntime
 	$(RECORD) host-onnx -- $(BIN)/python benchmarks/host_onnx.py --model build/model --json
+	$(RECORD) profile-qemu_f446 -- $(BIN)/python benchmarks/profile.py --model build/model --json
 	$(BIN)/python tests/mutate.py
 	$(BIN)/python benchmarks/readme.py
 

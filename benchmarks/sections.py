@@ -97,6 +97,17 @@ def host(doc: dict) -> list[dict]:
                   ["sample", "C (ms)", "onnxruntime (ms)", "C / onnxruntime"], rows)]
 
 
+def profile(doc: dict) -> list[dict]:
+    tables = []
+    for r in doc["runs"]:
+        rows = [[k, mega(v), pct(v / r["instructions"])] for k, v in r["kernels"].items()]
+        per_mac = f", {r['instructions_per_mac']:.2f} per MAC" if r.get("instructions_per_mac") else ""
+        tables.append(table(f"n = {r['n']} on {doc['core']}: {mega(r['instructions'])} "
+                            f"instructions{per_mac} ({doc['mac_dtype']} MACs)",
+                            ["kernel", "instructions", "share"], rows))
+    return tables
+
+
 def training(doc: dict) -> list[dict]:
     rows = [[r["data"], "yes" if r["pretraining"] else "no",
              ("teacher" + (" + averaged weights" if r["ema"] else "")) if r["distill"] else "no",
@@ -171,7 +182,8 @@ def plain(doc: dict) -> list[dict]:
     return [table("", ["", ""], rows)]
 
 
-KINDS = {"memory": memory, "export": export, "bench": bench, "host": host, "training": training,
+KINDS = {"memory": memory, "export": export, "bench": bench, "host": host, "profile": profile,
+         "training": training,
          "intmac": intmac, "tokenizer": tokenizer, "fuzz": fuzz}
 
 
