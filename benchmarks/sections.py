@@ -100,7 +100,8 @@ def host(doc: dict) -> list[dict]:
 def profile(doc: dict) -> list[dict]:
     tables = []
     for r in doc["runs"]:
-        rows = [[k, mega(v), pct(v / r["instructions"])] for k, v in r["kernels"].items()]
+        kernels = sorted(r["kernels"].items(), key=lambda kv: -kv[1])  # records sort keys
+        rows = [[k, mega(v), pct(v / r["instructions"])] for k, v in kernels]
         per_mac = f", {r['instructions_per_mac']:.2f} per MAC" if r.get("instructions_per_mac") else ""
         tables.append(table(f"n = {r['n']} on {doc['core']}: {mega(r['instructions'])} "
                             f"instructions{per_mac} ({doc['mac_dtype']} MACs)",
