@@ -45,6 +45,25 @@ static inline int32_t emb_block_dot1(const int8_t *q, const int8_t *x)
         }                                                                                          \
     } while (0)
 
+/* The same four sums over x already widened: xw = (x0, x2), (x1, x3), (x4, x6), ... as words
+ * (two loads per four columns instead of a load and two widenings). */
+#define EMB_BLOCK_DOT4_W(q0, q1, q2, q3, xw, s0, s1, s2, s3)                                       \
+    do {                                                                                           \
+        const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3);                               \
+        const int32_t *pw = (xw), *const pw_end = pw + EMB_QBLOCK / 2u;                            \
+        s0 = s1 = s2 = s3 = 0;                                                                     \
+        _Pragma("GCC unroll 8") for (; pw != pw_end; pw += 2, p0 += 4, p1 += 4, p2 += 4, p3 += 4)  \
+        {                                                                                          \
+            const int32_t x02 = pw[0], x13 = pw[1];                                                \
+            s0 = emb_smlad4(emb_ld32(p0), x02, x13, s0);                                           \
+            s1 = emb_smlad4(emb_ld32(p1), x02, x13, s1);                                           \
+            s2 = emb_smlad4(emb_ld32(p2), x02, x13, s2);                                           \
+            s3 = emb_smlad4(emb_ld32(p3), x02, x13, s3);                                           \
+        }                                                                                          \
+    } while (0)
+
+#define EMB_WIDE_COLS 128u /* x widened on the stack up to this many columns (EmbBERT's d) */
+
 /* acc + the block's scale times its int32 sum; an all-zero block contributes nothing. */
 static inline float emb_add_block(float acc, const emb_block_q8_t *blk, int32_t s)
 {
@@ -57,14 +76,26 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows;
     const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
+    const int wide = w->cols <= EMB_WIDE_COLS;
+    int32_t xw[EMB_WIDE_COLS / 2u]; /* x as int16 pairs, widened once for every row */
+    for (uint32_t i = 0; wide && i < w->cols; i += 4u) {
+        const int32_t v = emb_ld32(xq + i);
+        xw[i / 2u] = __sxtb16(v);
+        xw[i / 2u + 1u] = emb_sxtb16_ror8(v);
+    }
     uint32_t r = 0;
     for (; r + 4u <= rows; r += 4u, k0 += 4u * per_row) {
         const emb_block_q8_t *k1 = k0 + per_row, *k2 = k1 + per_row, *k3 = k2 + per_row;
         float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
         for (uint32_t b = 0; b < per_row; ++b) {
             int32_t s0, s1, s2, s3;
-            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK, s0,
-                           s1, s2, s3);
+            if (wide) {
+                EMB_BLOCK_DOT4_W(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs,
+                                 xw + (size_t)b * (EMB_QBLOCK / 2u), s0, s1, s2, s3);
+            } else {
+                EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK,
+                               s0, s1, s2, s3);
+            }
             acc0 = emb_add_block(acc0, &k0[b], s0);
             acc1 = emb_add_block(acc1, &k1[b], s1);
             acc2 = emb_add_block(acc2, &k2[b], s2);
