@@ -116,7 +116,9 @@ def test_stm32_project_has_offline_and_official_envs(tmp_path, model, board_id, 
     ld = (project / "ld" / f"emb_{board_id}.ld").read_text()
     assert "FLASH (rx) : ORIGIN = 0x08000000, LENGTH = %d" % board.flash_bytes in ld
     assert ini["emb"]["board_build.ldscript"] == f"ld/emb_{board_id}.ld"
-    assert "RCC_PLLCFGR" in (project / "src" / "port.c").read_text()  # the bare-metal port
+    for name in ("port.c", "emb_stm32_clock.c", "emb_stm32_startup.c"):  # the bare-metal port
+        assert (project / "src" / name).is_file()
+    assert "RCC_PLLCFGR" in (project / "src" / "emb_stm32.h").read_text()
     pio_board = json.loads((project / "boards" / f"emb_{board_id}.json").read_text())
     assert pio_board["upload"]["maximum_ram_size"] == board.ram_bytes
 
