@@ -19,6 +19,12 @@ from .fake import QMAX, round_rows, round_weight
 Q16MAX = 32767  # the integer conv's window codes (emb_conv1d_q8.c)
 
 
+def stored_row_scales(h: torch.Tensor) -> torch.Tensor:
+    """(..., L, d) rows as stored (int8 codes times their scale) -> (..., L) their scales: a
+    stored row's largest code is 127 (0 for a zero row)."""
+    return h.abs().amax(dim=-1) / QMAX
+
+
 class SimulatedClassifier(nn.Module):
     """Wraps an ``EmbBertForClassification``; ``act_dtype`` "int8" rounds stored rows,
     ``mac_dtype`` "int8" rounds the linears' inputs; ``conv_q8``: the conv weights are stored
@@ -55,7 +61,7 @@ class SimulatedClassifier(nn.Module):
     def attn_probs(probs: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """The weights emb_attention_row_q8 sums H's int8 codes with: p_j times H's row scale,
         quantized by the rule, divided back by the scale (so ``@ h`` sums codes)."""
-        scale = h.abs().amax(dim=-1) / QMAX  # (B, L) H's row scales (a stored row reaches 127)
+        scale = stored_row_scales(h)  # (B, L)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))
         weights = round_rows(probs * scale[:, None, :])  # (B, L, L), one rule per query row
         return torch.where(scale[:, None, :] > 0, weights / safe[:, None, :],
@@ -74,7 +80,7 @@ class SimulatedClassifier(nn.Module):
         x = h.to(torch.float32)
         valid = torch.ones(x.shape[:2], dtype=torch.bool) if key_mask is None else key_mask
         with torch.no_grad():
-            s = x.abs().amax(dim=-1) / QMAX  # (B, L) the rows' scales (a stored row reaches 127)
+            s = stored_row_scales(x)  # (B, L)
             big = torch.where(valid, QMAX * s, torch.zeros_like(s)).amax(dim=1)  # (B,)
             hs = (big / Q16MAX)[:, None]  # (B, 1)
             f = torch.where(hs > 0, s / torch.where(hs > 0, hs, torch.ones_like(hs)),
@@ -91,7 +97,7 @@ class SimulatedClassifier(nn.Module):
             return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in)
         return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in,
                             attn_q=round_rows, attn_probs=self.attn_probs,
-                            conv_in=self.conv_in if self.integer_conv else lambda h, _: h)
+                            **({"conv_in": self.conv_in} if self.integer_conv else {}))
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(ids, segments, self.hooks())  # (B, n_classes)
