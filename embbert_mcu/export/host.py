@@ -45,11 +45,11 @@ class HostModel:
         """The emb_act_t initializer of X inside the arena, from the manifest's layout."""
         layout, d = self.manifest.x_layout, self.manifest.d_model
         if layout is None:  # an export from before stage dumps: logits only
-            return "{NULL, NULL, NULL, 0u}"
+            return "{NULL, NULL, NULL, 0u, NULL, 0u}"
         ptr = {"f32": "float", "q8": "int8_t", "scales": "float"}
         parts = [f"({ptr[k]} *)(void *)(base + {layout[k]}u)" if k in layout else "NULL"
                  for k in ("f32", "q8", "scales")]
-        return "{" + ", ".join(parts) + f", {d}u}}"
+        return "{" + ", ".join(parts) + f", {d}u, NULL, 0u}}"
 
     def _model_header(self) -> str:
         """<prefix>_model.h, or model.h in an export from before the library layout."""

@@ -133,14 +133,19 @@ class _Builder:
         self.schedule.buffers[name] = Buffer(name, "float", count, f"({what},) = ({count},)")
         return name
 
-    def act(self, name: str) -> str:
-        """An l x d activation buffer, int8 rows + row scales or float rows."""
+    def act(self, name: str, transposed: bool = False) -> str:
+        """An l x d activation buffer, int8 rows + row scales or float rows; ``transposed``:
+        int8 rows also keep their codes as (d, l) columns, for a sum over rows (the
+        attention's weighted sum on the integer path reads H that way)."""
         l, d = self.cfg.max_len, self.cfg.d_model
         b = self.schedule.buffers
         if self.act_dtype == "int8":
             b[f"{name}_q8"] = Buffer(f"{name}_q8", "int8_t", l * d, f"(l, d) = ({l}, {d})")
             b[f"{name}_scales"] = Buffer(f"{name}_scales", "float", l, f"(l,) = ({l},)")
             self.schedule.acts[name] = {"q8": f"{name}_q8", "scales": f"{name}_scales"}
+            if transposed:
+                b[f"{name}_t8"] = Buffer(f"{name}_t8", "int8_t", d * l, f"(d, l) = ({d}, {l})")
+                self.schedule.acts[name]["t8"] = f"{name}_t8"
         else:
             b[f"{name}_f32"] = Buffer(f"{name}_f32", "float", l * d, f"(l, d) = ({l}, {d})")
             self.schedule.acts[name] = {"f32": f"{name}_f32"}
@@ -365,7 +370,7 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
         raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
     b = _Builder(model, prefix, act_dtype, mac_dtype, conv_q8)
     b.act("act_x")
-    b.act("act_h")
+    b.act("act_h", transposed=mac_dtype == "int8")
     eps = rmsnorm_eps(model)
     stages = [_embed_stage(b)] + [_block_stage(b, i, eps) for i in range(cfg.n_layers)]
     stages.append(_head_stage(b))

@@ -219,15 +219,17 @@ def attn_wsum_q8(p: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def attention_row_q8(q: np.ndarray, kv_q8: np.ndarray, kv_scales: np.ndarray, n: int) -> np.ndarray:
     """emb_attention_row_q8: attention over int8 rows with integer MACs (q and the weights
-    p_j * scale_j quantized by the activation rule), float softmax."""
+    p_j * scale_j quantized by the activation rule), float softmax in base 2 (log2(e) folded
+    into the scores' scale)."""
     q = _f32(q)
     d = q.size
     if n == 0:
         return np.zeros(d, dtype=F32)
     rows, ks = np.asarray(kv_q8[:n]), _f32(kv_scales)[:n]
     qq, qs = quantize_rows(q)
-    s = (attn_scores_q8(qq, rows).astype(F32) * (qs * ks)) * (F32(1) / np.sqrt(F32(d)))
-    p = np.exp(s - s.max()).astype(F32)
+    c = F32(qs * F32(F32(1.44269504088896341) / np.sqrt(F32(d))))
+    t = attn_scores_q8(qq, rows).astype(F32) * _f32(ks * c)
+    p = np.exp2(t - t.max()).astype(F32)
     total = np.float32(0)
     for v in p:  # the C's sequential sum
         total = F32(total + v)

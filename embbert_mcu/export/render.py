@@ -95,8 +95,10 @@ def _buffers(inp: RenderInput) -> list[dict]:
 def _acts(inp: RenderInput) -> list[dict]:
     out = []
     for name, parts in inp.schedule.acts.items():
-        f32, q8, sc = (parts.get(k, "NULL") for k in ("f32", "q8", "scales"))
-        out.append({"name": name, "init": f"{{{f32}, {q8}, {sc}, {inp.cfg.d_model}u}}"})
+        f32, q8, sc, t8 = (parts.get(k, "NULL") for k in ("f32", "q8", "scales", "t8"))
+        ld = inp.cfg.max_len if "t8" in parts else 0
+        out.append({"name": name,
+                    "init": f"{{{f32}, {q8}, {sc}, {inp.cfg.d_model}u, {t8}, {ld}u}}"})
     return out
 
 

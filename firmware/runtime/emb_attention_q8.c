@@ -7,6 +7,10 @@
  */
 #include "emb_quant.h"
 
+#if EMB_KERNELS_ARM_DSP
+#include <arm_acle.h> /* __usat */
+#endif
+
 void emb_attn_scores_q8_ref(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d,
                             int32_t *out)
 {
@@ -33,6 +37,58 @@ void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint3
     }
 }
 
+#define EMB_LOG2E 1.44269504088896341f
+
+/* 2^x for x <= 0 (a softmax term): x = k + r, k = round(x) (ties away from 0), r in
+ * [-0.5, 0.5], 2^r by a degree-5 polynomial fitted for relative error (1.9e-7 in float32,
+ * about 1.5 ulp), times 2^k built in the exponent bits. Below -126 (2^x < 2^-126: nothing a
+ * sum of terms >= 1 or an 8-bit weight can see) and for NaN it returns 0. Base 2 with
+ * log2(e) folded into the scores' scale: no range reduction by ln 2. */
+static inline float emb_exp2_nonpos(float x)
+{
+    if (!(x > -126.0f)) {
+        return 0.0f;
+    }
+    const int32_t k = (int32_t)(x - 0.5f); /* truncation toward 0: round(x), x in (-126, 0] */
+    const float r = x - (float)k;
+    float p = 1.321867225e-03f;
+    p = p * r + 9.671698324e-03f;
+    p = p * r + 5.550893024e-02f;
+    p = p * r + 2.402223796e-01f;
+    p = p * r + 6.931468844e-01f;
+    p = p * r + 1.0f;
+    const uint32_t bits = (uint32_t)(k + 127) << 23; /* 2^k, k in [-126, 0] */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* The rule of emb_quant.h for a row of n values >= 0 whose largest is wmax (known, so one
+ * pass): scale = wmax / 127, codes = min(round_half_even(w / scale), 127); the same bits as
+ * emb_quantize_row_q8 on that row. The DSP build rounds with vcvtr (to nearest even in the
+ * FPU's default mode) and saturates to 0..127 with usat. */
+static float emb_quantize_nonneg_q8(const float *w, uint32_t n, float wmax, int8_t *codes)
+{
+    const float scale = wmax / (float)EMB_ACT_QMAX;
+    if (!(scale > 0.0f)) {
+        memset(codes, 0, n);
+        return 0.0f;
+    }
+    for (uint32_t j = 0; j < n; ++j) {
+        const float v = w[j] / scale;
+#if EMB_KERNELS_ARM_DSP
+        float t;
+        __asm__("vcvtr.s32.f32 %0, %1" : "=t"(t) : "t"(v));
+        int32_t r;
+        memcpy(&r, &t, sizeof r);
+        codes[j] = (int8_t)__usat(r, 7);
+#else
+        codes[j] = (int8_t)emb_round_half_even(v > (float)EMB_ACT_QMAX ? (float)EMB_ACT_QMAX : v);
+#endif
+    }
+    return scale;
+}
+
 void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
                           int8_t *codes, int32_t *sums, float *out)
 {
@@ -49,22 +105,32 @@ void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float
     }
     const float qs = emb_quantize_row_q8(q, d, codes);
     emb_attn_scores_q8(codes, kv->q8, n, d, sums);
-    const float inv_sqrt_d = 1.0f / sqrtf((float)d);
-    float smax = -INFINITY;
+    /* base-2 scores: t_j = s_j * log2(e), s_j = (q . h_j) * qs * scale_j / sqrt(d) */
+    const float c = qs * (EMB_LOG2E / sqrtf((float)d));
+    const float *const hs = kv->scales;
+    float tmax = -INFINITY;
     for (uint32_t j = 0; j < n; ++j) {
-        const float s = ((float)sums[j] * (qs * kv->scales[j])) * inv_sqrt_d;
-        scores[j] = s;
-        smax = s > smax ? s : smax;
+        const float t = (float)sums[j] * (hs[j] * c);
+        scores[j] = t;
+        tmax = t > tmax ? t : tmax;
     }
-    float total = 0.0f;
+    /* p_j = 2^(t_j - max) <= 1 (the max term is 1: total >= 1), and the weight p_j * scale_j
+     * the codes are summed with, in the same pass as its running max */
+    float total = 0.0f, wmax = 0.0f;
     for (uint32_t j = 0; j < n; ++j) {
-        const float p = emb_exp_f32(scores[j] - smax); /* <= 1: no overflow */
+        const float p = emb_exp2_nonpos(scores[j] - tmax);
         total += p;
-        scores[j] = p * kv->scales[j]; /* the row scale folded into the weight */
+        const float w = p * hs[j];
+        scores[j] = w;
+        wmax = w > wmax ? w : wmax;
     }
-    const float ws = emb_quantize_row_q8(scores, n, codes);
-    emb_attn_wsum_q8(codes, kv->q8, n, d, sums);
-    const float f = ws / total; /* total >= 1: the max term is exp(0) */
+    const float ws = emb_quantize_nonneg_q8(scores, n, wmax, codes);
+    if (kv->t8 != NULL) {
+        emb_attn_wsum_q8t(codes, kv->t8, kv->ld, n, d, sums);
+    } else {
+        emb_attn_wsum_q8(codes, kv->q8, n, d, sums);
+    }
+    const float f = ws / total;
     for (uint32_t i = 0; i < d; ++i) {
         out[i] = (float)sums[i] * f;
     }
@@ -115,6 +181,14 @@ void emb_attn_wsum_q8(const int8_t *restrict p, const int8_t *restrict rows, uin
         for (; i < d; ++i) {
             out[i] += pj * (int32_t)h[i];
         }
+    }
+}
+
+void emb_attn_wsum_q8t(const int8_t *restrict p, const int8_t *restrict cols, uint32_t ld,
+                       uint32_t n, uint32_t d, int32_t *restrict out)
+{
+    for (uint32_t i = 0; i < d; ++i) {
+        emb_attn_scores_q8(p, cols + (size_t)i * ld, 1u, n, out + i); /* one dot of length n */
     }
 }
 

@@ -40,12 +40,16 @@ typedef struct {
 } emb_qtensor_t;
 
 /* An activation buffer of rows x d in the arena: float rows (q8 == NULL), or int8 rows with
- * one float scale per row (f32 == NULL). */
+ * one float scale per row (f32 == NULL). int8 rows may keep a transposed copy of their codes,
+ * t8 (d, ld): t8[i * ld + row] = q8[row * d + i], written by emb_act_store_row, so that a sum
+ * over rows (attention's weighted sum) reads each column as one contiguous run. */
 typedef struct {
     float *f32;
     int8_t *q8;
     float *scales;
     uint32_t d;
+    int8_t *t8;  /* NULL: no transposed copy */
+    uint32_t ld; /* t8's row stride: the buffer's rows (max_len) */
 } emb_act_t;
 
 /* fp16 <-> fp32, round to nearest even; exact for every fp16 value. */
@@ -120,9 +124,17 @@ void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint3
                           int32_t *out);
 void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out);
 
-/* emb_attention_row_f32 on int8 kv rows with integer MACs: q quantized by the rule,
- * s_j = (float)(q . h_j) * (q_scale * h_scale_j) / sqrt(d), p_j = exp(s_j - max) (float),
- * w_j = p_j * h_scale_j quantized by the rule, out = (float)(w . h) * (w_scale / sum p).
+/* The same sums from the transposed rows: out[i] = sum_j p[j] * cols[i * ld + j], i < d, j < n
+ * (cols = an emb_act_t's t8): d dot products of length n. Bit-identical to
+ * emb_attn_wsum_q8_ref on the rows the columns hold. */
+void emb_attn_wsum_q8t(const int8_t *p, const int8_t *cols, uint32_t ld, uint32_t n, uint32_t d,
+                       int32_t *out);
+
+/* emb_attention_row_f32 on int8 kv rows with integer MACs: q quantized by the rule, the
+ * scores in base 2, t_j = (float)(q . h_j) * (h_scale_j * (q_scale * log2(e) / sqrt(d))),
+ * p_j = 2^(t_j - max t) (float, emb_exp2 of emb_attention_q8.c), w_j = p_j * h_scale_j
+ * quantized by the rule, out = (float)(w . h) * (w_scale / sum p); w . h from kv->t8 when
+ * kv has the transposed copy.
  * scores: n floats, codes: max(n, d) int8, sums: max(n, d) int32 of scratch. Float kv rows
  * (kv->q8 == NULL) go to emb_attention_row_f32. */
 void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float *scores,

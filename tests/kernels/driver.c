@@ -100,7 +100,8 @@ static emb_qtensor_t read_qtensor(void)
     return t;
 }
 
-/* mode 0: float rows; 1: int8 rows with scales. rows x d. */
+/* mode 0: float rows; 1: int8 rows with scales; 2: int8 rows with scales and their codes
+ * transposed (t8, ld = rows + 3: a stride that is not the row count). rows x d. */
 static emb_act_t read_act(uint32_t *rows)
 {
     emb_act_t a;
@@ -110,11 +111,23 @@ static emb_act_t read_act(uint32_t *rows)
     a.f32 = read_array(sizeof(float), NULL);
     a.q8 = read_array(sizeof(int8_t), NULL);
     a.scales = read_array(sizeof(float), NULL);
+    a.t8 = NULL;
+    a.ld = 0u;
     if (mode == 0u) {
         a.q8 = NULL;
         a.scales = NULL;
     } else {
         a.f32 = NULL;
+    }
+    if (mode == 2u) {
+        a.ld = *rows + 3u;
+        a.t8 = take((size_t)a.d * a.ld);
+        memset(a.t8, 0x5A, (size_t)a.d * a.ld); /* the gaps: never read */
+        for (uint32_t r = 0; r < *rows; ++r) {
+            for (uint32_t i = 0; i < a.d; ++i) {
+                a.t8[(size_t)i * a.ld + r] = a.q8[(size_t)r * a.d + i];
+            }
+        }
     }
     return a;
 }
@@ -216,7 +229,7 @@ static void op_act(void)
     const uint32_t rows = read_u32();
     const uint32_t d = read_u32();
     const float *x = read_array(sizeof(float), NULL); /* (rows, d) */
-    emb_act_t a = {NULL, NULL, NULL, d};
+    emb_act_t a = {NULL, NULL, NULL, d, NULL, 0u};
     if (mode == 0u) {
         a.f32 = take((size_t)rows * d * sizeof(float));
     } else {
@@ -314,7 +327,8 @@ static void op_linear_q8(void)
     write_out(y, (size_t)w.rows * sizeof(float));
 }
 
-/* q (d) or p (n), rows (n, d), n, d, variant -> int32 out (n scores or d sums) */
+/* q (d) or p (n), rows (n, d), n, d, variant (0 reference, 1 twin, 2 the weighted sum's twin
+ * from the transposed rows) -> int32 out (n scores or d sums) */
 static void attn_q8(int wsum)
 {
     const int8_t *v = read_array(sizeof(int8_t), NULL);
@@ -324,7 +338,15 @@ static void attn_q8(int wsum)
     const uint32_t variant = read_u32();
     const uint32_t m = wsum ? d : n;
     int32_t *out = take((size_t)m * sizeof(int32_t));
-    if (wsum) {
+    if (wsum && variant == 2u) { /* from the rows transposed, stride n + 1 */
+        int8_t *cols = take((size_t)d * (n + 1u));
+        for (uint32_t j = 0; j < n; ++j) {
+            for (uint32_t i = 0; i < d; ++i) {
+                cols[(size_t)i * (n + 1u) + j] = rows[(size_t)j * d + i];
+            }
+        }
+        emb_attn_wsum_q8t(v, cols, n + 1u, n, d, out);
+    } else if (wsum) {
         (variant == 0u ? emb_attn_wsum_q8_ref : emb_attn_wsum_q8)(v, rows, n, d, out);
     } else {
         (variant == 0u ? emb_attn_scores_q8_ref : emb_attn_scores_q8)(v, rows, n, d, out);

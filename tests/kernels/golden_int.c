@@ -262,6 +262,10 @@ static int8_t rows_i8[MAX_N * MAX_D];
 static int32_t o_ref[(MAX_N > MAX_D ? MAX_N : MAX_D) + 1u];
 static int32_t o_opt[(MAX_N > MAX_D ? MAX_N : MAX_D) + 1u];
 
+static int8_t cols_i8[MAX_D * (MAX_N + 1u)];
+
+/* wsum: 1 the twin on the rows, 2 emb_attn_wsum_q8t on the rows transposed (stride n, or
+ * n + 1 when n is odd: both the fixed and the general stride), 0 the scores. */
 static void attn_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v, int fill_rows)
 {
     const uint32_t m = wsum ? d : n;
@@ -270,7 +274,17 @@ static void attn_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v, 
     for (uint32_t i = 0; i <= m; ++i) {
         o_ref[i] = o_opt[i] = (int32_t)SENTINEL;
     }
-    if (wsum) {
+    if (wsum == 2) {
+        const uint32_t ld = n + (n & 1u);
+        memset(cols_i8, 0x5A, sizeof cols_i8); /* the gaps between columns: never summed */
+        for (uint32_t j = 0; j < n; ++j) {
+            for (uint32_t i = 0; i < d; ++i) {
+                cols_i8[(size_t)i * ld + j] = rows_i8[(size_t)j * d + i];
+            }
+        }
+        emb_attn_wsum_q8_ref(vec, rows_i8, n, d, o_ref);
+        emb_attn_wsum_q8t(vec, cols_i8, ld, n, d, o_opt);
+    } else if (wsum) {
         emb_attn_wsum_q8_ref(vec, rows_i8, n, d, o_ref);
         emb_attn_wsum_q8(vec, rows_i8, n, d, o_opt);
     } else {
@@ -285,11 +299,12 @@ static void attn_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v, 
 static void attn_cases(int wsum)
 {
     static const uint32_t shapes[][2] = {
-        {1, 1},   {1, 4},    {2, 3},   {3, 5},     {4, 4}, {5, 7}, {7, 13},
-        {8, 128}, {29, 128}, {33, 64}, {256, 128}, {0, 8}, {6, 1},
+        {1, 1},    {1, 4},   {2, 3},     {3, 5}, {4, 4}, {5, 7},     {7, 13},   {8, 128},
+        {29, 128}, {33, 64}, {256, 128}, {0, 8}, {6, 1}, {131, 128}, {255, 12},
     };
-    tally_t t = {
-        wsum ? "emb_attn_wsum_q8" : "emb_attn_scores_q8", 0, 0, 2166136261u, 2166136261u, 0};
+    static const char *const names[] = {"emb_attn_scores_q8", "emb_attn_wsum_q8",
+                                        "emb_attn_wsum_q8t"};
+    tally_t t = {names[wsum], 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
         for (int fv = 0; fv < N_FILLS; ++fv) {
             attn_case(&t, wsum, shapes[s][0], shapes[s][1], fv, (fv + 1) % N_FILLS);
@@ -359,7 +374,7 @@ static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w
                       int scale_mode)
 {
     emb_qtensor_t w = {EMB_QT_Q8, d, k, conv_blocks, NULL, NULL, NULL};
-    const emb_act_t x = {NULL, conv_q, conv_scales, d};
+    const emb_act_t x = {NULL, conv_q, conv_scales, d, NULL, 0u};
     for (uint32_t b = 0; b < d * k / EMB_QBLOCK; ++b) {
         fill_i8(conv_blocks[b].qs, EMB_QBLOCK, fill_w);
         conv_blocks[b].d = (fill_w == FILL_ZERO || rnd() % 8u == 0u) ? 0u : rnd_f16();
@@ -415,6 +430,7 @@ static int golden_run(void)
     linear_cases();
     attn_cases(0);
     attn_cases(1);
+    attn_cases(2);
     conv_cases();
     put(EMB_KERNELS_ARM_DSP ? "twins=arm_dsp\n" : "twins=portable\n");
     put("done\n");

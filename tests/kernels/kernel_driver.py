@@ -100,12 +100,15 @@ def qtensor(t: QTensor) -> bytes:
             + arr(t.f16, "<u2") + arr(t.mask, "u1") + arr(t.f32, "<f4"))
 
 
-def act(x: np.ndarray, q8: np.ndarray | None = None, scales: np.ndarray | None = None) -> bytes:
-    """An emb_act_t of rows x d: float rows (q8 None) or int8 rows with scales."""
+def act(x: np.ndarray, q8: np.ndarray | None = None, scales: np.ndarray | None = None,
+        transposed: bool = False) -> bytes:
+    """An emb_act_t of rows x d: float rows (q8 None) or int8 rows with scales, and with
+    ``transposed`` their codes also as columns (the driver builds t8)."""
     rows, d = x.shape if q8 is None else q8.shape
     if q8 is None:
         return u32(0) + u32(rows) + u32(d) + arr(x, "<f4") + arr(None, "i1") + arr(None, "<f4")
-    return u32(1) + u32(rows) + u32(d) + arr(None, "<f4") + arr(q8, "i1") + arr(scales, "<f4")
+    mode = 2 if transposed else 1
+    return u32(mode) + u32(rows) + u32(d) + arr(None, "<f4") + arr(q8, "i1") + arr(scales, "<f4")
 
 
 class Driver:

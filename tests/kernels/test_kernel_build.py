@@ -78,7 +78,7 @@ def test_runtime_alone_links_for_cortex_m(tmp_path, target):
         "    static int8_t q[32], codes[32], kv[32 * 4];\n"
         "    static int32_t sums[32];\n"
         "    static float x[32], y[4], scales[4], scores[4], out[32];\n"
-        "    const emb_act_t a = {NULL, kv, scales, 32u};\n"
+        "    const emb_act_t a = {NULL, kv, scales, 32u, NULL, 0u};\n"
         "    emb_attention_row_q8(x, &a, 4u, scores, codes, sums, out);\n"
         "    return (int)emb_linear_q8(&w, NULL, q, emb_quantize_row_q8(x, 32u, q), y);\n"
         "}\n")

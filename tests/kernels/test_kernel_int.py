@@ -19,7 +19,7 @@ from embbert_mcu.quant.fake import row_values
 from kernel_driver import STATUS, act, arr, assert_close, f32, qtensor, u32
 
 EMB_OK, EMB_ERR_ARG = STATUS["EMB_OK"], STATUS["EMB_ERR_ARG"]
-REF, OPT = 0, 1
+REF, OPT, OPT_T = 0, 1, 2  # OPT_T: the weighted sum from the rows transposed
 
 
 def run_linear_q8(driver, t, bias, xq, xs, variant):
@@ -138,10 +138,12 @@ def test_attention_kernels_bit_exact_with_mirror(driver, n, d):
             run_attn(driver, "attn_scores_q8", q, rows, n, d, variant), ref.attn_scores_q8(q, rows))
         np.testing.assert_array_equal(
             run_attn(driver, "attn_wsum_q8", p, rows, n, d, variant), ref.attn_wsum_q8(p, rows))
+    np.testing.assert_array_equal(
+        run_attn(driver, "attn_wsum_q8", p, rows, n, d, OPT_T), ref.attn_wsum_q8(p, rows))
 
 
 def test_attention_wsum_of_no_rows_is_zero(driver):
-    for variant in (REF, OPT):
+    for variant in (REF, OPT, OPT_T):
         got = run_attn(driver, "attn_wsum_q8", None, None, 0, 8, variant)
         np.testing.assert_array_equal(got, np.zeros(8, np.int32))
 
@@ -160,17 +162,19 @@ def test_act_store_is_the_rule(driver):
     assert struct.calcsize("<f") == 4
 
 
-@pytest.mark.parametrize("n,d", [(1, 8), (5, 13), (29, 128), (64, 32)])
-def test_attention_row_q8_matches_mirror_and_float(driver, n, d):
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("n,d", [(1, 8), (5, 13), (29, 128), (64, 32), (256, 128)])
+def test_attention_row_q8_matches_mirror_and_float(driver, n, d, transposed):
     rng = np.random.default_rng(2407 + n)
     x = rng.normal(0, 1.0, (n, d)).astype(np.float32)
     q = rng.normal(0, 1.0, d).astype(np.float32)
     kv_q8, kv_scales = quantize_rows(x)
-    out = driver.call("attention_q8", act(x, kv_q8, kv_scales) + u32(n) + arr(q, "<f4"))
+    out = driver.call("attention_q8", act(x, kv_q8, kv_scales, transposed) + u32(n)
+                      + arr(q, "<f4"))
     got = np.frombuffer(out[:4 * d], "<f4")
     assert struct.unpack("<i", out[4 * d:])[0] == 1  # scores scratch: n floats, no more
     want = ref.attention_row_q8(q, kv_q8, kv_scales, n)
-    # the integer parts are exact; expf (libm) and np.exp differ by a few ulp
+    # the integer parts are exact; the C's 2^x polynomial and np.exp2 differ by a few ulp
     assert_close("attention", got, want, np.abs(want) + np.abs(kv_q8 * kv_scales[:, None]).max())
     # and the integer path stays near the float kernel on the same int8 rows: q and the
     # weights each lose at most half a code of 127

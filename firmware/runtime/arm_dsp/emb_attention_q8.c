@@ -1,10 +1,13 @@
 /*
  * emb_attn_scores_q8 and emb_attn_wsum_q8 for cores with the DSP extension
  * (firmware/runtime/emb_attention_q8.c has the references; results are bit-identical: all
- * integer). Scores: four rows per pass over q, each word of q widened once, __smlad.
- * Weighted sum: two rows at a time, four outputs kept in registers while the row pairs stream
- * by; each row's word is widened to lanes (0, 2) and (1, 3), the two rows' lanes of one column
- * are re-paired (pkhbt / pkhtb) and one __smlad adds both rows' products for that column.
+ * integer). Scores: q widened to int16 pairs once, then four rows per pass, __smlad; with
+ * d = 128 fully unrolled. Weighted sum from the transposed rows (emb_attn_wsum_q8t): the same
+ * four-run dot over p widened once per chunk of 128 keys, four columns per pass.
+ * Weighted sum from the rows: two rows at a time, four outputs kept in registers while the row
+ * pairs stream by; each row's word is widened to lanes (0, 2) and (1, 3), the two rows' lanes of
+ * one column are re-paired (pkhbt / pkhtb) and one __smlad adds both rows' products for that
+ * column.
  */
 #include "emb_internal.h"
 
@@ -28,35 +31,110 @@ static int32_t emb_dot_i8(const int8_t *q, const int8_t *h, uint32_t d)
     return a;
 }
 
+#define EMB_WIDE_MAX 128u /* values widened on the stack at a time (EmbBERT's d) */
+
+/* v (n, a multiple of 4) as int16 pairs: w[2m] = (v[4m], v[4m+2]), w[2m+1] = (v[4m+1], v[4m+3]),
+ * the lane order emb_smlad4 pairs a word of int8 with. */
+static void emb_widen_i8(const int8_t *v, uint32_t n, int32_t *w)
+{
+    for (uint32_t i = 0; i < n; i += 4u, w += 2) {
+        const int32_t x = emb_ld32(v + i);
+        w[0] = __sxtb16(x);
+        w[1] = emb_sxtb16_ror8(x);
+    }
+}
+
+/* a0..a3 = four runs of `words` words of int8 (h0, h0 + stride, ...) . x widened (xw):
+ * per word, one load and two widenings per run, x's two words loaded once for all four. */
+static inline void emb_dot4_w(const int8_t *h0, size_t stride, const int32_t *xw, uint32_t words,
+                              int32_t a[4])
+{
+    const int8_t *h1 = h0 + stride, *h2 = h1 + stride, *h3 = h2 + stride;
+    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    for (const int32_t *const end = xw + 2u * words; xw != end;
+         xw += 2, h0 += 4, h1 += 4, h2 += 4, h3 += 4) {
+        const int32_t x02 = xw[0], x13 = xw[1];
+        a0 = emb_smlad4(emb_ld32(h0), x02, x13, a0);
+        a1 = emb_smlad4(emb_ld32(h1), x02, x13, a1);
+        a2 = emb_smlad4(emb_ld32(h2), x02, x13, a2);
+        a3 = emb_smlad4(emb_ld32(h3), x02, x13, a3);
+    }
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+}
+
+/* emb_dot4_w for 32 words (128 values) with the stride a constant: fully unrolled, every
+ * load at an immediate offset. */
+#define EMB_DOT4_FIXED(h0, stride, xw, a)                                                          \
+    do {                                                                                           \
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                    \
+        _Pragma("GCC unroll 32") for (uint32_t m = 0; m < 32u; ++m)                                \
+        {                                                                                          \
+            const int32_t x02 = (xw)[2u * m], x13 = (xw)[2u * m + 1u];                             \
+            a0 = emb_smlad4(emb_ld32((h0) + 4u * m), x02, x13, a0);                                \
+            a1 = emb_smlad4(emb_ld32((h0) + (stride) + 4u * m), x02, x13, a1);                     \
+            a2 = emb_smlad4(emb_ld32((h0) + 2u * (stride) + 4u * m), x02, x13, a2);                \
+            a3 = emb_smlad4(emb_ld32((h0) + 3u * (stride) + 4u * m), x02, x13, a3);                \
+        }                                                                                          \
+        (a)[0] = a0, (a)[1] = a1, (a)[2] = a2, (a)[3] = a3;                                        \
+    } while (0)
+
 void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
+    if (d > EMB_WIDE_MAX || d % 4u != 0u) {
+        for (uint32_t j = 0; j < n; ++j) {
+            out[j] = emb_dot_i8(q, rows + (size_t)j * d, d);
+        }
+        return;
+    }
+    int32_t qw[EMB_WIDE_MAX / 2u]; /* q widened once for every row */
+    emb_widen_i8(q, d, qw);
     uint32_t j = 0;
     for (; j + 4u <= n; j += 4u) {
-        const int8_t *h0 = rows + (size_t)j * d, *h1 = h0 + d, *h2 = h1 + d, *h3 = h2 + d;
-        const int8_t *x = q, *const x_end = q + (d & ~3u);
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (; x != x_end; x += 4, h0 += 4, h1 += 4, h2 += 4, h3 += 4) {
-            const int32_t xv = emb_ld32(x);
-            const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);
-            a0 = emb_smlad4(emb_ld32(h0), x02, x13, a0);
-            a1 = emb_smlad4(emb_ld32(h1), x02, x13, a1);
-            a2 = emb_smlad4(emb_ld32(h2), x02, x13, a2);
-            a3 = emb_smlad4(emb_ld32(h3), x02, x13, a3);
+        const int8_t *h = rows + (size_t)j * d;
+        if (d == 128u) {
+            EMB_DOT4_FIXED(h, 128u, qw, out + j);
+        } else {
+            int32_t a[4] = {0, 0, 0, 0};
+            emb_dot4_w(h, d, qw, d / 4u, a);
+            out[j] = a[0], out[j + 1u] = a[1], out[j + 2u] = a[2], out[j + 3u] = a[3];
         }
-        for (uint32_t i = 0; i < (d & 3u); ++i) { /* d % 4 */
-            const int32_t xi = x[i];
-            a0 += xi * h0[i];
-            a1 += xi * h1[i];
-            a2 += xi * h2[i];
-            a3 += xi * h3[i];
-        }
-        out[j] = a0;
-        out[j + 1u] = a1;
-        out[j + 2u] = a2;
-        out[j + 3u] = a3;
     }
     for (; j < n; ++j) {
         out[j] = emb_dot_i8(q, rows + (size_t)j * d, d);
+    }
+}
+
+void emb_attn_wsum_q8t(const int8_t *p, const int8_t *cols, uint32_t ld, uint32_t n, uint32_t d,
+                       int32_t *out)
+{
+    int32_t pw[EMB_WIDE_MAX / 2u]; /* a chunk of p widened once for every column */
+    for (uint32_t i = 0; i < d; ++i) {
+        out[i] = 0;
+    }
+    for (uint32_t j = 0; j < n; j += EMB_WIDE_MAX) { /* chunks of up to 128 keys */
+        const uint32_t len = n - j < EMB_WIDE_MAX ? n - j : EMB_WIDE_MAX, len4 = len & ~3u;
+        emb_widen_i8(p + j, len4, pw);
+        uint32_t i = 0;
+        for (; i + 4u <= d; i += 4u) {
+            const int8_t *c = cols + (size_t)i * ld + j;
+            int32_t a[4];
+            if (len4 == 128u && ld == 256u) { /* a whole chunk at EmbBERT's max_len */
+                EMB_DOT4_FIXED(c, 256u, pw, a);
+            } else {
+                a[0] = a[1] = a[2] = a[3] = 0;
+                emb_dot4_w(c, ld, pw, len4 / 4u, a);
+            }
+            for (uint32_t m = 0; m < 4u; ++m) {
+                int32_t s = a[m];
+                for (uint32_t r = len4; r < len; ++r) { /* len % 4 keys */
+                    s += (int32_t)p[j + r] * (int32_t)c[(size_t)m * ld + r];
+                }
+                out[i + m] += s;
+            }
+        }
+        for (; i < d; ++i) { /* d % 4 columns */
+            out[i] += emb_dot_i8(p + j, cols + (size_t)i * ld + j, len);
+        }
     }
 }
 
