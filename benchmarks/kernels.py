@@ -54,6 +54,8 @@ BENCHES = {
     "wsum_256": ("emb_attn_wsum_q8, n=256, d=128", 256 * D),
     "scores_29": ("emb_attn_scores_q8, n=29, d=128", 29 * D),
     "wsum_29": ("emb_attn_wsum_q8, n=29, d=128", 29 * D),
+    "wsumt_256": ("emb_attn_wsum_q8t (H transposed, stride 256), n=256, d=128", 256 * D),
+    "wsumt_29": ("emb_attn_wsum_q8t (H transposed, stride 256), n=29, d=128", 29 * D),
     "conv_q8": ("emb_conv1d_dw_causal_q8, d=128, k=32 (+ its ring row)", D * BLOCK),
 }
 
@@ -102,6 +104,7 @@ def bench_source(reps: int) -> str:
     vec = rng.integers(-127, 128, 256).astype(np.int8)
     src = ['#include "emb_quant.h"\n', tensor_source("w_q8", "q8", w),
            tensor_source("w_mixed", "mixed", w), c_array("int8_t", "h_rows", rows.reshape(-1)),
+           c_array("int8_t", "h_cols", rows.T.reshape(-1)),  # (d, 256): the rows transposed
            c_array("int8_t", "vec", vec),
            f"static float x[{COLS}], y[{ROWS}];\nstatic int8_t xq[{COLS}];\n"
            f"static int32_t iout[256];\nvolatile float sink;\n",
@@ -123,6 +126,11 @@ static void init_x(void)
 #define ATTN(fn, n) \\
     for (unsigned r = 0; r < {reps}u; ++r) {{ \\
         fn(vec, h_rows, (n), {D}u, iout); \\
+        sink += (float)iout[r % (n)]; \\
+    }}
+#define ATTN_T(n) \\
+    for (unsigned r = 0; r < {reps}u; ++r) {{ \\
+        emb_attn_wsum_q8t(vec, h_cols, 256u, (n), {D}u, iout); \\
         sink += (float)iout[r % (n)]; \\
     }}
 __attribute__((noinline)) void bench_linear_f32_ref(void)
@@ -153,6 +161,9 @@ __attribute__((noinline)) void bench_conv_q8_opt(void) {{ CONV(emb_conv1d_dw_cau
             for v, fn in (("ref", f"emb_attn_{kind}_q8_ref"), ("opt", f"emb_attn_{kind}_q8")):
                 src.append(f"__attribute__((noinline)) void bench_{kind}_{n}_{v}(void) "
                            f"{{ ATTN({fn}, {n}u) }}\n")
+        src.append(f"__attribute__((noinline)) void bench_wsumt_{n}_ref(void) "
+                   f"{{ ATTN(emb_attn_wsum_q8_ref, {n}u) }}\n"
+                   f"__attribute__((noinline)) void bench_wsumt_{n}_opt(void) {{ ATTN_T({n}u) }}\n")
     names = [f"bench_{b}_{v}" for b in BENCHES for v in ("ref", "opt")
              if not (b == "linear_f32" and v == "opt")]
     src.append("typedef struct { const char *name; void (*fn)(void); } bench_t;\n")
