@@ -40,10 +40,11 @@ void emb_attn_wsum_q8_ref(const int8_t *p, const int8_t *rows, uint32_t n, uint3
 #define EMB_LOG2E 1.44269504088896341f
 
 /* 2^x for x <= 0 (a softmax term): x = k + r, k = round(x) (ties away from 0), r in
- * [-0.5, 0.5], 2^r by a degree-5 polynomial fitted for relative error (1.9e-7 in float32,
- * about 1.5 ulp), times 2^k built in the exponent bits. Below -126 (2^x < 2^-126: nothing a
- * sum of terms >= 1 or an 8-bit weight can see) and for NaN it returns 0. Base 2 with
- * log2(e) folded into the scores' scale: no range reduction by ln 2. */
+ * [-0.5, 0.5], 2^r by a degree-4 polynomial fitted for relative error (2.9e-6 in float32:
+ * the term becomes an 8-bit weight, whose step is 1/254 of the largest), times 2^k built in
+ * the exponent bits. Below -126 (2^x < 2^-126: nothing a sum of terms >= 1 or an 8-bit weight
+ * can see) and for NaN it returns 0. Base 2 with log2(e) folded into the scores' scale: no
+ * range reduction by ln 2. */
 static inline float emb_exp2_nonpos(float x)
 {
     if (!(x > -126.0f)) {
@@ -51,11 +52,10 @@ static inline float emb_exp2_nonpos(float x)
     }
     const int32_t k = (int32_t)(x - 0.5f); /* truncation toward 0: round(x), x in (-126, 0] */
     const float r = x - (float)k;
-    float p = 1.321867225e-03f;
-    p = p * r + 9.671698324e-03f;
-    p = p * r + 5.550893024e-02f;
-    p = p * r + 2.402223796e-01f;
-    p = p * r + 6.931468844e-01f;
+    float p = 9.582852013e-03f;
+    p = p * r + 5.590642616e-02f;
+    p = p * r + 2.402409911e-01f;
+    p = p * r + 6.931241751e-01f;
     p = p * r + 1.0f;
     const uint32_t bits = (uint32_t)(k + 127) << 23; /* 2^k, k in [-126, 0] */
     float scale;
