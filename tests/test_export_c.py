@@ -271,3 +271,19 @@ def test_the_integer_mac_path_calls_the_integer_kernels(exported):
         assert "emb_attention_row_q8(" in code and "emb_attention_row_f32(" not in code
     else:
         assert code.count("emb_linear_f32(") == n_linears and "emb_linear_q8(" not in code
+
+
+def test_h_columns_change_the_arena_not_the_logits(exported, tmp_path):
+    """--no-h-columns: the weighted sum reads H's rows instead of its transposed copy; the
+    integer sums are the same, so the logits are the same bits, in d x l fewer arena bytes."""
+    result, host, ckpt_path = exported
+    if result.manifest.mac_dtype != "int8":
+        pytest.skip("the columns exist on the integer path only")
+    rows = export_checkpoint(ckpt_path, tmp_path / "rows", onnx=False, h_columns=False)
+    cfg = load_checkpoint(ckpt_path).config
+    assert result.arena_bytes - rows.arena_bytes == cfg.d_model * cfg.max_len
+    assert "act_h_t8" in (result.out_dir / "src" / "embbert_model.c").read_text()
+    assert "act_h_t8" not in (rows.out_dir / "src" / "embbert_model.c").read_text()
+    ids = [json.loads(line)["ids"]
+           for line in (result.out_dir / "testset.jsonl").read_text().splitlines()]
+    assert HostModel(rows.out_dir).run_many(ids) == host.run_many(ids)

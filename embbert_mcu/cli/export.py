@@ -13,11 +13,12 @@ from .options import COUNT
 
 
 def _command_line(checkpoint: str, prefix: str, act: str | None, mac: str | None,
-                  no_onnx: bool) -> str:
+                  no_onnx: bool, h_columns: bool = True) -> str:
     # Only the options that change the output: the banner must not vary with -o or --json.
     parts = ["embbert-mcu export", checkpoint, "--prefix", prefix]
     parts += ["--act", act] if act else []
     parts += ["--mac", mac] if mac else []
+    parts += ["--no-h-columns"] if not h_columns else []
     parts += ["--no-onnx"] if no_onnx else []
     return " ".join(parts)
 
@@ -32,6 +33,10 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, mac: str | None
 @click.option("--mac", type=click.Choice(["f32", "int8"]), default=None,
               help="How the kernels multiply: int8 x int8 summed in int32, or float "
                    "(default: the checkpoint's quantization policy; int8 unless it says f32).")
+@click.option("--h-columns/--no-h-columns", default=True, show_default=True,
+              help="On the integer path, keep H's codes as columns too, for the attention's "
+                   "weighted sum: faster, d x max_len more bytes of arena (32 kB for the base "
+                   "model); --no-h-columns for a board short of RAM.")
 @click.option("--verify", is_flag=True, help="Compile on the host and compare with PyTorch.")
 @click.option("--limit", type=COUNT, help="Verify on the first N test texts.")
 @click.option("--no-onnx", is_flag=True, help="Do not write model.onnx.")
@@ -39,7 +44,8 @@ def _command_line(checkpoint: str, prefix: str, act: str | None, mac: str | None
               help="Verify on this CSV/JSONL (text column, text_pair for pairs, label optional) "
                    "or text file.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_file, as_json):
+def export(checkpoint, out_dir, prefix, act, mac, h_columns, verify, limit, no_onnx, test_file,
+           as_json):
     """Export CHECKPOINT as a C library (model, weights, tokenizer, runtime, manifests)."""
     from ..checkpoint import load_checkpoint
     from ..export.exporter import export_checkpoint
@@ -65,8 +71,9 @@ def export(checkpoint, out_dir, prefix, act, mac, verify, limit, no_onnx, test_f
         _check_pairs(ckpt, rows)
     start = time.monotonic()
     result = export_checkpoint(checkpoint, out_dir, prefix=prefix, act_dtype=act, mac_dtype=mac,
-                               command=_command_line(checkpoint, prefix, act, mac, no_onnx),
-                               onnx=not no_onnx)
+                               command=_command_line(checkpoint, prefix, act, mac, no_onnx,
+                                                     h_columns),
+                               onnx=not no_onnx, h_columns=h_columns)
     doc = {
         "out_dir": str(result.out_dir), "files": result.files,
         "arena_bytes": result.arena_bytes, "arena_bytes_without_reuse": result.naive_arena_bytes,

@@ -77,8 +77,9 @@ def check_prefix(prefix: str) -> str:
 def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = "embbert",
                       act_dtype: str | None = None, command: str = "embbert-mcu export",
                       mac_dtype: str | None = None,
-                      onnx: bool = True) -> ExportResult:
-    """Export ``ckpt_path`` into ``out_dir`` (see docs/export.md for the layout)."""
+                      onnx: bool = True, h_columns: bool = True) -> ExportResult:
+    """Export ``ckpt_path`` into ``out_dir`` (see docs/export.md for the layout);
+    ``h_columns``: on the integer path H also keeps its codes as columns (lower.lower_graph)."""
     check_prefix(prefix)
     check_replaceable(Path(out_dir), Path(ckpt_path))  # before any work: nothing is touched
     ckpt = load_checkpoint(ckpt_path)
@@ -90,7 +91,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     model = ckpt.model()
     ir = build_ir(model, ckpt.config.max_len)
     conv_q8 = conv_blocks_integer(ckpt.config, policy.block, tensor_kinds(model), decisions_of(ckpt))
-    schedule = lower_graph(ir, model, prefix, policy.act_dtype, policy.mac_dtype, conv_q8)
+    schedule = lower_graph(ir, model, prefix, policy.act_dtype, policy.mac_dtype, conv_q8,
+                           h_columns)
     plan = plan_arena(schedule)
     tensors = c_tensors(prefix, pack_model(ckpt), model)
     sha = sha256_file(ckpt_path)

@@ -361,8 +361,9 @@ def rmsnorm_eps(model: torch.nn.Module) -> float:
 
 
 def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str,
-                mac_dtype: str = "f32", conv_q8: bool = False) -> Schedule:
-    """IR -> schedule of kernel calls (see the module doc)."""
+                mac_dtype: str = "f32", conv_q8: bool = False, h_columns: bool = True) -> Schedule:
+    """IR -> schedule of kernel calls (see the module doc); ``h_columns``: on the integer path
+    H keeps its codes as (d, l) columns too, which the attention's weighted sum reads."""
     check_supported(ir)
     cfg = model.cfg
     check_structure(ir, cfg.n_layers)
@@ -370,7 +371,7 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
         raise ExportError(f"graph traced at l={ir.max_len}, config says {cfg.max_len}")
     b = _Builder(model, prefix, act_dtype, mac_dtype, conv_q8)
     b.act("act_x")
-    b.act("act_h", transposed=mac_dtype == "int8")
+    b.act("act_h", transposed=h_columns and mac_dtype == "int8")
     eps = rmsnorm_eps(model)
     stages = [_embed_stage(b)] + [_block_stage(b, i, eps) for i in range(cfg.n_layers)]
     stages.append(_head_stage(b))
