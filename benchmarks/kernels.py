@@ -56,6 +56,10 @@ BENCHES = {
     "wsum_29": ("emb_attn_wsum_q8, n=29, d=128", 29 * D),
     "wsumt_256": ("emb_attn_wsum_q8t (H transposed, stride 256), n=256, d=128", 256 * D),
     "wsumt_29": ("emb_attn_wsum_q8t (H transposed, stride 256), n=29, d=128", 29 * D),
+    "linear2_q8": ("emb_linear2_q8, two inputs, q8 weights, 128x128 (+ x quantization)",
+                   2 * ROWS * COLS),
+    "scores2_256": ("emb_attn_scores2_q8, two queries, n=256, d=128", 2 * 256 * D),
+    "wsum2t_256": ("emb_attn_wsum2_q8t, two queries, H transposed, n=256, d=128", 2 * 256 * D),
     "conv_q8": ("emb_conv1d_dw_causal_q8, d=128, k=32 (+ its ring row)", D * BLOCK),
 }
 
@@ -147,6 +151,41 @@ __attribute__((noinline)) void bench_linear_q8_ref(void) {{ LINEAR_Q8(REF_Q, emb
 __attribute__((noinline)) void bench_linear_q8_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_q8) }}
 __attribute__((noinline)) void bench_linear_mixed_ref(void) {{ LINEAR_Q8(REF_Q, emb_linear_q8_ref, w_mixed) }}
 __attribute__((noinline)) void bench_linear_mixed_opt(void) {{ LINEAR_Q8(OPT_Q, emb_linear_q8, w_mixed) }}
+static float y2[{ROWS}];
+static int8_t xq2[{COLS}];
+__attribute__((noinline)) void bench_linear2_q8_ref(void)
+{{
+    for (unsigned r = 0; r < {reps}u; ++r) {{
+        const float xs = REF_Q(x, {COLS}u, xq), xs2 = REF_Q(y, {COLS}u, xq2);
+        if (emb_linear_q8_ref(&w_q8, NULL, xq, xs, y) != EMB_OK) {{ sink = -1.0f; }}
+        if (emb_linear_q8_ref(&w_q8, NULL, xq2, xs2, y2) != EMB_OK) {{ sink = -1.0f; }}
+        sink += y[r % {ROWS}u] + y2[r % {ROWS}u];
+        x[r % {COLS}u] += 1e-3f;
+    }}
+}}
+__attribute__((noinline)) void bench_linear2_q8_opt(void)
+{{
+    for (unsigned r = 0; r < {reps}u; ++r) {{
+        const float xs = OPT_Q(x, {COLS}u, xq), xs2 = OPT_Q(y, {COLS}u, xq2);
+        if (emb_linear2_q8(&w_q8, NULL, xq, xs, xq2, xs2, y, y2) != EMB_OK) {{ sink = -1.0f; }}
+        sink += y[r % {ROWS}u] + y2[r % {ROWS}u];
+        x[r % {COLS}u] += 1e-3f;
+    }}
+}}
+#define ATTN2(body) \\
+    for (unsigned r = 0; r < {reps}u; ++r) {{ \\
+        body; \\
+        sink += (float)iout[r % 256u] + (float)iout2[r % 256u]; \\
+    }}
+static int32_t iout2[256];
+__attribute__((noinline)) void bench_scores2_256_ref(void)
+{{ ATTN2(emb_attn_scores_q8_ref(vec, h_rows, 256u, {D}u, iout); emb_attn_scores_q8_ref(vec + 128, h_rows, 256u, {D}u, iout2)) }}
+__attribute__((noinline)) void bench_scores2_256_opt(void)
+{{ ATTN2(emb_attn_scores2_q8(vec, vec + 128, h_rows, 256u, {D}u, iout, iout2)) }}
+__attribute__((noinline)) void bench_wsum2t_256_ref(void)
+{{ ATTN2(emb_attn_wsum_q8_ref(vec, h_rows, 256u, {D}u, iout); emb_attn_wsum_q8_ref(vec, h_rows, 256u, {D}u, iout2)) }}
+__attribute__((noinline)) void bench_wsum2t_256_opt(void)
+{{ ATTN2(emb_attn_wsum2_q8t(vec, vec, h_cols, 256u, 256u, {D}u, iout, iout2)) }}
 """)
     src.append(f"""#define CONV(fn) \\
     for (unsigned r = 0; r < {reps}u; ++r) {{ \\

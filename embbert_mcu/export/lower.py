@@ -265,34 +265,118 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
     ]
 
 
-def _conv(b: _Builder, layer: int, row: str, c: str) -> Op:
+def _conv(b: _Builder, layer: int, row: str, c: str, t: str = "(uint32_t)i") -> Op:
     cfg, m = b.cfg, f"backbone.blocks.{layer}"
     w, bias = b.sym(m + ".conv.weight"), b.sym(m + ".conv.bias")
     macs = (cfg.d_model * cfg.conv_expansion * cfg.conv_kernel, 0)
     if b.integer_conv:
         ring = f"b{layer}_conv_ring"
-        return Op(f"emb_conv1d_dw_causal_q8(&{w}, {bias}, &act_h, (uint32_t)i, conv_hs[0], {ring}, "
+        return Op(f"emb_conv1d_dw_causal_q8(&{w}, {bias}, &act_h, {t}, conv_hs[0], {ring}, "
                   f"{c})", m + ".conv", "aten.conv1d/slice (causal, int8 x int16 MACs)",
                   reads=b.act_bufs("act_h") + ("conv_hs", ring), writes=(ring, c), status=True,
                   macs=macs)
-    return Op(f"emb_conv1d_dw_causal_f32(&{w}, {bias}, &act_h, (uint32_t)i, "
+    return Op(f"emb_conv1d_dw_causal_f32(&{w}, {bias}, &act_h, {t}, "
               f"{cfg.conv_expansion}u, {row}, {c})", m + ".conv", "aten.conv1d/slice (causal)",
               reads=b.act_bufs("act_h"), writes=(row, c), status=True, macs=macs)
+
+
+def _linear2(b: _Builder, module: str, xa: str, xb: str, ya: str, yb: str) -> list[Op]:
+    """The linear of rows i and i + 1: both inputs quantized, then one pass over the weights."""
+    w = b.sym(f"{module}.weight")
+    bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
+    shape = b.shapes[f"{module}.weight"]  # (out, in)
+    return [
+        Op(f"mac_scale[0] = emb_quantize_row_q8({xa}, {shape[1]}u, mac_codes)", module,
+           "quantize the input row (int8 MACs)", reads=(xa,), writes=("mac_codes", "mac_scale")),
+        Op(f"mac_scale_b[0] = emb_quantize_row_q8({xb}, {shape[1]}u, mac_codes_b)", module,
+           "quantize row i + 1's input (int8 MACs)", reads=(xb,),
+           writes=("mac_codes_b", "mac_scale_b")),
+        Op(f"emb_linear2_q8(&{w}, {bias_arg}, mac_codes, mac_scale[0], mac_codes_b, "
+           f"mac_scale_b[0], {ya}, {yb})", module, "aten.linear (rows i and i + 1)",
+           reads=("mac_codes", "mac_scale", "mac_codes_b", "mac_scale_b"), writes=(ya, yb),
+           status=True, macs=(2 * shape[0] * shape[1], 0)),
+    ]
+
+
+def _pair_ops(b: _Builder, layer: int) -> list[Op]:
+    """Rows i and i + 1 from H (the integer MAC path): the linears and the attention take both
+    rows in one pass over their weights (or H), the conv and the element-wise ops one row after
+    the other; the same arithmetic per row as _row_ops."""
+    cfg, m, p = b.cfg, f"backbone.blocks.{layer}", f"b{layer}_"
+    d, width, H = cfg.d_model, cfg.d_model * cfg.conv_expansion, b.act_bufs("act_h")
+    lam, rows2 = lambda_symbol(b.prefix, layer), "(uint32_t)(i + 1u)"
+    # rows i and i + 1 have their own scratch (…_a, …_b), apart from the odd row's: a buffer
+    # shared with the loop after would stay alive across both loops
+    ha, hb = b.vec(p + "hrow_a", d, "d"), b.vec(p + "hrow_b", d, "d")
+    qa, qb = b.vec(p + "q_a", d, "d"), b.vec(p + "q_b", d, "d")
+    ca, cb = b.vec(p + "ctx_a", d, "d"), b.vec(p + "ctx_b", d, "d")
+    a1a, a1b = b.vec(p + "a1_a", d, "d"), b.vec(p + "a1_b", d, "d")
+    ta, tb = b.vec(p + "c_a", width, "alpha*d"), b.vec(p + "c_b", width, "alpha*d")
+    a2a, a2b = b.vec(p + "a2_a", d, "d"), b.vec(p + "a2_b", d, "d")
+    rowa = "" if b.integer_conv else b.vec(p + "convrow_a", d, "d")
+    rowb = "" if b.integer_conv else b.vec(p + "convrow_b", d, "d")
+    width_nd = max(cfg.max_len, d)
+    scores = b.vec(p + "scores", cfg.max_len, "l")  # the two rows' scores one after the other
+    codes, sums = p + "att_codes_2", p + "att_sums_2"
+    b.schedule.buffers[codes] = Buffer(codes, "int8_t", 2 * width_nd,
+                                       f"(2 max(l, d),) = ({2 * width_nd},)")
+    b.schedule.buffers[sums] = Buffer(sums, "int32_t", 2 * width_nd,
+                                      f"(2 max(l, d),) = ({2 * width_nd},)")
+    widest = b.schedule.buffers["mac_codes"].count
+    b.schedule.buffers["mac_codes_b"] = Buffer("mac_codes_b", "int8_t", widest,
+                                               f"(widest linear input,) = ({widest},)")
+    b.schedule.buffers["mac_scale_b"] = Buffer("mac_scale_b", "float", 1, "(1,)")
+
+    def wdiff(a1: str, a2: str) -> Op:
+        return Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
+                  "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,))
+
+    def silu(c: str) -> Op:
+        return Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,))
+
+    return [
+        Op(f"emb_act_load_row(&act_h, (uint32_t)i, {ha})", m, "load H (act)", reads=H,
+           writes=(ha,)),
+        Op(f"emb_act_load_row(&act_h, {rows2}, {hb})", m, "load H row i + 1 (act)", reads=H,
+           writes=(hb,)),
+        *_linear2(b, m + ".q", ha, hb, qa, qb),
+        Op(f"emb_attention_rows2_q8({qa}, {qb}, &act_h, (uint32_t)n, {scores}, {codes}, {sums}, "
+           f"{ca}, {cb})", m, "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul "
+           "(fused rows i and i + 1, int8 MACs)", reads=(qa, qb) + H,
+           writes=(ca, cb, scores, codes, sums), inplace=((ca, qa), (cb, qb)), macs=(0, 4 * d)),
+        *_linear2(b, m + ".out", ca, cb, a1a, a1b),
+        _conv(b, layer, rowa, ta), silu(ta),
+        _conv(b, layer, rowb, tb, rows2), silu(tb),
+        *_linear2(b, m + ".contract", ta, tb, a2a, a2b),
+        wdiff(a1a, a2a), wdiff(a1b, a2b),
+        Op(f"emb_act_store_row(&act_x, (uint32_t)i, {a1a})", m, "store X (act)",
+           reads=(a1a,), writes=b.act_bufs("act_x")),
+        Op(f"emb_act_store_row(&act_x, {rows2}, {a1b})", m, "store X row i + 1 (act)",
+           reads=(a1b,), writes=b.act_bufs("act_x")),
+    ]
 
 
 def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
     m, rows = f"backbone.blocks.{layer}", _row_ops(b, layer)
     out = f"b{layer}_a1"
+    row_loops: tuple[Loop, ...]
     if layer == b.cfg.n_layers - 1:
         b.last_row = out  # the head reads row 0 in float32, not stored
-        loop2 = Loop("1", tuple(rows), "last block: row 0 only (the head reads it)")
+        row_loops = (Loop("1", tuple(rows), "last block: row 0 only (the head reads it)"),)
     else:
         rows.append(Op(f"emb_act_store_row(&act_x, (uint32_t)i, {out})", m, "store X (act)",
                        reads=(out,), writes=b.act_bufs("act_x")))
-        loop2 = Loop("n", tuple(rows), "X[i] = lambda1 * attn(H)[i] - lambda2 * conv(H)[i]")
+        what = "X[i] = lambda1 * attn(H)[i] - lambda2 * conv(H)[i]"
+        if b.mac_dtype == "int8":  # two rows per trip, then the last row of an odd n
+            row_loops = (Loop("n", tuple(_pair_ops(b, layer)), what + ", rows i and i + 1",
+                              kind="pairs"),
+                         Loop("n", tuple(rows), "the last row when n is odd", kind="odd"))
+        else:
+            row_loops = (Loop("n", tuple(rows), what),)
     if b.integer_conv:
-        return Stage(f"block{layer}", m, (_norm_loop(b, layer, eps), _conv_begin_loop(b, layer), loop2))
-    return Stage(f"block{layer}", m, (_norm_loop(b, layer, eps), loop2))
+        return Stage(f"block{layer}", m,
+                     (_norm_loop(b, layer, eps), _conv_begin_loop(b, layer), *row_loops))
+    return Stage(f"block{layer}", m, (_norm_loop(b, layer, eps), *row_loops))
 
 
 def _head_stage(b: _Builder) -> Stage:
@@ -342,11 +426,19 @@ def _annotate(stages: list[Stage], ir: GraphIR) -> list[Stage]:
     for stage in stages:
         loops = []
         for loop in stage.loops:
+            if loop.kind == "pairs":  # named after the one-row loop that follows it
+                loops.append(loop)
+                continue
             ops = []
             for op in loop.ops:
                 names = [_take(free, op.module, a) for a in op.aten_ops]
                 ops.append(replace(op, nodes=tuple(n for n in names if n)))
             loops.append(replace(loop, ops=tuple(ops)))
+        named = {(op.module, tuple(op.aten_ops)): op.nodes for loop in loops for op in loop.ops
+                 if loop.kind == "odd"}
+        loops = [replace(loop, ops=tuple(replace(op, nodes=named.get(
+                     (op.module, tuple(op.aten_ops)), ())) for op in loop.ops))
+                 if loop.kind == "pairs" else loop for loop in loops]
         out.append(replace(stage, loops=tuple(loops)))
     return out
 

@@ -53,11 +53,29 @@ class Op:
 
 @dataclass(frozen=True)
 class Loop:
-    """A row loop ``for (i = 0; i < bound; ++i)``; bound "n" or "1" (the last block's row 0)."""
+    """A row loop ``for (i = 0; i < bound; ++i)``; bound "n" or "1" (the last block's row 0).
+    ``kind`` "pairs": rows i and i + 1 per trip (``for (i = 0; i + 1 < n; i += 2)``), the ops
+    doing both; "odd": the last row when n is odd (the one-row ops after a "pairs" loop)."""
 
     bound: str  # "n" | "1"
     ops: tuple[Op, ...]
     comment: str = ""
+    kind: str = "rows"  # "rows" | "pairs" | "odd"
+
+    @property
+    def header(self) -> str:
+        if self.kind == "pairs":
+            return "for (i = 0; i + 1u < n; i += 2u)"
+        if self.kind == "odd":
+            return "for (i = n - n % 2u; i < n; ++i)"
+        return f"for (i = 0; i < {self.bound}; ++i)"
+
+    def trips(self, n: int) -> int:
+        if self.kind == "pairs":
+            return n // 2
+        if self.kind == "odd":
+            return n % 2
+        return n if self.bound == "n" else int(self.bound)
 
 
 @dataclass(frozen=True)
@@ -87,8 +105,7 @@ class Schedule:
         for stage in self.stages:
             total = 0
             for loop in stage.loops:
-                trips = n if loop.bound == "n" else int(loop.bound)
-                total += trips * sum(c + per_n * n for c, per_n in (op.macs for op in loop.ops))
+                total += loop.trips(n) * sum(c + per_n * n for c, per_n in (op.macs for op in loop.ops))
             out[stage.name] = total
         return out
 

@@ -89,24 +89,13 @@ static float emb_quantize_nonneg_q8(const float *w, uint32_t n, float wmax, int8
     return scale;
 }
 
-void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
-                          int8_t *codes, int32_t *sums, float *out)
+/* From the int32 scores of one query (codes of scale qs) to the codes of its weights
+ * (n int8) and the factor the weighted sum's int32 sums are multiplied by. The scores in base
+ * 2, t_j = s_j * log2(e) with s_j = (q . h_j) * qs * scale_j / sqrt(d); scores: n floats. */
+static float emb_attn_weights_q8(const int32_t *sums, const emb_act_t *kv, uint32_t n, float qs,
+                                 float *scores, int8_t *codes)
 {
-    const uint32_t d = kv->d;
-    if (kv->q8 == NULL) {
-        emb_attention_row_f32(q, kv, n, scores, out);
-        return;
-    }
-    if (n == 0u) {
-        for (uint32_t i = 0; i < d; ++i) {
-            out[i] = 0.0f; /* no keys: a fully masked row is 0 */
-        }
-        return;
-    }
-    const float qs = emb_quantize_row_q8(q, d, codes);
-    emb_attn_scores_q8(codes, kv->q8, n, d, sums);
-    /* base-2 scores: t_j = s_j * log2(e), s_j = (q . h_j) * qs * scale_j / sqrt(d) */
-    const float c = qs * (EMB_LOG2E / sqrtf((float)d));
+    const float c = qs * (EMB_LOG2E / sqrtf((float)kv->d));
     const float *const hs = kv->scales;
     float tmax = -INFINITY;
     for (uint32_t j = 0; j < n; ++j) {
@@ -124,16 +113,73 @@ void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float
         scores[j] = w;
         wmax = w > wmax ? w : wmax;
     }
-    const float ws = emb_quantize_nonneg_q8(scores, n, wmax, codes);
+    return emb_quantize_nonneg_q8(scores, n, wmax, codes) / total;
+}
+
+static void emb_attn_scale_out(const int32_t *sums, float f, uint32_t d, float *out)
+{
+    for (uint32_t i = 0; i < d; ++i) {
+        out[i] = (float)sums[i] * f;
+    }
+}
+
+static void emb_attn_zero(float *out, uint32_t d)
+{
+    for (uint32_t i = 0; i < d; ++i) {
+        out[i] = 0.0f; /* no keys: a fully masked row is 0 */
+    }
+}
+
+void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float *scores,
+                          int8_t *codes, int32_t *sums, float *out)
+{
+    const uint32_t d = kv->d;
+    if (kv->q8 == NULL) {
+        emb_attention_row_f32(q, kv, n, scores, out);
+        return;
+    }
+    if (n == 0u) {
+        emb_attn_zero(out, d);
+        return;
+    }
+    const float qs = emb_quantize_row_q8(q, d, codes);
+    emb_attn_scores_q8(codes, kv->q8, n, d, sums);
+    const float f = emb_attn_weights_q8(sums, kv, n, qs, scores, codes);
     if (kv->t8 != NULL) {
         emb_attn_wsum_q8t(codes, kv->t8, kv->ld, n, d, sums);
     } else {
         emb_attn_wsum_q8(codes, kv->q8, n, d, sums);
     }
-    const float f = ws / total;
-    for (uint32_t i = 0; i < d; ++i) {
-        out[i] = (float)sums[i] * f;
+    emb_attn_scale_out(sums, f, d, out);
+}
+
+void emb_attention_rows2_q8(const float *qa, const float *qb, const emb_act_t *kv, uint32_t n,
+                            float *scores, int8_t *codes, int32_t *sums, float *outa, float *outb)
+{
+    const uint32_t d = kv->d, m = n > d ? n : d; /* the second row's scratch starts at m */
+    if (kv->q8 == NULL) {
+        emb_attention_row_f32(qa, kv, n, scores, outa);
+        emb_attention_row_f32(qb, kv, n, scores, outb);
+        return;
     }
+    if (n == 0u) {
+        emb_attn_zero(outa, d);
+        emb_attn_zero(outb, d);
+        return;
+    }
+    const float qsa = emb_quantize_row_q8(qa, d, codes);
+    const float qsb = emb_quantize_row_q8(qb, d, codes + m);
+    emb_attn_scores2_q8(codes, codes + m, kv->q8, n, d, sums, sums + m);
+    const float fa = emb_attn_weights_q8(sums, kv, n, qsa, scores, codes);
+    const float fb = emb_attn_weights_q8(sums + m, kv, n, qsb, scores, codes + m);
+    if (kv->t8 != NULL) {
+        emb_attn_wsum2_q8t(codes, codes + m, kv->t8, kv->ld, n, d, sums, sums + m);
+    } else {
+        emb_attn_wsum_q8(codes, kv->q8, n, d, sums);
+        emb_attn_wsum_q8(codes + m, kv->q8, n, d, sums + m);
+    }
+    emb_attn_scale_out(sums, fa, d, outa);
+    emb_attn_scale_out(sums + m, fb, d, outb);
 }
 
 #if !EMB_KERNELS_ARM_DSP
@@ -190,6 +236,20 @@ void emb_attn_wsum_q8t(const int8_t *restrict p, const int8_t *restrict cols, ui
     for (uint32_t i = 0; i < d; ++i) {
         emb_attn_scores_q8(p, cols + (size_t)i * ld, 1u, n, out + i); /* one dot of length n */
     }
+}
+
+void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows, uint32_t n,
+                         uint32_t d, int32_t *outa, int32_t *outb)
+{
+    emb_attn_scores_q8(qa, rows, n, d, outa);
+    emb_attn_scores_q8(qb, rows, n, d, outb);
+}
+
+void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, uint32_t ld,
+                        uint32_t n, uint32_t d, int32_t *outa, int32_t *outb)
+{
+    emb_attn_wsum_q8t(pa, cols, ld, n, d, outa);
+    emb_attn_wsum_q8t(pb, cols, ld, n, d, outb);
 }
 
 #endif /* !EMB_KERNELS_ARM_DSP */

@@ -130,6 +130,28 @@ void emb_attn_wsum_q8(const int8_t *p, const int8_t *rows, uint32_t n, uint32_t 
 void emb_attn_wsum_q8t(const int8_t *p, const int8_t *cols, uint32_t ld, uint32_t n, uint32_t d,
                        int32_t *out);
 
+/* ---- two rows at a time: each pair kernel gives exactly what its one-row kernel gives on
+ * each row (the one-row reference twice is the pair's reference); the DSP twins widen each
+ * weight word (or H word) once for both rows, two output rows by two inputs per pass. ---- */
+
+/* emb_linear_q8 on two inputs: ya = W (xa * xsa) + bias, yb = W (xb * xsb) + bias. */
+emb_status_t emb_linear2_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xa, float xsa,
+                            const int8_t *xb, float xsb, float *ya, float *yb);
+
+/* emb_attn_scores_q8 for two queries: outa[j] = qa . rows_j, outb[j] = qb . rows_j. */
+void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows, uint32_t n,
+                         uint32_t d, int32_t *outa, int32_t *outb);
+
+/* emb_attn_wsum_q8t for two weight vectors pa, pb over the same columns. */
+void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, uint32_t ld,
+                        uint32_t n, uint32_t d, int32_t *outa, int32_t *outb);
+
+/* emb_attention_row_q8 for two query rows against the same kv: scores n floats, codes
+ * 2 max(n, d) int8, sums 2 max(n, d) int32 of scratch; outa, outb as the one-row calls.
+ * outa may alias qa and outb qb (the queries are read first, the outputs written last). */
+void emb_attention_rows2_q8(const float *qa, const float *qb, const emb_act_t *kv, uint32_t n,
+                            float *scores, int8_t *codes, int32_t *sums, float *outa, float *outb);
+
 /* emb_attention_row_f32 on int8 kv rows with integer MACs: q quantized by the rule, the
  * scores in base 2, t_j = (float)(q . h_j) * (h_scale_j * (q_scale * log2(e) / sqrt(d))),
  * p_j = 2^(t_j - max t) (float, emb_exp2 of emb_attention_q8.c), w_j = p_j * h_scale_j

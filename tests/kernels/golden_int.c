@@ -232,6 +232,40 @@ static void linear_case(tally_t *t, uint8_t encoding, uint32_t rows, uint32_t co
     record(t, same, y_ref, y_opt, (rows + 1u) * sizeof(float));
 }
 
+static int8_t xq2[MAX_COLS];
+static float y2_ref[MAX_ROWS + 1u], y2_opt[MAX_ROWS + 1u];
+
+/* emb_linear2_q8 against emb_linear_q8_ref on each of its two inputs. */
+static void linear2_case(tally_t *t, uint8_t encoding, uint32_t rows, uint32_t cols, int fill,
+                         int mask_mode, int with_bias)
+{
+    const emb_qtensor_t w = make_tensor(encoding, rows, cols, fill, mask_mode);
+    fill_i8(xq, cols, (fill + (int)(rnd() % 3u)) % N_FILLS);
+    fill_i8(xq2, cols, (int)(rnd() % N_FILLS));
+    const float xs = fill == FILL_ZERO ? 0.0f : (float)(1u + rnd() % 1000u) * 1e-4f;
+    const float xs2 = (float)(1u + rnd() % 1000u) * 1e-4f;
+    for (uint32_t r = 0; r < rows; ++r) {
+        bias[r] = (float)((int32_t)(rnd() % 201u) - 100) * 1e-3f;
+    }
+    for (uint32_t r = 0; r <= rows; ++r) {
+        memcpy(&y_ref[r], &(uint32_t){SENTINEL}, 4);
+        memcpy(&y_opt[r], &(uint32_t){SENTINEL}, 4);
+        memcpy(&y2_ref[r], &(uint32_t){SENTINEL}, 4);
+        memcpy(&y2_opt[r], &(uint32_t){SENTINEL}, 4);
+    }
+    const float *b = with_bias ? bias : NULL;
+    emb_status_t s_ref = emb_linear_q8_ref(&w, b, xq, xs, y_ref);
+    s_ref = s_ref != EMB_OK ? s_ref : emb_linear_q8_ref(&w, b, xq2, xs2, y2_ref);
+    const emb_status_t s_opt = emb_linear2_q8(&w, b, xq, xs, xq2, xs2, y_opt, y2_opt);
+    const size_t nb = (rows + 1u) * sizeof(float);
+    const int same = s_ref == s_opt && memcmp(y_ref, y_opt, nb) == 0 &&
+                     memcmp(y2_ref, y2_opt, nb) == 0 &&
+                     memcmp(&y_ref[rows], &(uint32_t){SENTINEL}, 4) == 0 &&
+                     memcmp(&y2_ref[rows], &(uint32_t){SENTINEL}, 4) == 0;
+    record(t, same, y_ref, y_opt, nb);
+    record(t, same, y2_ref, y2_opt, nb);
+}
+
 static void linear_cases(void)
 {
     static const uint32_t shapes[][2] = {
@@ -241,6 +275,7 @@ static void linear_cases(void)
     };
     static const uint8_t encodings[] = {EMB_QT_Q8, EMB_QT_MIXED, EMB_QT_F16, EMB_QT_F32};
     tally_t t = {"emb_linear_q8", 0, 0, 2166136261u, 2166136261u, 0};
+    tally_t t2 = {"emb_linear2_q8", 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
         for (size_t e = 0; e < sizeof encodings; ++e) {
             for (int fill = 0; fill < N_FILLS; ++fill) {
@@ -248,11 +283,14 @@ static void linear_cases(void)
                 for (int m = 0; m < modes; ++m) {
                     linear_case(&t, encodings[e], shapes[s][0], shapes[s][1], fill, m,
                                 (fill & 1) == 0);
+                    linear2_case(&t2, encodings[e], shapes[s][0], shapes[s][1], fill, m,
+                                 (fill & 1) == 0);
                 }
             }
         }
     }
     report(&t);
+    report(&t2);
 }
 
 /* ---- emb_attn_scores_q8 / emb_attn_wsum_q8 ---- */
@@ -264,8 +302,44 @@ static int32_t o_opt[(MAX_N > MAX_D ? MAX_N : MAX_D) + 1u];
 
 static int8_t cols_i8[MAX_D * (MAX_N + 1u)];
 
+static int8_t vec2[MAX_N > MAX_D ? MAX_N : MAX_D];
+static int32_t o2_ref[(MAX_N > MAX_D ? MAX_N : MAX_D) + 1u];
+static int32_t o2_opt[(MAX_N > MAX_D ? MAX_N : MAX_D) + 1u];
+
+/* emb_attn_scores2_q8 (wsum 0) or emb_attn_wsum2_q8t (1, on the rows transposed at stride n or
+ * n + 1) against the one-row reference on each vector; rows_i8 and vec already filled. */
+static void attn_pair_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v)
+{
+    const uint32_t m = wsum ? d : n, ld = n + (n & 1u);
+    fill_i8(vec2, wsum ? n : d, (fill_v + 2) % N_FILLS);
+    for (uint32_t i = 0; i <= m; ++i) {
+        o_ref[i] = o_opt[i] = o2_ref[i] = o2_opt[i] = (int32_t)SENTINEL;
+    }
+    if (wsum) {
+        memset(cols_i8, 0x5A, sizeof cols_i8);
+        for (uint32_t j = 0; j < n; ++j) {
+            for (uint32_t i = 0; i < d; ++i) {
+                cols_i8[(size_t)i * ld + j] = rows_i8[(size_t)j * d + i];
+            }
+        }
+        emb_attn_wsum_q8_ref(vec, rows_i8, n, d, o_ref);
+        emb_attn_wsum_q8_ref(vec2, rows_i8, n, d, o2_ref);
+        emb_attn_wsum2_q8t(vec, vec2, cols_i8, ld, n, d, o_opt, o2_opt);
+    } else {
+        emb_attn_scores_q8_ref(vec, rows_i8, n, d, o_ref);
+        emb_attn_scores_q8_ref(vec2, rows_i8, n, d, o2_ref);
+        emb_attn_scores2_q8(vec, vec2, rows_i8, n, d, o_opt, o2_opt);
+    }
+    const size_t nb = (m + 1u) * sizeof(int32_t);
+    const int same = memcmp(o_ref, o_opt, nb) == 0 && memcmp(o2_ref, o2_opt, nb) == 0 &&
+                     o_ref[m] == (int32_t)SENTINEL && o2_ref[m] == (int32_t)SENTINEL;
+    record(t, same, o_ref, o_opt, nb);
+    record(t, same, o2_ref, o2_opt, nb);
+}
+
 /* wsum: 1 the twin on the rows, 2 emb_attn_wsum_q8t on the rows transposed (stride n, or
- * n + 1 when n is odd: both the fixed and the general stride), 0 the scores. */
+ * n + 1 when n is odd: both the fixed and the general stride), 0 the scores; 3 and 4 the
+ * pair kernels (scores, weighted sum). */
 static void attn_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v, int fill_rows)
 {
     const uint32_t m = wsum ? d : n;
@@ -273,6 +347,10 @@ static void attn_case(tally_t *t, int wsum, uint32_t n, uint32_t d, int fill_v, 
     fill_i8(rows_i8, n * d, fill_rows);
     for (uint32_t i = 0; i <= m; ++i) {
         o_ref[i] = o_opt[i] = (int32_t)SENTINEL;
+    }
+    if (wsum == 3 || wsum == 4) { /* the pair kernels: a second vector, its own outputs */
+        attn_pair_case(t, wsum == 4, n, d, fill_v);
+        return;
     }
     if (wsum == 2) {
         const uint32_t ld = n + (n & 1u);
@@ -303,7 +381,8 @@ static void attn_cases(int wsum)
         {29, 128}, {33, 64}, {256, 128}, {0, 8}, {6, 1}, {131, 128}, {255, 12},
     };
     static const char *const names[] = {"emb_attn_scores_q8", "emb_attn_wsum_q8",
-                                        "emb_attn_wsum_q8t"};
+                                        "emb_attn_wsum_q8t", "emb_attn_scores2_q8",
+                                        "emb_attn_wsum2_q8t"};
     tally_t t = {names[wsum], 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
         for (int fv = 0; fv < N_FILLS; ++fv) {
@@ -431,6 +510,8 @@ static int golden_run(void)
     attn_cases(0);
     attn_cases(1);
     attn_cases(2);
+    attn_cases(3);
+    attn_cases(4);
     conv_cases();
     put(EMB_KERNELS_ARM_DSP ? "twins=arm_dsp\n" : "twins=portable\n");
     put("done\n");

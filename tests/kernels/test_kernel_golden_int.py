@@ -17,7 +17,7 @@ from embbert_mcu.device import semihost
 from kernel_driver import HERE, RUNTIME, SANITIZE_FLAGS
 
 KERNELS = ("emb_quantize_row_q8", "emb_linear_q8", "emb_attn_scores_q8", "emb_attn_wsum_q8",
-           "emb_attn_wsum_q8t",
+           "emb_attn_wsum_q8t", "emb_linear2_q8", "emb_attn_scores2_q8", "emb_attn_wsum2_q8t",
            "emb_conv1d_dw_causal_q8")
 DSP = RUNTIME / "arm_dsp"
 

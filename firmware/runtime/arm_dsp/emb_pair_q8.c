@@ -1,0 +1,193 @@
+/*
+ * The pair kernels for cores with the DSP extension (emb_runtime.h, "two rows at a time"):
+ * emb_linear2_q8, emb_attn_scores2_q8 and emb_attn_wsum2_q8t. One core, emb_dot2x2: two int8
+ * runs (two weight rows, two H rows or two H columns) against two inputs widened once to
+ * int16 pairs; each word of a run is loaded and widened once and feeds four __smlad, so a
+ * word costs 9 instructions for 8 MACs where the one-row kernels spend 11 for 8 (the
+ * widening of the weight word is shared by both inputs). Integer sums are exact and the float
+ * operations per row are the one-row kernels' in their order: the results are bit-identical
+ * to the one-row references applied to each input.
+ */
+#include "emb_internal.h"
+
+#if EMB_KERNELS_ARM_DSP
+
+#include "emb_dsp.h"
+
+#pragma GCC optimize("no-schedule-insns") /* the pre-RA scheduler spills the four sums */
+
+#define EMB_PAIR_MAX 128u /* values of an input widened on the stack (EmbBERT's d) */
+
+/* v (n, a multiple of 4) as int16 pairs: (v0, v2), (v1, v3), (v4, v6), ... */
+static void emb_pair_widen(const int8_t *v, uint32_t n, int32_t *w)
+{
+    for (uint32_t i = 0; i < n; i += 4u, w += 2) {
+        const int32_t x = emb_ld32(v + i);
+        w[0] = __sxtb16(x);
+        w[1] = emb_sxtb16_ror8(x);
+    }
+}
+
+/* s = (r0 . xa, r0 . xb, r1 . xa, r1 . xb) over `words` words, r1 = r0 + stride (stride 0:
+ * one run, s[2..3] repeat s[0..1]); xa, xb widened by emb_pair_widen. Always inlined, so a
+ * constant stride or length becomes immediate offsets and a fixed trip count. */
+static inline __attribute__((always_inline)) void emb_dot2x2(const int8_t *r0, size_t stride,
+                                                             const int32_t *xa, const int32_t *xb,
+                                                             uint32_t words, int32_t s[4])
+{
+    const int8_t *r1 = r0 + stride;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    _Pragma("GCC unroll 8") for (uint32_t m = 0; m < words; ++m)
+    {
+        const int32_t u = emb_ld32(r0 + 4u * m), v = emb_ld32(r1 + 4u * m);
+        const int32_t u02 = __sxtb16(u), v02 = __sxtb16(v);
+        s0 = __smlad(u02, xa[2u * m], s0);
+        s2 = __smlad(v02, xa[2u * m], s2);
+        s1 = __smlad(u02, xb[2u * m], s1);
+        s3 = __smlad(v02, xb[2u * m], s3);
+        const int32_t u13 = emb_sxtb16_ror8(u), v13 = emb_sxtb16_ror8(v);
+        s0 = __smlad(u13, xa[2u * m + 1u], s0);
+        s2 = __smlad(v13, xa[2u * m + 1u], s2);
+        s1 = __smlad(u13, xb[2u * m + 1u], s1);
+        s3 = __smlad(v13, xb[2u * m + 1u], s3);
+    }
+    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+}
+
+/* acc + the block's scale times its int32 sum; an all-zero block contributes nothing. */
+static inline float emb_pair_add_block(float acc, float f, uint16_t d, int32_t s)
+{
+    return d != 0u ? acc + f * (float)s : acc;
+}
+
+/* acc = the float sums of rows k0 and k1 = k0 + stride blocks (stride 0: k0 twice) for xa
+ * and xb: (k0 xa, k0 xb, k1 xa, k1 xb), block scale times int32 sum in block order. Inlined
+ * with a constant per_row and stride for EmbBERT's rows of 4 blocks. */
+static inline __attribute__((always_inline)) void emb_linear2_rows(const emb_block_q8_t *k0,
+                                                                   size_t stride, uint32_t per_row,
+                                                                   const int32_t *xa,
+                                                                   const int32_t *xb, float acc[4])
+{
+    const emb_block_q8_t *k1 = k0 + stride;
+    float a0 = 0.0f, b0 = 0.0f, a1 = 0.0f, b1 = 0.0f;
+    for (uint32_t b = 0; b < per_row; ++b) {
+        int32_t s[4];
+        emb_dot2x2(k0[b].qs, stride * sizeof(emb_block_q8_t), xa + (size_t)b * (EMB_QBLOCK / 2u),
+                   xb + (size_t)b * (EMB_QBLOCK / 2u), EMB_QBLOCK / 4u, s);
+        const float f0 = emb_f16_to_f32_vcvt(k0[b].d), f1 = emb_f16_to_f32_vcvt(k1[b].d);
+        a0 = emb_pair_add_block(a0, f0, k0[b].d, s[0]);
+        b0 = emb_pair_add_block(b0, f0, k0[b].d, s[1]);
+        a1 = emb_pair_add_block(a1, f1, k1[b].d, s[2]);
+        b1 = emb_pair_add_block(b1, f1, k1[b].d, s[3]);
+    }
+    acc[0] = a0, acc[1] = b0, acc[2] = a1, acc[3] = b1;
+}
+
+emb_status_t emb_linear2_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xa, float xsa,
+                            const int8_t *xb, float xsb, float *ya, float *yb)
+{
+    emb_status_t st = emb_linear_q8_check(w, xa, ya);
+    st = st != EMB_OK ? st : emb_linear_q8_check(w, xb, yb);
+    if (st != EMB_OK) {
+        return st;
+    }
+    if (w->encoding != EMB_QT_Q8 || w->cols % EMB_QBLOCK != 0u || w->cols > EMB_PAIR_MAX) {
+        st = emb_linear_q8(w, bias, xa, xsa, ya); /* mixed, short or wide rows: one at a time */
+        return st != EMB_OK ? st : emb_linear_q8(w, bias, xb, xsb, yb);
+    }
+    const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows;
+    int32_t xw[2][EMB_PAIR_MAX / 2u]; /* xa and xb widened once for every row */
+    emb_pair_widen(xa, w->cols, xw[0]);
+    emb_pair_widen(xb, w->cols, xw[1]);
+    const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
+    for (uint32_t r = 0; r < rows; r += 2u, k0 += 2u * per_row) {
+        const int two = r + 1u < rows;
+        float acc[4];
+        if (per_row == 4u && two) { /* EmbBERT's 128 columns: strides and trip counts fixed */
+            emb_linear2_rows(k0, 4u, 4u, xw[0], xw[1], acc);
+        } else { /* a last odd row is k0 twice */
+            emb_linear2_rows(k0, two ? per_row : 0u, per_row, xw[0], xw[1], acc);
+        }
+        ya[r] = emb_linear_q8_out(acc[0], xsa, bias, r);
+        yb[r] = emb_linear_q8_out(acc[1], xsb, bias, r);
+        if (two) {
+            ya[r + 1u] = emb_linear_q8_out(acc[2], xsa, bias, r + 1u);
+            yb[r + 1u] = emb_linear_q8_out(acc[3], xsb, bias, r + 1u);
+        }
+    }
+    return EMB_OK;
+}
+
+void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows, uint32_t n,
+                         uint32_t d, int32_t *outa, int32_t *outb)
+{
+    if (d > EMB_PAIR_MAX || d % 4u != 0u) {
+        emb_attn_scores_q8(qa, rows, n, d, outa);
+        emb_attn_scores_q8(qb, rows, n, d, outb);
+        return;
+    }
+    int32_t qw[2][EMB_PAIR_MAX / 2u]; /* both queries widened once for every row */
+    emb_pair_widen(qa, d, qw[0]);
+    emb_pair_widen(qb, d, qw[1]);
+    uint32_t j = 0;
+    int32_t s[4];
+    if (d == 128u) { /* EmbBERT's d: the row stride an immediate, 32 words a row */
+        for (; j + 2u <= n; j += 2u) {
+            emb_dot2x2(rows + (size_t)j * 128u, 128u, qw[0], qw[1], 32u, s);
+            outa[j] = s[0], outb[j] = s[1], outa[j + 1u] = s[2], outb[j + 1u] = s[3];
+        }
+    }
+    for (; j + 2u <= n; j += 2u) {
+        emb_dot2x2(rows + (size_t)j * d, d, qw[0], qw[1], d / 4u, s);
+        outa[j] = s[0], outb[j] = s[1], outa[j + 1u] = s[2], outb[j + 1u] = s[3];
+    }
+    if (j < n) { /* an odd last row: stride 0 */
+        emb_dot2x2(rows + (size_t)j * d, 0u, qw[0], qw[1], d / 4u, s);
+        outa[j] = s[0], outb[j] = s[1];
+    }
+}
+
+/* (out[i], out[i + 1]) += columns i, i + 1 (c, c + stride) . (pa, pb) over len keys, len4 of
+ * them by emb_dot2x2 (pw: their widened words). */
+static inline __attribute__((always_inline)) void
+emb_wsum2_cols(const int8_t *c, size_t stride, const int8_t *pa, const int8_t *pb,
+               const int32_t (*pw)[EMB_PAIR_MAX / 2u], uint32_t len4, uint32_t len, int32_t s[4])
+{
+    emb_dot2x2(c, stride, pw[0], pw[1], len4 / 4u, s);
+    for (uint32_t r = len4; r < len; ++r) { /* len % 4 keys */
+        const int32_t x = pa[r], y = pb[r], u = c[r], v = c[stride + r];
+        s[0] += x * u, s[1] += y * u, s[2] += x * v, s[3] += y * v;
+    }
+}
+
+void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, uint32_t ld,
+                        uint32_t n, uint32_t d, int32_t *outa, int32_t *outb)
+{
+    int32_t pw[2][EMB_PAIR_MAX / 2u]; /* a chunk of both weight vectors, widened once */
+    for (uint32_t i = 0; i < d; ++i) {
+        outa[i] = outb[i] = 0;
+    }
+    for (uint32_t j = 0; j < n; j += EMB_PAIR_MAX) { /* chunks of up to 128 keys */
+        const uint32_t len = n - j < EMB_PAIR_MAX ? n - j : EMB_PAIR_MAX, len4 = len & ~3u;
+        emb_pair_widen(pa + j, len4, pw[0]);
+        emb_pair_widen(pb + j, len4, pw[1]);
+        uint32_t i = 0;
+        int32_t s[4];
+        if (ld == 256u && len == 128u) { /* a whole chunk at EmbBERT's max_len */
+            for (; i + 2u <= d; i += 2u) {
+                emb_dot2x2(cols + (size_t)i * 256u + j, 256u, pw[0], pw[1], 32u, s);
+                outa[i] += s[0], outb[i] += s[1], outa[i + 1u] += s[2], outb[i + 1u] += s[3];
+            }
+        }
+        for (; i + 2u <= d; i += 2u) {
+            emb_wsum2_cols(cols + (size_t)i * ld + j, ld, pa + j, pb + j, pw, len4, len, s);
+            outa[i] += s[0], outb[i] += s[1], outa[i + 1u] += s[2], outb[i + 1u] += s[3];
+        }
+        if (i < d) { /* an odd last column: stride 0 */
+            emb_wsum2_cols(cols + (size_t)i * ld + j, 0u, pa + j, pb + j, pw, len4, len, s);
+            outa[i] += s[0], outb[i] += s[1];
+        }
+    }
+}
+
+#endif /* EMB_KERNELS_ARM_DSP */
