@@ -140,7 +140,7 @@ def test_two_exports_give_identical_bytes(ckpt_path, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     text = (tmp_path / "a" / "src" / "embbert_model.c").read_text()
     assert "do not edit" in text and load_checkpoint(ckpt_path) is not None
-    assert "/* backbone.blocks.1.q: aten.linear [linear_5] */" in text
+    assert "/* backbone.blocks.1.q: aten.linear (input: the stored row) [linear_5] */" in text
 
 
 def test_failed_export_leaves_previous_intact(ckpt_path, tmp_path, monkeypatch):
@@ -266,8 +266,13 @@ def test_the_integer_mac_path_calls_the_integer_kernels(exported):
     code = next(result.out_dir.rglob("*_model.c")).read_text()
     n_linears = 2 + 3 * load_checkpoint(ckpt_path).config.n_layers + 1
     if result.manifest.mac_dtype == "int8":
+        n_layers = load_checkpoint(ckpt_path).config.n_layers
+        # one-row loops: every linear; the pairs loops of all blocks but the last: 3 pair calls
         assert code.count("emb_linear_q8(") == n_linears and "emb_linear_f32(" not in code
-        assert code.count("emb_quantize_row_q8(") == n_linears
+        assert code.count("emb_linear2_q8(") == 3 * (n_layers - 1)
+        # every input quantized once, but q's: H's stored rows (codes and scale) as they are
+        assert code.count("emb_quantize_row_q8(") == n_linears - n_layers + 4 * (n_layers - 1)
+        assert code.count("act_h_q8 + ") == n_layers + 2 * (n_layers - 1)
         assert "emb_attention_row_q8(" in code and "emb_attention_row_f32(" not in code
     else:
         assert code.count("emb_linear_f32(") == n_linears and "emb_linear_q8(" not in code

@@ -251,10 +251,14 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
         attention = Op(f"emb_attention_row_f32({q}, &act_h, (uint32_t)n, {scores}, {ctx})", m,
                        "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul (fused row)",
                        reads=(q,) + H, writes=(ctx, scores), macs=(0, 2 * d))
+    if b.mac_dtype == "int8" and b.act_dtype == "int8":  # q's input: H's stored row as it is
+        q_ops = [_linear_stored(b, m + ".q", "act_h", "(size_t)i", q)]
+        b.schedule.buffers.pop(h2)
+    else:
+        q_ops = [Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
+                    writes=(h2,)), *_linear(b, m + ".q", h2, q)]
     return [
-        Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
-           writes=(h2,)),
-        *_linear(b, m + ".q", h2, q),
+        *q_ops,
         attention,
         *_linear(b, m + ".out", ctx, a1),
         _conv(b, layer, row, c),
@@ -278,6 +282,17 @@ def _conv(b: _Builder, layer: int, row: str, c: str, t: str = "(uint32_t)i") -> 
     return Op(f"emb_conv1d_dw_causal_f32(&{w}, {bias}, &act_h, {t}, "
               f"{cfg.conv_expansion}u, {row}, {c})", m + ".conv", "aten.conv1d/slice (causal)",
               reads=b.act_bufs("act_h"), writes=(row, c), status=True, macs=macs)
+
+
+def _linear_stored(b: _Builder, module: str, act: str, row: str, y: str) -> Op:
+    """The linear of a row stored int8 in ``act``: its codes and scale as they are (the rule
+    already made them), no float row and no second quantization."""
+    w = b.sym(f"{module}.weight")
+    bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
+    shape = b.shapes[f"{module}.weight"]
+    return Op(f"emb_linear_q8(&{w}, {bias_arg}, {act}_q8 + {row} * {shape[1]}u, "
+              f"{act}_scales[{row}], {y})", module, "aten.linear (input: the stored row)",
+              reads=b.act_bufs(act), writes=(y,), status=True, macs=(shape[0] * shape[1], 0))
 
 
 def _linear2(b: _Builder, module: str, xa: str, xb: str, ya: str, yb: str) -> list[Op]:
@@ -307,7 +322,6 @@ def _pair_ops(b: _Builder, layer: int) -> list[Op]:
     lam, rows2 = lambda_symbol(b.prefix, layer), "(uint32_t)(i + 1u)"
     # rows i and i + 1 have their own scratch (…_a, …_b), apart from the odd row's: a buffer
     # shared with the loop after would stay alive across both loops
-    ha, hb = b.vec(p + "hrow_a", d, "d"), b.vec(p + "hrow_b", d, "d")
     qa, qb = b.vec(p + "q_a", d, "d"), b.vec(p + "q_b", d, "d")
     ca, cb = b.vec(p + "ctx_a", d, "d"), b.vec(p + "ctx_b", d, "d")
     a1a, a1b = b.vec(p + "a1_a", d, "d"), b.vec(p + "a1_b", d, "d")
@@ -334,12 +348,14 @@ def _pair_ops(b: _Builder, layer: int) -> list[Op]:
     def silu(c: str) -> Op:
         return Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,))
 
+    wq = b.sym(m + ".q.weight")
+    bq = b.sym(m + ".q.bias") if m + ".q.bias" in b.shapes else "NULL"
     return [
-        Op(f"emb_act_load_row(&act_h, (uint32_t)i, {ha})", m, "load H (act)", reads=H,
-           writes=(ha,)),
-        Op(f"emb_act_load_row(&act_h, {rows2}, {hb})", m, "load H row i + 1 (act)", reads=H,
-           writes=(hb,)),
-        *_linear2(b, m + ".q", ha, hb, qa, qb),
+        # q's inputs: H's stored rows i and i + 1 as they are
+        Op(f"emb_linear2_q8(&{wq}, {bq}, act_h_q8 + (size_t)i * {d}u, act_h_scales[i], "
+           f"act_h_q8 + (size_t)(i + 1u) * {d}u, act_h_scales[i + 1u], {qa}, {qb})", m + ".q",
+           "aten.linear (rows i and i + 1; input: the stored rows)", reads=H, writes=(qa, qb),
+           status=True, macs=(2 * d * d, 0)),
         Op(f"emb_attention_rows2_q8({qa}, {qb}, &act_h, (uint32_t)n, {scores}, {codes}, {sums}, "
            f"{ca}, {cb})", m, "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul "
            "(fused rows i and i + 1, int8 MACs)", reads=(qa, qb) + H,
@@ -367,7 +383,7 @@ def _block_stage(b: _Builder, layer: int, eps: float) -> Stage:
         rows.append(Op(f"emb_act_store_row(&act_x, (uint32_t)i, {out})", m, "store X (act)",
                        reads=(out,), writes=b.act_bufs("act_x")))
         what = "X[i] = lambda1 * attn(H)[i] - lambda2 * conv(H)[i]"
-        if b.mac_dtype == "int8":  # two rows per trip, then the last row of an odd n
+        if b.mac_dtype == "int8" and b.act_dtype == "int8":  # two rows a trip, then an odd last
             row_loops = (Loop("n", tuple(_pair_ops(b, layer)), what + ", rows i and i + 1",
                               kind="pairs"),
                          Loop("n", tuple(rows), "the last row when n is odd", kind="odd"))
