@@ -181,7 +181,9 @@ static emb_qtensor_t make_tensor(uint8_t encoding, uint32_t rows, uint32_t cols,
         emb_block_q8_t *blk = &blocks[n_q8++];
         fill_i8(blk->qs, EMB_QBLOCK, fill);
         blk->d = (fill == FILL_ZERO || rnd() % 8u == 0u) ? 0u : rnd_f16(); /* zero blocks */
-        if (blk->d == 0u) {
+        if (blk->d == 0u && fill == FILL_SPARSE && rnd() % 2u == 0u) {
+            blk->d = rnd() % 2u == 0u ? 0x8000u : 0u; /* a zero scale (+0 or -0) over codes */
+        } else if (blk->d == 0u) {
             memset(blk->qs, 0, EMB_QBLOCK);
         }
     }
@@ -269,9 +271,10 @@ static void linear2_case(tally_t *t, uint8_t encoding, uint32_t rows, uint32_t c
 static void linear_cases(void)
 {
     static const uint32_t shapes[][2] = {
-        {128, 128}, {24, 64}, {10, 96}, {7, 32}, {1, 32}, {3, 160},
-        {128, 16},  {6, 16},  {8, 8},   {5, 48}, /* 240 values: not whole blocks, both must refuse
-                                                    (EMB_ERR_ARG) */
+        {128, 128}, {24, 64}, {10, 96}, {7, 32}, {1, 32}, {3, 160}, {128, 16}, {6, 16},
+        {8, 8},     {6, 128}, {2, 128}, {16, 4}, {4, 24}, {5, 48}, /* 240 values: not whole blocks,
+                                                                      both must refuse (EMB_ERR_ARG)
+                                                                    */
     };
     static const uint8_t encodings[] = {EMB_QT_Q8, EMB_QT_MIXED, EMB_QT_F16, EMB_QT_F32};
     tally_t t = {"emb_linear_q8", 0, 0, 2166136261u, 2166136261u, 0};

@@ -61,4 +61,12 @@ static inline float emb_f16_to_f32_vcvt(uint16_t h)
     return out;
 }
 
+/* acc + a * b with the product rounded before the sum, as a separate multiply and add would:
+ * VFP's vmla is unfused (gcc does not emit it under -std=c99, which turns off contraction). */
+static inline float emb_mla(float acc, float a, float b)
+{
+    __asm__("vmla.f32 %0, %1, %2" : "+t"(acc) : "t"(a), "t"(b));
+    return acc;
+}
+
 #endif /* EMB_DSP_H */

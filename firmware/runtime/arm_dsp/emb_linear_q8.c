@@ -70,11 +70,54 @@ static inline float emb_add_block(float acc, const emb_block_q8_t *blk, int32_t 
     return blk->d != 0u ? acc + emb_f16_to_f32_vcvt(blk->d) * (float)s : acc;
 }
 
+/* The same sum without the test for d == 0: a zero scale adds a product of +-0, and acc + +-0
+ * is acc because a sum that starts at +0 is never -0 (round to nearest gives x + -x = +0). */
+static inline float emb_add_block_nz(float acc, const emb_block_q8_t *blk, int32_t s)
+{
+    return emb_mla(acc, emb_f16_to_f32_vcvt(blk->d), (float)s);
+}
+
+/* Rows r .. rows - 1 in fours (rows - r a multiple of 4), from k0 (row r's first block) over x
+ * widened to xw; per_row is a constant where inlined, so the four rows' blocks are fixed
+ * offsets from one pointer. */
+__attribute__((always_inline)) static inline void emb_rows4_w(const emb_block_q8_t *k0,
+                                                              uint32_t per_row, uint32_t r,
+                                                              uint32_t rows, const int32_t *xw,
+                                                              float xs, const float *bias, float *y)
+{
+    for (; r < rows; r += 4u, k0 += 3u * per_row) {
+        float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
+        const int32_t *xb = xw; /* x under block k0 */
+        for (const emb_block_q8_t *const end = k0 + per_row; k0 != end;
+             ++k0, xb += EMB_QBLOCK / 2u) {
+            int32_t s0, s1, s2, s3;
+            EMB_BLOCK_DOT4_W(k0->qs, k0[per_row].qs, k0[2u * per_row].qs, k0[3u * per_row].qs, xb,
+                             s0, s1, s2, s3);
+            acc0 = emb_add_block_nz(acc0, k0, s0);
+            acc1 = emb_add_block_nz(acc1, &k0[per_row], s1);
+            acc2 = emb_add_block_nz(acc2, &k0[2u * per_row], s2);
+            acc3 = emb_add_block_nz(acc3, &k0[3u * per_row], s3);
+        }
+        y[r] = emb_linear_q8_out(acc0, xs, bias, r);
+        y[r + 1u] = emb_linear_q8_out(acc1, xs, bias, r + 1u);
+        y[r + 2u] = emb_linear_q8_out(acc2, xs, bias, r + 2u);
+        y[r + 3u] = emb_linear_q8_out(acc3, xs, bias, r + 3u);
+    }
+}
+
+/* emb_rows4_w for rows of EMB_WIDE_COLS columns (EmbBERT's 128 x 128 linears). */
+__attribute__((noinline)) static void emb_rows4_w_full(const emb_block_q8_t *k0, uint32_t rows,
+                                                       const int32_t *xw, float xs,
+                                                       const float *bias, float *y)
+{
+    emb_rows4_w(k0, EMB_WIDE_COLS / EMB_QBLOCK, 0u, rows, xw, xs, bias, y);
+}
+
 /* q8 weights, rows of whole blocks: four rows per pass, then the rows left one at a time. */
 static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
                                float xs, float *y)
 {
-    const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows;
+    const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows, rows4 = rows & ~3u;
     const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
     const int wide = w->cols <= EMB_WIDE_COLS;
     int32_t xw[EMB_WIDE_COLS / 2u]; /* x as int16 pairs, widened once for every row */
@@ -84,18 +127,22 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
         xw[i / 2u + 1u] = emb_sxtb16_ror8(v);
     }
     uint32_t r = 0;
+    if (wide && per_row == EMB_WIDE_COLS / EMB_QBLOCK) {
+        emb_rows4_w_full(k0, rows4, xw, xs, bias, y);
+        r = rows4;
+        k0 += (size_t)rows4 * per_row;
+    } else if (wide) {
+        emb_rows4_w(k0, per_row, 0u, rows4, xw, xs, bias, y);
+        r = rows4;
+        k0 += (size_t)rows4 * per_row;
+    }
     for (; r + 4u <= rows; r += 4u, k0 += 4u * per_row) {
         const emb_block_q8_t *k1 = k0 + per_row, *k2 = k1 + per_row, *k3 = k2 + per_row;
         float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
         for (uint32_t b = 0; b < per_row; ++b) {
             int32_t s0, s1, s2, s3;
-            if (wide) {
-                EMB_BLOCK_DOT4_W(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs,
-                                 xw + (size_t)b * (EMB_QBLOCK / 2u), s0, s1, s2, s3);
-            } else {
-                EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK,
-                               s0, s1, s2, s3);
-            }
+            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK, s0,
+                           s1, s2, s3);
             acc0 = emb_add_block(acc0, &k0[b], s0);
             acc1 = emb_add_block(acc1, &k1[b], s1);
             acc2 = emb_add_block(acc2, &k2[b], s2);
@@ -231,31 +278,54 @@ static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq
     }
 }
 
+/* Rows of cols (a multiple of 4, dividing EMB_QBLOCK) over x widened to xp: one int32 sum per
+ * row, the rows of one block sharing its scale (0 + d * sum, the reference's single segment per
+ * row). Inlined with cols constant, x stays in registers and the loops unroll. */
+__attribute__((always_inline)) static inline void emb_short_rows(const emb_block_q8_t *blk,
+                                                                 uint32_t n_blocks, uint32_t cols,
+                                                                 const int32_t *xp, float xs,
+                                                                 const float *bias, float *y)
+{
+    uint32_t r = 0;
+    for (const emb_block_q8_t *const end = blk + n_blocks; blk != end; ++blk) {
+        const float d = emb_f16_to_f32_vcvt(blk->d);
+        _Pragma("GCC unroll 8") for (const int8_t *q = blk->qs; q != blk->qs + EMB_QBLOCK;
+                                     q += cols, ++r)
+        {
+            int32_t s = 0;
+            _Pragma("GCC unroll 8") for (uint32_t i = 0; i < cols; i += 4u)
+            {
+                s = emb_smlad4(emb_ld32(q + i), xp[i / 2u], xp[i / 2u + 1u], s);
+            }
+            y[r] = emb_linear_q8_out(emb_mla(0.0f, d, (float)s), xs, bias, r);
+        }
+    }
+}
+
+/* emb_short_rows for rows of 16 (the embedder's rd). */
+__attribute__((noinline)) static void emb_short_rows16(const emb_block_q8_t *blk, uint32_t n_blocks,
+                                                       const int32_t *xp, float xs,
+                                                       const float *bias, float *y)
+{
+    emb_short_rows(blk, n_blocks, 16u, xp, xs, bias, y);
+}
+
 /* q8 weights whose rows are shorter than a block (a block holds EMB_QBLOCK / cols whole rows:
- * the embedder's rd = 16 projections): x widened to int16 pairs once, then one int32 sum per
- * row, times its block's scale (0 + d * sum, the reference's single segment per row). */
+ * the embedder's rd = 16 projections): x widened to int16 pairs once, then emb_short_rows. */
 static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias, const int8_t *xq,
                                      float xs, float *y)
 {
-    const uint32_t cols = w->cols, per_blk = EMB_QBLOCK / cols;
+    const uint32_t cols = w->cols, n_blocks = w->rows * cols / EMB_QBLOCK;
     int32_t xp[EMB_QBLOCK / 2u]; /* (x0, x2), (x1, x3), (x4, x6), ... */
     for (uint32_t i = 0; i < cols; i += 4u) {
         const int32_t v = emb_ld32(xq + i);
         xp[i / 2u] = __sxtb16(v);
         xp[i / 2u + 1u] = emb_sxtb16_ror8(v);
     }
-    for (uint32_t r = 0; r < w->rows; ++r) {
-        const emb_block_q8_t *blk = &w->blocks[r / per_blk];
-        const int8_t *q = blk->qs + (r % per_blk) * cols; /* (cols) */
-        int32_t s = 0;
-        for (uint32_t i = 0; i < cols; i += 4u) {
-            const int32_t wv = emb_ld32(q + i);
-            s = __smlad(__sxtb16(wv), xp[i / 2u], s);
-            s = __smlad(emb_sxtb16_ror8(wv), xp[i / 2u + 1u], s);
-        }
-        float acc = 0.0f;
-        acc = emb_add_block(acc, blk, s);
-        y[r] = emb_linear_q8_out(acc, xs, bias, r);
+    if (cols == 16u) {
+        emb_short_rows16(w->blocks, n_blocks, xp, xs, bias, y);
+    } else {
+        emb_short_rows(w->blocks, n_blocks, cols, xp, xs, bias, y);
     }
 }
 
