@@ -410,6 +410,18 @@ static void quantize_case(tally_t *t, uint32_t n, float unit, int mode)
     if (mode == 2 && n != 0u) {
         xf[0] = 127.0f; /* scale 1: every x / scale is exact, the .5 values are ties */
     }
+    if (mode == 3 && n != 0u) { /* the largest |x| last, at 127 * 2^-126: scale 2^-126 */
+        for (uint32_t i = 0; i < n; ++i) {
+            xf[i] = (float)((int32_t)(rnd() % 255u) - 127) * 1.1754944e-38f;
+        }
+        xf[n - 1u] = -127.0f * 1.1754944e-38f;
+    }
+    if (mode == 4 && n != 0u) { /* |x| <= 420 * 2^-149: scale 3 * 2^-149, quotients up to 140 */
+        for (uint32_t i = 0; i < n; ++i) {
+            xf[i] = (float)((int32_t)(rnd() % 841u) - 420) * 1.4012985e-45f;
+        }
+        xf[n / 2u] = (rnd() % 2u == 0u ? 420.0f : -420.0f) * 1.4012985e-45f;
+    }
     q_ref[n] = q_opt[n] = 99;
     const float s_ref = emb_quantize_row_q8_ref(xf, n, q_ref);
     const float s_opt = emb_quantize_row_q8(xf, n, q_opt);
@@ -424,15 +436,16 @@ static void quantize_case(tally_t *t, uint32_t n, float unit, int mode)
 
 static void quantize_cases(void)
 {
-    static const uint32_t lengths[] = {1, 3, 16, 29, 128, 256};
+    static const uint32_t lengths[] = {1, 3, 4, 7, 16, 29, 128, 256};
     static const float units[] = {1e-4f, 1.0f, 1e30f, 1e-42f}; /* the last: subnormal scale */
     tally_t t = {"emb_quantize_row_q8", 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; ++l) {
         for (size_t u = 0; u < sizeof units / sizeof units[0]; ++u) {
             quantize_case(&t, lengths[l], units[u], 0);
         }
-        quantize_case(&t, lengths[l], 1.0f, 1);
-        quantize_case(&t, lengths[l], 1.0f, 2);
+        for (int mode = 1; mode <= 4; ++mode) {
+            quantize_case(&t, lengths[l], 1.0f, mode);
+        }
     }
     report(&t);
 }
