@@ -13,6 +13,14 @@
 
 #define EMB_QMAX 127
 
+/* c, a float constant of a loop, stays in a register: gcc for Cortex-M otherwise reloads
+ * literal-pool constants inside the loop, an instruction per use. No effect elsewhere. */
+#if defined(__GNUC__) && defined(__ARM_FP) && !defined(__clang__)
+#define EMB_FP_PIN(c) __asm__("" : "+t"(c))
+#else
+#define EMB_FP_PIN(c) ((void)(c))
+#endif
+
 /* Round half to even, written out so it does not depend on the FPU rounding mode.
  * |x| must be < 2^31. The truncation of |x| is its floor (one vcvt, no libm call); a - fl is
  * exact (Sterbenz for a >= 1, fl = 0 below; a itself for a >= 2^23, where frac = 0). */
