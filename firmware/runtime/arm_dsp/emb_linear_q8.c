@@ -77,6 +77,23 @@ static inline float emb_add_block_nz(float acc, const emb_block_q8_t *blk, int32
     return emb_mla(acc, emb_f16_to_f32_vcvt(blk->d), (float)s);
 }
 
+/* emb_add_block_nz for two rows: each pair of words moved to the FPU by one vmov. */
+static inline void emb_add_blocks2_nz(float *acc0, float *acc1, uint16_t d0, uint16_t d1,
+                                      int32_t s0, int32_t s1)
+{
+    __asm__("vmov s10, s11, %[s0], %[s1]\n\t"
+            "vmov s8, s9, %[d0], %[d1]\n\t"
+            "vcvt.f32.s32 s10, s10\n\t"
+            "vcvt.f32.s32 s11, s11\n\t"
+            "vcvtb.f32.f16 s8, s8\n\t"
+            "vcvtb.f32.f16 s9, s9\n\t"
+            "vmla.f32 %[a0], s8, s10\n\t"
+            "vmla.f32 %[a1], s9, s11"
+            : [a0] "+t"(*acc0), [a1] "+t"(*acc1)
+            : [s0] "r"(s0), [s1] "r"(s1), [d0] "r"((uint32_t)d0), [d1] "r"((uint32_t)d1)
+            : "s8", "s9", "s10", "s11");
+}
+
 /* Rows r .. rows - 1 in fours (rows - r a multiple of 4), from k0 (row r's first block) over x
  * widened to xw; per_row is a constant where inlined, so the four rows' blocks are fixed
  * offsets from one pointer. */
@@ -93,10 +110,8 @@ __attribute__((always_inline)) static inline void emb_rows4_w(const emb_block_q8
             int32_t s0, s1, s2, s3;
             EMB_BLOCK_DOT4_W(k0->qs, k0[per_row].qs, k0[2u * per_row].qs, k0[3u * per_row].qs, xb,
                              s0, s1, s2, s3);
-            acc0 = emb_add_block_nz(acc0, k0, s0);
-            acc1 = emb_add_block_nz(acc1, &k0[per_row], s1);
-            acc2 = emb_add_block_nz(acc2, &k0[2u * per_row], s2);
-            acc3 = emb_add_block_nz(acc3, &k0[3u * per_row], s3);
+            emb_add_blocks2_nz(&acc0, &acc1, k0->d, k0[per_row].d, s0, s1);
+            emb_add_blocks2_nz(&acc2, &acc3, k0[2u * per_row].d, k0[3u * per_row].d, s2, s3);
         }
         y[r] = emb_linear_q8_out(acc0, xs, bias, r);
         y[r + 1u] = emb_linear_q8_out(acc1, xs, bias, r + 1u);
