@@ -317,12 +317,26 @@ __attribute__((always_inline)) static inline void emb_short_rows(const emb_block
     }
 }
 
-/* emb_short_rows for rows of 16 (the embedder's rd). */
+/* Rows of 16 in blocks of 32 (the embedder's rd = 16 projections): a block's two rows together,
+ * each x word loaded once for both, their epilogue by emb_add_blocks2_nz (0 + d * sum). */
 __attribute__((noinline)) static void emb_short_rows16(const emb_block_q8_t *blk, uint32_t n_blocks,
                                                        const int32_t *xp, float xs,
                                                        const float *bias, float *y)
 {
-    emb_short_rows(blk, n_blocks, 16u, xp, xs, bias, y);
+    uint32_t r = 0;
+    for (const emb_block_q8_t *const end = blk + n_blocks; blk != end; ++blk, r += 2u) {
+        int32_t s0 = 0, s1 = 0;
+        _Pragma("GCC unroll 4") for (uint32_t i = 0; i < 16u; i += 4u)
+        {
+            const int32_t x02 = xp[i / 2u], x13 = xp[i / 2u + 1u];
+            s0 = emb_smlad4(emb_ld32(blk->qs + i), x02, x13, s0);
+            s1 = emb_smlad4(emb_ld32(blk->qs + 16u + i), x02, x13, s1);
+        }
+        float acc0 = 0.0f, acc1 = 0.0f;
+        emb_add_blocks2_nz(&acc0, &acc1, blk->d, blk->d, s0, s1);
+        y[r] = emb_linear_q8_out(acc0, xs, bias, r);
+        y[r + 1u] = emb_linear_q8_out(acc1, xs, bias, r + 1u);
+    }
 }
 
 /* q8 weights whose rows are shorter than a block (a block holds EMB_QBLOCK / cols whole rows:
@@ -337,7 +351,7 @@ static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias, 
         xp[i / 2u] = __sxtb16(v);
         xp[i / 2u + 1u] = emb_sxtb16_ror8(v);
     }
-    if (cols == 16u) {
+    if (cols == 16u && EMB_QBLOCK == 32u) {
         emb_short_rows16(w->blocks, n_blocks, xp, xs, bias, y);
     } else {
         emb_short_rows(w->blocks, n_blocks, cols, xp, xs, bias, y);
