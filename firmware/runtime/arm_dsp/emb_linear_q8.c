@@ -102,7 +102,9 @@ __attribute__((always_inline)) static inline void emb_rows4_w(const emb_block_q8
                                                               uint32_t rows, const int32_t *xw,
                                                               float xs, const float *bias, float *y)
 {
-    for (; r < rows; r += 4u, k0 += 3u * per_row) {
+    const emb_block_q8_t *const k_end = k0 + (size_t)(rows - r) * per_row;
+    const float *b = bias != NULL ? bias + r : NULL;
+    for (y += r; k0 != k_end; k0 += 3u * per_row, y += 4) {
         float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
         const int32_t *xb = xw; /* x under block k0 */
         for (const emb_block_q8_t *const end = k0 + per_row; k0 != end;
@@ -113,10 +115,11 @@ __attribute__((always_inline)) static inline void emb_rows4_w(const emb_block_q8
             emb_add_blocks2_nz(&acc0, &acc1, k0->d, k0[per_row].d, s0, s1);
             emb_add_blocks2_nz(&acc2, &acc3, k0[2u * per_row].d, k0[3u * per_row].d, s2, s3);
         }
-        y[r] = emb_linear_q8_out(acc0, xs, bias, r);
-        y[r + 1u] = emb_linear_q8_out(acc1, xs, bias, r + 1u);
-        y[r + 2u] = emb_linear_q8_out(acc2, xs, bias, r + 2u);
-        y[r + 3u] = emb_linear_q8_out(acc3, xs, bias, r + 3u);
+        y[0] = emb_linear_q8_out(acc0, xs, b, 0u);
+        y[1] = emb_linear_q8_out(acc1, xs, b, 1u);
+        y[2] = emb_linear_q8_out(acc2, xs, b, 2u);
+        y[3] = emb_linear_q8_out(acc3, xs, b, 3u);
+        b = b != NULL ? b + 4 : NULL;
     }
 }
 
