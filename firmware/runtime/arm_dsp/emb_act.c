@@ -1,9 +1,10 @@
 /*
  * emb_quantize_row_q8 for cores with the DSP extension: the rule of emb_quant.h, the same bits.
  * - The max of |x| on the bit patterns: for floats that are not NaN, |x| orders as its bits
- *   with the sign shifted out, one compare and a conditional shift per value. A NaN (which the
- *   reference's float max skips) sends the row to the float max.
- * - The same true division, then vcvtr (round to nearest even in the FPU's default mode).
+ *   with the sign shifted out, one compare and a conditional shift per value (words by ldm).
+ *   A NaN (which the reference's float max skips) sends the row to the float max.
+ * - The same true division, then vcvtr (round to nearest even in the FPU's default mode),
+ *   eight values per vldm, two codes per vmov to the core registers.
  * - No clamp when the scale is a normal float: |x| <= amax, so |x / scale| <= amax / scale
  *   <= 127 (1 + 2^-23), which rounds to at most 127 (never -128). A subnormal scale (its
  *   quotient can exceed 127) or an infinite one take the clamped loop: __ssat, then
@@ -22,6 +23,26 @@ static inline uint32_t emb_max_abs2(uint32_t m, uint32_t v)
 {
     __asm__("cmp %0, %1, lsl #1\n\tit lo\n\tlsllo %0, %1, #1" : "+r"(m) : "r"(v) : "cc");
     return m;
+}
+
+/* max(m, |v| << 1) over the four floats at *p, *p advanced past them (one ldm). */
+static inline uint32_t emb_max_abs4(uint32_t m, const float **p)
+{
+    register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r7");
+    __asm__("ldmia %[p]!, {%[a], %[b], %[c], %[d]}"
+            : [p] "+r"(*p), [a] "=r"(a), [b] "=r"(b), [c] "=r"(c), [d] "=r"(d)
+            :
+            : "memory");
+    m = emb_max_abs2(m, a);
+    m = emb_max_abs2(m, b);
+    m = emb_max_abs2(m, c);
+    return emb_max_abs2(m, d);
+}
+
+/* emb_max_abs4 twice. */
+static inline uint32_t emb_max_abs8(uint32_t m, const float **p)
+{
+    return emb_max_abs4(emb_max_abs4(m, p), p);
 }
 
 /* round to nearest even, as the FPU's default mode: the value saturated to int32 */
@@ -47,16 +68,11 @@ float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q)
 {
     uint32_t m = 0; /* max |x[i]| << 1 as bits */
     const float *p = x;
-    for (const float *const end4 = x + (n & ~3u); p != end4;) {
-        register uint32_t a __asm__("r4"), b __asm__("r5"), c __asm__("r6"), d __asm__("r7");
-        __asm__("ldmia %[p]!, {%[a], %[b], %[c], %[d]}"
-                : [p] "+r"(p), [a] "=r"(a), [b] "=r"(b), [c] "=r"(c), [d] "=r"(d)
-                :
-                : "memory");
-        m = emb_max_abs2(m, a);
-        m = emb_max_abs2(m, b);
-        m = emb_max_abs2(m, c);
-        m = emb_max_abs2(m, d);
+    for (const float *const end8 = x + (n & ~7u); p != end8;) {
+        m = emb_max_abs8(m, &p);
+    }
+    if ((n & 4u) != 0u) {
+        m = emb_max_abs4(m, &p);
     }
     uint32_t i = n & ~3u;
     for (; i < n; ++i) {
@@ -86,29 +102,42 @@ float emb_quantize_row_q8(const float *x, uint32_t n, int8_t *q)
     }
     p = x;
     int8_t *o = q;
-    for (const float *const end4 = x + (n & ~3u); p != end4;) {
-        uint32_t a, b, c, d; /* four codes: low bytes of the rounded quotients */
-        __asm__("vldmia %[p]!, {s8-s11}\n\t"
+    for (const float *const end8 = x + (n & ~7u); p != end8;) {
+        uint32_t a, b, c, d; /* codes: low bytes of the rounded quotients */
+        __asm__("vldmia %[p]!, {s8-s15}\n\t"
                 "vdiv.f32 s8, s8, %[s]\n\t"
                 "vdiv.f32 s9, s9, %[s]\n\t"
                 "vdiv.f32 s10, s10, %[s]\n\t"
                 "vdiv.f32 s11, s11, %[s]\n\t"
+                "vdiv.f32 s12, s12, %[s]\n\t"
+                "vdiv.f32 s13, s13, %[s]\n\t"
+                "vdiv.f32 s14, s14, %[s]\n\t"
+                "vdiv.f32 s15, s15, %[s]\n\t"
                 "vcvtr.s32.f32 s8, s8\n\t"
                 "vcvtr.s32.f32 s9, s9\n\t"
                 "vcvtr.s32.f32 s10, s10\n\t"
                 "vcvtr.s32.f32 s11, s11\n\t"
+                "vcvtr.s32.f32 s12, s12\n\t"
+                "vcvtr.s32.f32 s13, s13\n\t"
+                "vcvtr.s32.f32 s14, s14\n\t"
+                "vcvtr.s32.f32 s15, s15\n\t"
                 "vmov %[a], %[b], s8, s9\n\t"
                 "vmov %[c], %[d], s10, s11\n\t"
+                "strb %[a], [%[o]], #1\n\t"
+                "strb %[b], [%[o]], #1\n\t"
+                "strb %[c], [%[o]], #1\n\t"
+                "strb %[d], [%[o]], #1\n\t"
+                "vmov %[a], %[b], s12, s13\n\t"
+                "vmov %[c], %[d], s14, s15\n\t"
                 "strb %[a], [%[o]], #1\n\t"
                 "strb %[b], [%[o]], #1\n\t"
                 "strb %[c], [%[o]], #1\n\t"
                 "strb %[d], [%[o]], #1"
                 : [p] "+r"(p), [o] "+r"(o), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
                 : [s] "t"(scale)
-                : "s8", "s9", "s10", "s11", "memory");
+                : "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "memory");
     }
-    i = n & ~3u;
-    for (; i < n; ++i) {
+    for (i = n & ~7u; i < n; ++i) {
         q[i] = (int8_t)emb_vcvtr(x[i] / scale);
     }
     return scale;
