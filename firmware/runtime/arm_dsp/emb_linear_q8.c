@@ -70,14 +70,10 @@ static inline float emb_add_block(float acc, const emb_block_q8_t *blk, int32_t 
     return blk->d != 0u ? acc + emb_f16_to_f32_vcvt(blk->d) * (float)s : acc;
 }
 
-/* The same sum without the test for d == 0: a zero scale adds a product of +-0, and acc + +-0
- * is acc because a sum that starts at +0 is never -0 (round to nearest gives x + -x = +0). */
-static inline float emb_add_block_nz(float acc, const emb_block_q8_t *blk, int32_t s)
-{
-    return emb_mla(acc, emb_f16_to_f32_vcvt(blk->d), (float)s);
-}
-
-/* emb_add_block_nz for two rows: each pair of words moved to the FPU by one vmov. */
+/* emb_add_block for two rows (scales d0, d1, sums s0, s1), each pair of words moved to the FPU
+ * by one vmov, and without the test for d == 0: a zero scale adds a product of +-0, and
+ * acc + +-0 is acc because a sum that starts at +0 is never -0 (round to nearest gives
+ * x + -x = +0). vmla is unfused: the product is rounded before the sum, as in the reference. */
 static inline void emb_add_blocks2_nz(float *acc0, float *acc1, uint16_t d0, uint16_t d1,
                                       int32_t s0, int32_t s1)
 {
@@ -298,21 +294,16 @@ static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq
 
 /* Rows of cols (a multiple of 4, dividing EMB_QBLOCK) over x widened to xp: one int32 sum per
  * row, the rows of one block sharing its scale (0 + d * sum, the reference's single segment per
- * row). Inlined with cols constant, x stays in registers and the loops unroll. */
-__attribute__((always_inline)) static inline void emb_short_rows(const emb_block_q8_t *blk,
-                                                                 uint32_t n_blocks, uint32_t cols,
-                                                                 const int32_t *xp, float xs,
-                                                                 const float *bias, float *y)
+ * row). */
+static void emb_short_rows(const emb_block_q8_t *blk, uint32_t n_blocks, uint32_t cols,
+                           const int32_t *xp, float xs, const float *bias, float *y)
 {
     uint32_t r = 0;
     for (const emb_block_q8_t *const end = blk + n_blocks; blk != end; ++blk) {
         const float d = emb_f16_to_f32_vcvt(blk->d);
-        _Pragma("GCC unroll 8") for (const int8_t *q = blk->qs; q != blk->qs + EMB_QBLOCK;
-                                     q += cols, ++r)
-        {
+        for (const int8_t *q = blk->qs; q != blk->qs + EMB_QBLOCK; q += cols, ++r) {
             int32_t s = 0;
-            _Pragma("GCC unroll 8") for (uint32_t i = 0; i < cols; i += 4u)
-            {
+            for (uint32_t i = 0; i < cols; i += 4u) {
                 s = emb_smlad4(emb_ld32(q + i), xp[i / 2u], xp[i / 2u + 1u], s);
             }
             y[r] = emb_linear_q8_out(emb_mla(0.0f, d, (float)s), xs, bias, r);
