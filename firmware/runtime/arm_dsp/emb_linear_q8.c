@@ -70,26 +70,6 @@ static inline float emb_add_block(float acc, const emb_block_q8_t *blk, int32_t 
     return blk->d != 0u ? acc + emb_f16_to_f32_vcvt(blk->d) * (float)s : acc;
 }
 
-/* emb_add_block for two rows (scales d0, d1, sums s0, s1), each pair of words moved to the FPU
- * by one vmov, and without the test for d == 0: a zero scale adds a product of +-0, and
- * acc + +-0 is acc because a sum that starts at +0 is never -0 (round to nearest gives
- * x + -x = +0). vmla is unfused: the product is rounded before the sum, as in the reference. */
-static inline void emb_add_blocks2_nz(float *acc0, float *acc1, uint16_t d0, uint16_t d1,
-                                      int32_t s0, int32_t s1)
-{
-    __asm__("vmov s10, s11, %[s0], %[s1]\n\t"
-            "vmov s8, s9, %[d0], %[d1]\n\t"
-            "vcvt.f32.s32 s10, s10\n\t"
-            "vcvt.f32.s32 s11, s11\n\t"
-            "vcvtb.f32.f16 s8, s8\n\t"
-            "vcvtb.f32.f16 s9, s9\n\t"
-            "vmla.f32 %[a0], s8, s10\n\t"
-            "vmla.f32 %[a1], s9, s11"
-            : [a0] "+t"(*acc0), [a1] "+t"(*acc1)
-            : [s0] "r"(s0), [s1] "r"(s1), [d0] "r"((uint32_t)d0), [d1] "r"((uint32_t)d1)
-            : "s8", "s9", "s10", "s11");
-}
-
 /* Rows r .. rows - 1 in fours (rows - r a multiple of 4), from k0 (row r's first block) over x
  * widened to xw; per_row is a constant where inlined, so the four rows' blocks are fixed
  * offsets from one pointer. */

@@ -1,12 +1,13 @@
 /*
  * The pair kernels for cores with the DSP extension (emb_runtime.h, "two rows at a time"):
- * emb_linear2_q8, emb_attn_scores2_q8 and emb_attn_wsum2_q8t. One core, emb_dot2x2: two int8
- * runs (two weight rows, two H rows or two H columns) against two inputs widened once to
+ * emb_linear2_q8, emb_attn_scores2_q8 and emb_attn_wsum2_q8t. The attention's core,
+ * emb_dot2x2: two int8 runs (two H rows or two H columns) against two inputs widened once to
  * int16 pairs; each word of a run is loaded and widened once and feeds four __smlad, so a
  * word costs 9 instructions for 8 MACs where the one-row kernels spend 11 for 8 (the
- * widening of the weight word is shared by both inputs). Integer sums are exact and the float
- * operations per row are the one-row kernels' in their order: the results are bit-identical
- * to the one-row references applied to each input.
+ * widening of the run's word is shared by both inputs). The linear runs two weight rows
+ * against x of both inputs interleaved, a pair of x words per ldrd: 16 instructions for 16
+ * MACs. Integer sums are exact and the float operations per row are the one-row kernels' in
+ * their order: the results are bit-identical to the one-row references applied to each input.
  */
 #include "emb_internal.h"
 
@@ -54,33 +55,87 @@ static inline __attribute__((always_inline)) void emb_dot2x2(const int8_t *r0, s
     s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
 }
 
-/* acc + the block's scale times its int32 sum; an all-zero block contributes nothing. */
-static inline float emb_pair_add_block(float acc, float f, uint16_t d, int32_t s)
+/* *a, *b = p[0], p[1] (p word-aligned) as one ldrd: gcc splits such a pair into two ldr when
+ * it schedules the loads apart. The operand is the 64-bit member of a union with the words,
+ * so its address is one ldrd takes and it aliases the int32 stores that wrote them. */
+typedef union {
+    int32_t w[2];
+    uint64_t d;
+} emb_words2_t;
+
+static inline void emb_ld2(const int32_t *p, int32_t *a, int32_t *b)
 {
-    return d != 0u ? acc + f * (float)s : acc;
+    __asm__("ldrd %0, %1, %2"
+            : "=r"(*a), "=r"(*b)
+            : "m"(((const emb_words2_t *)(const void *)p)->d));
+}
+
+/* xa and xb (n, a multiple of 4) widened to int16 pairs and interleaved per word of x:
+ * (xa0, xa2), (xb0, xb2), (xa1, xa3), (xb1, xb3), (xa4, xa6), ...: the linear loads each pair
+ * of words it multiplies together with one ldrd. */
+static void emb_pair_widen_ab(const int8_t *xa, const int8_t *xb, uint32_t n, int32_t *w)
+{
+    for (uint32_t i = 0; i < n; i += 4u, w += 4) {
+        const int32_t a = emb_ld32(xa + i), b = emb_ld32(xb + i);
+        w[0] = __sxtb16(a);
+        w[1] = __sxtb16(b);
+        w[2] = emb_sxtb16_ror8(a);
+        w[3] = emb_sxtb16_ror8(b);
+    }
 }
 
 /* acc = the float sums of rows k0 and k1 = k0 + stride blocks (stride 0: k0 twice) for xa
- * and xb: (k0 xa, k0 xb, k1 xa, k1 xb), block scale times int32 sum in block order. Inlined
- * with a constant per_row and stride for EmbBERT's rows of 4 blocks. */
+ * and xb, x interleaved by emb_pair_widen_ab: (k0 xa, k0 xb, k1 xa, k1 xb), block scale times
+ * int32 sum in block order. Each weight word is widened once for both inputs (16 instructions
+ * per word of both rows: 2 ldr, 2 ldrd, 4 sxtb16, 8 smlad). Inlined with a constant per_row
+ * and stride for EmbBERT's rows of 4 blocks. */
 static inline __attribute__((always_inline)) void emb_linear2_rows(const emb_block_q8_t *k0,
                                                                    size_t stride, uint32_t per_row,
-                                                                   const int32_t *xa,
-                                                                   const int32_t *xb, float acc[4])
+                                                                   const int32_t *xw, float acc[4])
 {
     const emb_block_q8_t *k1 = k0 + stride;
     float a0 = 0.0f, b0 = 0.0f, a1 = 0.0f, b1 = 0.0f;
-    for (uint32_t b = 0; b < per_row; ++b) {
-        int32_t s[4];
-        emb_dot2x2(k0[b].qs, stride * sizeof(emb_block_q8_t), xa + (size_t)b * (EMB_QBLOCK / 2u),
-                   xb + (size_t)b * (EMB_QBLOCK / 2u), EMB_QBLOCK / 4u, s);
-        const float f0 = emb_f16_to_f32_vcvt(k0[b].d), f1 = emb_f16_to_f32_vcvt(k1[b].d);
-        a0 = emb_pair_add_block(a0, f0, k0[b].d, s[0]);
-        b0 = emb_pair_add_block(b0, f0, k0[b].d, s[1]);
-        a1 = emb_pair_add_block(a1, f1, k1[b].d, s[2]);
-        b1 = emb_pair_add_block(b1, f1, k1[b].d, s[3]);
+    for (uint32_t b = 0; b < per_row; ++b, xw += EMB_QBLOCK) {
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        _Pragma("GCC unroll 8") for (uint32_t m = 0; m < EMB_QBLOCK / 4u; ++m)
+        {
+            const int32_t u = emb_ld32(k0[b].qs + 4u * m), v = emb_ld32(k1[b].qs + 4u * m);
+            int32_t xa, xb;
+            emb_ld2(xw + 4u * m, &xa, &xb);
+            const int32_t u02 = __sxtb16(u), v02 = __sxtb16(v);
+            s0 = __smlad(u02, xa, s0);
+            s2 = __smlad(v02, xa, s2);
+            s1 = __smlad(u02, xb, s1);
+            s3 = __smlad(v02, xb, s3);
+            emb_ld2(xw + 4u * m + 2u, &xa, &xb);
+            const int32_t u13 = emb_sxtb16_ror8(u), v13 = emb_sxtb16_ror8(v);
+            s0 = __smlad(u13, xa, s0);
+            s2 = __smlad(v13, xa, s2);
+            s1 = __smlad(u13, xb, s1);
+            s3 = __smlad(v13, xb, s3);
+        }
+        emb_add_blocks2_nz1(&a0, &b0, k0[b].d, s0, s1);
+        emb_add_blocks2_nz1(&a1, &b1, k1[b].d, s2, s3);
     }
     acc[0] = a0, acc[1] = b0, acc[2] = a1, acc[3] = b1;
+}
+
+/* Rows 0 .. rows - 1 (an even count) of 4 blocks, two a pass: the pass's blocks at fixed
+ * offsets from one pointer, the outputs through pointers (no per-pass tests but the bias). */
+__attribute__((noinline)) static void emb_linear2_rows4(const emb_block_q8_t *k0, uint32_t rows,
+                                                        const int32_t *xw, const float *bias,
+                                                        float xsa, float xsb, float *ya, float *yb)
+{
+    for (const emb_block_q8_t *const end = k0 + (size_t)rows * 4u; k0 != end;
+         k0 += 8u, ya += 2, yb += 2) {
+        float acc[4];
+        emb_linear2_rows(k0, 4u, 4u, xw, acc);
+        ya[0] = emb_linear_q8_out(acc[0], xsa, bias, 0u);
+        yb[0] = emb_linear_q8_out(acc[1], xsb, bias, 0u);
+        ya[1] = emb_linear_q8_out(acc[2], xsa, bias, 1u);
+        yb[1] = emb_linear_q8_out(acc[3], xsb, bias, 1u);
+        bias = bias != NULL ? bias + 2 : NULL;
+    }
 }
 
 emb_status_t emb_linear2_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xa, float xsa,
@@ -96,18 +151,19 @@ emb_status_t emb_linear2_q8(const emb_qtensor_t *w, const float *bias, const int
         return st != EMB_OK ? st : emb_linear_q8(w, bias, xb, xsb, yb);
     }
     const uint32_t per_row = w->cols / EMB_QBLOCK, rows = w->rows;
-    int32_t xw[2][EMB_PAIR_MAX / 2u]; /* xa and xb widened once for every row */
-    emb_pair_widen(xa, w->cols, xw[0]);
-    emb_pair_widen(xb, w->cols, xw[1]);
+    int32_t xw[EMB_PAIR_MAX]; /* xa and xb widened once for every row, interleaved */
+    emb_pair_widen_ab(xa, xb, w->cols, xw);
     const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
-    for (uint32_t r = 0; r < rows; r += 2u, k0 += 2u * per_row) {
+    uint32_t r = 0;
+    if (per_row == 4u) { /* EmbBERT's 128 columns: strides and trip counts fixed */
+        r = rows & ~1u;
+        emb_linear2_rows4(k0, r, xw, bias, xsa, xsb, ya, yb);
+        k0 += (size_t)r * per_row;
+    }
+    for (; r < rows; r += 2u, k0 += 2u * per_row) {
         const int two = r + 1u < rows;
         float acc[4];
-        if (per_row == 4u && two) { /* EmbBERT's 128 columns: strides and trip counts fixed */
-            emb_linear2_rows(k0, 4u, 4u, xw[0], xw[1], acc);
-        } else { /* a last odd row is k0 twice */
-            emb_linear2_rows(k0, two ? per_row : 0u, per_row, xw[0], xw[1], acc);
-        }
+        emb_linear2_rows(k0, two ? per_row : 0u, per_row, xw, acc); /* a last odd row: k0 twice */
         ya[r] = emb_linear_q8_out(acc[0], xsa, bias, r);
         yb[r] = emb_linear_q8_out(acc[1], xsb, bias, r);
         if (two) {
