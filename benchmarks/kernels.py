@@ -4,7 +4,10 @@ reference (`_ref`) and the optimized twin side by side, on the host and two emul
 Kernels: the float path emb_linear_f32 (q8 weights, float x) as the baseline; emb_linear_q8
 at 128 x 128 with q8 and mixed weights (1 block in 12 fp16), the quantization of x (the rule
 of emb_quant.h) included in each call; emb_attn_scores_q8 and emb_attn_wsum_q8 at d = 128
-for n = 256 and n = 29. Weights and inputs from numpy.random.default_rng(7) (PCG64).
+for n = 256 and n = 29, and the weighted sum on H's columns (emb_attn_wsum_q8t); the pair
+kernels (two inputs per pass: emb_linear2_q8, emb_attn_scores2_q8, emb_attn_wsum2_q8t), whose
+reference is the one-row reference twice. Weights and inputs from
+numpy.random.default_rng(7) (PCG64).
 
 - host: gcc -O2, x86-64 instructions counted by valgrind's callgrind inside the timed
   function (its callees included); the optimized twins there are the portable ones.
@@ -54,12 +57,12 @@ BENCHES = {
     "wsum_256": ("emb_attn_wsum_q8, n=256, d=128", 256 * D),
     "scores_29": ("emb_attn_scores_q8, n=29, d=128", 29 * D),
     "wsum_29": ("emb_attn_wsum_q8, n=29, d=128", 29 * D),
-    "wsumt_256": ("emb_attn_wsum_q8t (H transposed, stride 256), n=256, d=128", 256 * D),
-    "wsumt_29": ("emb_attn_wsum_q8t (H transposed, stride 256), n=29, d=128", 29 * D),
-    "linear2_q8": ("emb_linear2_q8, two inputs, q8 weights, 128x128 (+ x quantization)",
+    "wsumt_256": ("emb_attn_wsum_q8t (H as columns), n=256, d=128", 256 * D),
+    "wsumt_29": ("emb_attn_wsum_q8t (H as columns), n=29, d=128", 29 * D),
+    "linear2_q8": ("emb_linear2_q8, 2 inputs, 128x128 (+ x quantization)",
                    2 * ROWS * COLS),
-    "scores2_256": ("emb_attn_scores2_q8, two queries, n=256, d=128", 2 * 256 * D),
-    "wsum2t_256": ("emb_attn_wsum2_q8t, two queries, H transposed, n=256, d=128", 2 * 256 * D),
+    "scores2_256": ("emb_attn_scores2_q8, 2 queries, n=256, d=128", 2 * 256 * D),
+    "wsum2t_256": ("emb_attn_wsum2_q8t, 2 queries, n=256, d=128", 2 * 256 * D),
     "conv_q8": ("emb_conv1d_dw_causal_q8, d=128, k=32 (+ its ring row)", D * BLOCK),
 }
 

@@ -33,17 +33,6 @@ static int32_t emb_dot_i8(const int8_t *q, const int8_t *h, uint32_t d)
 
 #define EMB_WIDE_MAX 128u /* values widened on the stack at a time (EmbBERT's d) */
 
-/* v (n, a multiple of 4) as int16 pairs: w[2m] = (v[4m], v[4m+2]), w[2m+1] = (v[4m+1], v[4m+3]),
- * the lane order emb_smlad4 pairs a word of int8 with. */
-static void emb_widen_i8(const int8_t *v, uint32_t n, int32_t *w)
-{
-    for (uint32_t i = 0; i < n; i += 4u, w += 2) {
-        const int32_t x = emb_ld32(v + i);
-        w[0] = __sxtb16(x);
-        w[1] = emb_sxtb16_ror8(x);
-    }
-}
-
 /* a0..a3 = four runs of `words` words of int8 (h0, h0 + stride, ...) . x widened (xw):
  * per word, one load and two widenings per run, x's two words loaded once for all four. */
 static inline void emb_dot4_w(const int8_t *h0, size_t stride, const int32_t *xw, uint32_t words,

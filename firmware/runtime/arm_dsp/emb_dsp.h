@@ -27,6 +27,18 @@ static inline int32_t emb_sxtb16_ror8(int32_t v)
     return r;
 }
 
+/* v (n, a multiple of 4) as int16 pairs: w[2m] = (v[4m], v[4m+2]), w[2m+1] = (v[4m+1],
+ * v[4m+3]), the lane order emb_smlad4 pairs a word of int8 with: an input widened once for
+ * every row it meets. */
+static inline void emb_widen_i8(const int8_t *v, uint32_t n, int32_t *w)
+{
+    for (uint32_t i = 0; i < n; i += 4u, w += 2) {
+        const int32_t x = emb_ld32(v + i);
+        w[0] = __sxtb16(x);
+        w[1] = emb_sxtb16_ror8(x);
+    }
+}
+
 /* acc + the four products of two words of int8 (lanes paired in order). */
 static inline int32_t emb_smlad4(int32_t w, int32_t x02, int32_t x13, int32_t acc)
 {

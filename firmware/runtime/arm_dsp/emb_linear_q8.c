@@ -115,10 +115,8 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
     const emb_block_q8_t *k0 = w->blocks; /* (rows, per_row) blocks */
     const int wide = w->cols <= EMB_WIDE_COLS;
     int32_t xw[EMB_WIDE_COLS / 2u]; /* x as int16 pairs, widened once for every row */
-    for (uint32_t i = 0; wide && i < w->cols; i += 4u) {
-        const int32_t v = emb_ld32(xq + i);
-        xw[i / 2u] = __sxtb16(v);
-        xw[i / 2u + 1u] = emb_sxtb16_ror8(v);
+    if (wide) {
+        emb_widen_i8(xq, w->cols, xw);
     }
     uint32_t r = 0;
     if (wide && per_row == EMB_WIDE_COLS / EMB_QBLOCK) {

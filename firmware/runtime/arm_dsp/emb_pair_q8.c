@@ -19,18 +19,8 @@
 
 #define EMB_PAIR_MAX 128u /* values of an input widened on the stack (EmbBERT's d) */
 
-/* v (n, a multiple of 4) as int16 pairs: (v0, v2), (v1, v3), (v4, v6), ... */
-static void emb_pair_widen(const int8_t *v, uint32_t n, int32_t *w)
-{
-    for (uint32_t i = 0; i < n; i += 4u, w += 2) {
-        const int32_t x = emb_ld32(v + i);
-        w[0] = __sxtb16(x);
-        w[1] = emb_sxtb16_ror8(x);
-    }
-}
-
 /* s = (r0 . xa, r0 . xb, r1 . xa, r1 . xb) over `words` words, r1 = r0 + stride (stride 0:
- * one run, s[2..3] repeat s[0..1]); xa, xb widened by emb_pair_widen. Always inlined, so a
+ * one run, s[2..3] repeat s[0..1]); xa, xb widened by emb_widen_i8. Always inlined, so a
  * constant stride or length becomes immediate offsets and a fixed trip count. */
 static inline __attribute__((always_inline)) void emb_dot2x2(const int8_t *r0, size_t stride,
                                                              const int32_t *xa, const int32_t *xb,
@@ -183,8 +173,8 @@ void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows,
         return;
     }
     int32_t qw[2][EMB_PAIR_MAX / 2u]; /* both queries widened once for every row */
-    emb_pair_widen(qa, d, qw[0]);
-    emb_pair_widen(qb, d, qw[1]);
+    emb_widen_i8(qa, d, qw[0]);
+    emb_widen_i8(qb, d, qw[1]);
     uint32_t j = 0;
     int32_t s[4];
     if (d == 128u) { /* EmbBERT's d: the row stride an immediate, 32 words a row */
@@ -225,8 +215,8 @@ void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, 
     }
     for (uint32_t j = 0; j < n; j += EMB_PAIR_MAX) { /* chunks of up to 128 keys */
         const uint32_t len = n - j < EMB_PAIR_MAX ? n - j : EMB_PAIR_MAX, len4 = len & ~3u;
-        emb_pair_widen(pa + j, len4, pw[0]);
-        emb_pair_widen(pb + j, len4, pw[1]);
+        emb_widen_i8(pa + j, len4, pw[0]);
+        emb_widen_i8(pb + j, len4, pw[1]);
         uint32_t i = 0;
         int32_t s[4];
         if (ld == 256u && len == 128u) { /* a whole chunk at EmbBERT's max_len */
