@@ -99,7 +99,7 @@ def conv_source(rng: np.random.Generator) -> str:
             + c_array("int8_t", "conv_q", rows.reshape(-1)).replace("static const", "static")
             + c_array("float", "conv_scales", scales).replace("static const", "static")
             + f"static const emb_act_t conv_x = {{NULL, (int8_t *)conv_q, (float *)conv_scales, "
-            f"{D}u, NULL, 0u}};\nstatic int16_t conv_ring[{BLOCK} * {D}];\n"
+            f"{D}u, NULL, 0u}};\nstatic int16_t conv_ring[EMB_CONV_RING_LEN({BLOCK}u, {D}u)];\n"
             f"static const float conv_hs = 0.02f * 127.0f / 32767.0f;\n")
 
 

@@ -212,14 +212,19 @@ def _norm_loop(b: _Builder, layer: int, eps: float) -> Loop:
     ), "H = RMSNorm(X)")
 
 
+def conv_ring_len(k: int, d: int) -> int:
+    """int16 values of the integer conv's ring: EMB_CONV_RING_LEN(k, d) of emb_runtime.h."""
+    return (k + 4) * d
+
+
 def _conv_begin_loop(b: _Builder, layer: int) -> Loop:
     """The integer conv's window scale over all of H, and its ring of k int16 rows cleared:
     one statement between the H loop and the row loop (the ring lives across the row loop)."""
     m, cfg = f"backbone.blocks.{layer}", b.cfg
     ring = f"b{layer}_conv_ring"
-    count = cfg.conv_kernel * cfg.d_model
+    count = conv_ring_len(cfg.conv_kernel, cfg.d_model)
     b.schedule.buffers[ring] = Buffer(ring, "int16_t", count,
-                                      f"(k, d) = ({cfg.conv_kernel}, {cfg.d_model})")
+                                      f"(d, k + 4) = ({cfg.d_model}, {cfg.conv_kernel + 4})")
     b.schedule.buffers["conv_hs"] = Buffer("conv_hs", "float", 1, "(1,)")
     return Loop("1", (
         Op(f"conv_hs[0] = emb_conv_q16_begin(&act_h, (uint32_t)n, {ring}, {count}u)", m + ".conv",

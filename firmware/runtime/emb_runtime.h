@@ -166,14 +166,18 @@ void emb_attention_row_q8(const float *q, const emb_act_t *kv, uint32_t n, float
  * (127 * the largest row scale) / 32767; 0 when every row is zero. */
 float emb_conv_q16_scale(const emb_act_t *x, uint32_t n);
 
+/* The integer conv's ring: int16 values of scratch for a conv of k taps over d channels. */
+#define EMB_CONV_RING_LEN(k, d) (((k) + 4u) * (d))
+
 /* emb_conv_q16_scale, with the ring (ring_len int16) cleared first: once per block. */
 float emb_conv_q16_begin(const emb_act_t *x, uint32_t n, int16_t *ring, uint32_t ring_len);
 
 /* Causal depthwise conv on the integer path at time t (alpha 1: w (d, k), k a multiple of
  * EMB_QBLOCK, q8 blocks = runs of one channel's taps): row t of x is requantized to int16 at
- * scale hs into slot t % k of `ring` (k * d int16 of scratch that must persist across the
- * calls, which come for t = 0, 1, 2, ...), then out[c] = (sum over the channel's blocks, in
- * order, of d_b * (float)(int32 sum of w * x16)) * hs + bias[c] (emb_conv1d_q8.c). */
+ * scale hs into `ring` (EMB_CONV_RING_LEN(k, d) int16 of scratch, cleared by
+ * emb_conv_q16_begin, that must persist across the calls, which come for t = 0, 1, 2, ...),
+ * then out[c] = (sum over the channel's blocks, in order, of d_b * (float)(int32 sum of
+ * w * x16)) * hs + bias[c] (emb_conv1d_q8.c; the ring's layout: emb_conv_q8.h). */
 emb_status_t emb_conv1d_dw_causal_q8_ref(const emb_qtensor_t *w, const float *bias,
                                          const emb_act_t *x, uint32_t t, float hs, int16_t *ring,
                                          float *out);

@@ -458,21 +458,34 @@ static void quantize_cases(void)
 
 static emb_block_q8_t conv_blocks[CONV_MAX_D * CONV_MAX_K / EMB_QBLOCK];
 static int8_t conv_q[CONV_MAX_N * CONV_MAX_D];
-static float conv_scales[CONV_MAX_N];
-static int16_t ring_ref[CONV_MAX_K * CONV_MAX_D], ring_opt[CONV_MAX_K * CONV_MAX_D];
+static float conv_scales[CONV_MAX_N], conv_bias[CONV_MAX_D];
+/* word-aligned rings (as the arena's), with room for a sentinel and a one-slot misalignment */
+static union {
+    uint32_t align;
+    int16_t v[EMB_CONV_RING_LEN(CONV_MAX_K, CONV_MAX_D) + 3u];
+} ring_ref, ring_opt;
 static float c_ref[CONV_MAX_D + 1u], c_opt[CONV_MAX_D + 1u];
 
 /* One sequence of n rows: every step t = 0..n-1 through the reference and the twin, each with
- * its own ring, compared bit for bit (outputs, then the rings at the end). scale_mode 1: every
- * row scale 0 (a zero sequence); 2: one row's scale far above the others. */
+ * its own ring (`skew` int16 past a word), compared bit for bit (outputs, then the rings and the
+ * slot after them at the end). Block scales: random, 0 (1 in 8) or -0 (1 in 16); biases random,
+ * 0 or -0. scale_mode 1: every row scale 0 (a zero sequence); 2: one row's scale far above the
+ * others. */
 static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w, int fill_x,
-                      int scale_mode)
+                      int scale_mode, uint32_t skew)
 {
     emb_qtensor_t w = {EMB_QT_Q8, d, k, conv_blocks, NULL, NULL, NULL};
     const emb_act_t x = {NULL, conv_q, conv_scales, d, NULL, 0u};
     for (uint32_t b = 0; b < d * k / EMB_QBLOCK; ++b) {
         fill_i8(conv_blocks[b].qs, EMB_QBLOCK, fill_w);
-        conv_blocks[b].d = (fill_w == FILL_ZERO || rnd() % 8u == 0u) ? 0u : rnd_f16();
+        const uint32_t u = rnd() % 16u;
+        conv_blocks[b].d = (fill_w == FILL_ZERO || u < 2u) ? 0u : u == 2u ? 0x8000u : rnd_f16();
+    }
+    for (uint32_t c = 0; c < d; ++c) {
+        const uint32_t u = rnd() % 8u;
+        conv_bias[c] = u == 0u   ? -0.0f
+                       : u == 1u ? 0.0f
+                                 : (float)((int32_t)(rnd() % 201u) - 100) * 1e-3f;
     }
     fill_i8(conv_q, n * d, fill_x);
     for (uint32_t r = 0; r < n; ++r) {
@@ -482,22 +495,24 @@ static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w
         conv_scales[n / 2u] = 250.0f;
     }
     const float hs = emb_conv_q16_scale(&x, n);
-    for (uint32_t i = 0; i < k * d; ++i) {
-        ring_ref[i] = ring_opt[i] = 0;
+    const uint32_t len = EMB_CONV_RING_LEN(k, d);
+    int16_t *const rr = ring_ref.v + skew, *const ro = ring_opt.v + skew;
+    for (uint32_t i = 0; i < len; ++i) {
+        rr[i] = ro[i] = 0;
     }
+    rr[len] = ro[len] = 0x5A5A;
     int same = 1;
     for (uint32_t step = 0; step < n; ++step) {
+        const float *b = (step & 1u) ? conv_bias : NULL;
         memcpy(&c_ref[d], &(uint32_t){SENTINEL}, 4);
         memcpy(&c_opt[d], &(uint32_t){SENTINEL}, 4);
-        const emb_status_t s_ref = emb_conv1d_dw_causal_q8_ref(&w, (step & 1u) ? bias : NULL, &x,
-                                                               step, hs, ring_ref, c_ref);
-        const emb_status_t s_opt =
-            emb_conv1d_dw_causal_q8(&w, (step & 1u) ? bias : NULL, &x, step, hs, ring_opt, c_opt);
+        const emb_status_t s_ref = emb_conv1d_dw_causal_q8_ref(&w, b, &x, step, hs, rr, c_ref);
+        const emb_status_t s_opt = emb_conv1d_dw_causal_q8(&w, b, &x, step, hs, ro, c_opt);
         same = same && s_ref == EMB_OK && s_opt == EMB_OK &&
                memcmp(c_ref, c_opt, (d + 1u) * sizeof(float)) == 0 &&
                memcmp(&c_ref[d], &(uint32_t){SENTINEL}, 4) == 0;
     }
-    same = same && memcmp(ring_ref, ring_opt, k * d * sizeof(int16_t)) == 0;
+    same = same && memcmp(rr, ro, (len + 1u) * sizeof(int16_t)) == 0 && rr[len] == 0x5A5A;
     record(t, same, c_ref, c_opt, (d + 1u) * sizeof(float));
 }
 
@@ -505,16 +520,19 @@ static void conv_cases(void)
 {
     static const uint32_t shapes[][3] = {
         /* d, k, n */
-        {4, 32, 1},    {4, 32, 5},   {8, 32, 40}, {128, 32, 33},
-        {128, 32, 70}, {12, 64, 70}, {6, 32, 9},  {128, 64, 3},
+        {4, 32, 1}, {4, 32, 5},   {8, 32, 40},  {128, 32, 33}, {128, 32, 70}, {12, 64, 70},
+        {6, 32, 9}, {128, 64, 3}, {36, 32, 37}, {20, 32, 64},  {128, 32, 31}, {12, 32, 70},
     };
     tally_t t = {"emb_conv1d_dw_causal_q8", 0, 0, 2166136261u, 2166136261u, 0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
+        const uint32_t d = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
         for (int f = 0; f < N_FILLS; ++f) {
-            conv_case(&t, shapes[s][0], shapes[s][1], shapes[s][2], f, (f + 2) % N_FILLS, 0);
+            conv_case(&t, d, k, n, f, (f + 2) % N_FILLS, 0, 0u);
         }
-        conv_case(&t, shapes[s][0], shapes[s][1], shapes[s][2], FILL_MAX, FILL_MIN, 2);
-        conv_case(&t, shapes[s][0], shapes[s][1], shapes[s][2], 0, 0, 1);
+        conv_case(&t, d, k, n, FILL_MAX, FILL_MIN, 2, 0u);
+        conv_case(&t, d, k, n, FILL_MIN, FILL_MAX, 0, 0u);
+        conv_case(&t, d, k, n, 0, 0, 1, 0u);
+        conv_case(&t, d, k, n, FILL_RANDOM, FILL_RANDOM, 0, 1u); /* a misaligned ring */
     }
     report(&t);
 }

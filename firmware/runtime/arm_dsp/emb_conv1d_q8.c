@@ -1,12 +1,21 @@
 /*
  * emb_conv1d_dw_causal_q8 for cores with the DSP extension (firmware/runtime/emb_conv1d_q8.c
  * has the reference and the portable twin; results are bit-identical: the same int32 sums and
- * the same float operations in the same order). Four channels per pass over the taps: each
- * tap reads the four channels' int16 window values as two words and multiplies each half by
- * its channel's int8 weight (__smlabb / __smlabt). With one block of taps per channel (k =
- * EMB_QBLOCK, EmbBERT's k = 32) the four weights sit at fixed offsets (one block record
- * apart) and the ring stride is fixed when d = 128, so the loop keeps everything in registers;
- * other shapes take the same loop with strides in registers, or the reference.
+ * the same float operations in the same order).
+ *
+ * EmbBERT's shape (k = EMB_QBLOCK = 32: one block of taps per channel; d a multiple of 4):
+ * a channel's window is two runs of 16 int16 slots in the ring (emb_conv_q8.h), the even taps
+ * in one and the odd taps in the other, so a word of four int8 weights w_j .. w_j+3 splits
+ * (__sxtb16, then rotated by 8) into the lanes (w_j, w_j+2) and (w_j+1, w_j+3) that one word
+ * of each run multiplies with one __smlad: 16 __smlad, 16 __sxtb16 and 8 weight words per
+ * channel, the runs read with ldrd when they start on a word (half of the calls, per run) and
+ * with unaligned ldr otherwise. The loop over channel pairs is written in assembly, one per
+ * (run alignments, bias or not), as gcc neither keeps the 12 values in registers nor pairs
+ * the loads. The sums do not depend on the order of the products (int32, no overflow: 32
+ * products of at most 127 * 32767), so the twin adds them in its own order. The float
+ * epilogue is the reference's: 0 + d * (float)isum (the reference skips a block whose d is 0;
+ * its product is then +-0 and 0 + +-0 = +0, the same), times hs, plus the bias or 0.
+ * Other shapes, a misaligned ring: the reference.
  */
 #include "emb_conv_q8.h"
 
@@ -14,63 +23,194 @@
 
 #include "emb_dsp.h"
 
-#pragma GCC optimize("no-schedule-insns") /* the pre-RA scheduler spills the four sums */
+/* Two words of a window run at byte offset OFF of %[P]: aligned (ldrd) or not (two ldr). The
+ * first load of a channel moves %[P] on by a ring row (pre-indexed, "!"). */
+#define EMB_LD_AL(P, OFF, WB, OFF2) "ldrd %[a0], %[a1], [%[" P "], #" OFF "]" WB "\n\t"
+#define EMB_LD_UN(P, OFF, WB, OFF2)                                                                \
+    "ldr %[a0], [%[" P "], #" OFF "]" WB "\n\t"                                                    \
+    "ldr %[a1], [%[" P "], #" OFF2 "]\n\t"
 
-#define EMB_BLK ((uint32_t)sizeof(emb_block_q8_t))
+/* taps 8g .. 8g + 7 of a channel: weight words 2g, 2g + 1 against words 2g, 2g + 1 of each
+ * run (A: even taps, B: odd taps). The first pair (g = 0) moves the three pointers on. */
+#define EMB_TAPS8_FIRST(LDA, LDB)                                                                  \
+    LDA("pa", "72", "!", "4")                                                                      \
+    "ldr %[w0], [%[q], #34]!\n\t"                                                                  \
+    "ldr %[w1], [%[q], #4]\n\t"                                                                    \
+    "sxtb16 %[l], %[w0]\n\t"                                                                       \
+    "smuad %[s], %[l], %[a0]\n\t"                                                                  \
+    "sxtb16 %[l], %[w1]\n\t"                                                                       \
+    "smlad %[s], %[l], %[a1], %[s]\n\t" LDB("pb", "72", "!",                                       \
+                                            "4") "sxtb16 %[l], %[w0], ror #8\n\t"                  \
+                                                 "smlad %[s], %[l], %[a0], %[s]\n\t"               \
+                                                 "sxtb16 %[l], %[w1], ror #8\n\t"                  \
+                                                 "smlad %[s], %[l], %[a1], %[s]\n\t"
 
-/* s[0..3] += taps .. of channels c .. c+3: q = channel c's weights at the first tap (the
- * others one block record apart), xr = the ring row of that tap at column c, rows `stride`
- * int16 apart, wrapping from ring_end to ring. */
-static inline void emb_conv_taps4_dsp(const int8_t *q, const int16_t *xr, uint32_t stride,
-                                      const int16_t *ring, const int16_t *ring_end, uint32_t taps,
-                                      int32_t s[4])
+#define EMB_TAPS8(LDA, LDB, OFF)                                                                   \
+    LDA("pa", OFF, "", OFF "+4")                                                                   \
+    "ldr %[w0], [%[q], #" OFF "]\n\t"                                                              \
+    "ldr %[w1], [%[q], #" OFF "+4]\n\t"                                                            \
+    "sxtb16 %[l], %[w0]\n\t"                                                                       \
+    "smlad %[s], %[l], %[a0], %[s]\n\t"                                                            \
+    "sxtb16 %[l], %[w1]\n\t"                                                                       \
+    "smlad %[s], %[l], %[a1], %[s]\n\t" LDB("pb", OFF, "",                                         \
+                                            OFF "+4") "sxtb16 %[l], %[w0], ror #8\n\t"             \
+                                                      "smlad %[s], %[l], %[a0], %[s]\n\t"          \
+                                                      "sxtb16 %[l], %[w1], ror #8\n\t"             \
+                                                      "smlad %[s], %[l], %[a1], %[s]\n\t"
+
+#define EMB_CHANNEL(LDA, LDB, SREG)                                                                \
+    EMB_TAPS8_FIRST(LDA, LDB)                                                                      \
+    EMB_TAPS8(LDA, LDB, "8")                                                                       \
+    EMB_TAPS8(LDA, LDB, "16")                                                                      \
+    EMB_TAPS8(LDA, LDB, "24") "vmov " SREG ", %[s]\n\t"
+
+/* out[c], out[c + 1] from their sums in s0, s1: (0 + d * (float)isum) * hs + bias */
+#define EMB_EPILOGUE(BIAS)                                                                         \
+    "ldrh %[w0], [%[q], #-36]\n\t"                                                                 \
+    "ldrh %[w1], [%[q], #-2]\n\t"                                                                  \
+    "vmov s2, s3, %[w0], %[w1]\n\t"                                                                \
+    "vcvt.f32.s32 s0, s0\n\t"                                                                      \
+    "vcvt.f32.s32 s1, s1\n\t"                                                                      \
+    "vcvtb.f32.f16 s2, s2\n\t"                                                                     \
+    "vcvtb.f32.f16 s3, s3\n\t"                                                                     \
+    "vmul.f32 s0, s2, s0\n\t"                                                                      \
+    "vmul.f32 s1, s3, s1\n\t"                                                                      \
+    "vadd.f32 s0, %[z], s0\n\t"                                                                    \
+    "vadd.f32 s1, %[z], s1\n\t"                                                                    \
+    "vmul.f32 s0, s0, %[hs]\n\t"                                                                   \
+    "vmul.f32 s1, s1, %[hs]\n\t" BIAS "vstmia %[o]!, {s0, s1}\n\t"
+
+#define EMB_BIAS_ADD                                                                               \
+    "vldmia %[bi]!, {s2, s3}\n\t"                                                                  \
+    "vadd.f32 s0, s0, s2\n\t"                                                                      \
+    "vadd.f32 s1, s1, s3\n\t"
+#define EMB_ZERO_ADD                                                                               \
+    "vadd.f32 s0, s0, %[z]\n\t"                                                                    \
+    "vadd.f32 s1, s1, %[z]\n\t"
+
+#define EMB_CONV_PAIRS(LDA, LDB, BIAS)                                                             \
+    __asm__ volatile(                                                                              \
+        "1:\n\t" EMB_CHANNEL(LDA, LDB, "s0") EMB_CHANNEL(LDA, LDB, "s1")                           \
+            EMB_EPILOGUE(BIAS) "cmp %[o], %[end]\n\t"                                              \
+                               "bne 1b\n\t"                                                        \
+        : [q] "+r"(q), [pa] "+r"(pa), [pb] "+r"(pb), [o] "+r"(o), [bi] "+r"(bi), [a0] "=&r"(a0),   \
+          [a1] "=&r"(a1), [w0] "=&r"(w0), [w1] "=&r"(w1), [l] "=&r"(l), [s] "=&r"(s)               \
+        : [end] "r"(end), [hs] "t"(hs), [z] "t"(zero)                                              \
+        : "s0", "s1", "s2", "s3", "cc", "memory")
+
+/* Row t into the ring (emb_conv_ring_store for k = 32, d a multiple of 4): x16 = (q * m +
+ * 2^15) >> 16 per channel; when t % 4 == 0 each channel's row of 36 slots slides down one word
+ * first (words 1 .. 17 to 0 .. 16). */
+static void emb_conv_store32(const emb_act_t *x, uint32_t t, float hs, int16_t *ring)
 {
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
-    while (taps != 0u) {
-        const uint32_t room = (uint32_t)((size_t)(ring_end - xr) / stride);
-        uint32_t run = room < taps ? room : taps;
-        taps -= run;
-        for (; run != 0u; --run, ++q, xr += stride) {
-            int32_t x01, x23;
-            memcpy(&x01, xr, sizeof x01); /* channels c, c+1 as int16 halves */
-            memcpy(&x23, xr + 2, sizeof x23);
-            s0 = __smlabb(q[0], x01, s0);
-            s1 = __smlabt(q[EMB_BLK], x01, s1);
-            s2 = __smlabb(q[2u * EMB_BLK], x23, s2);
-            s3 = __smlabt(q[3u * EMB_BLK], x23, s3);
-        }
-        if (xr == ring_end) {
-            xr = ring;
-        }
+    const uint32_t d = x->d;
+    const int8_t *qp = x->q8 + (size_t)t * d;
+    const int8_t *const qend = qp + d;
+    const float f = hs > 0.0f ? x->scales[t] / hs : 0.0f;
+    const int32_t m = f > 0.0f ? emb_round_half_even(f * 65536.0f) : 0;
+    const int32_t half_up = 32768;
+    if (t % 4u == 0u) { /* row t: slot 16 of the even half, 40 bytes below the next row */
+        const int16_t *src = ring + 2;
+        int16_t *dst = ring;
+        __asm__ volatile("1:\n\t"
+                         "ldmia %[src]!, {r0, r1, r2, r3, r12, lr}\n\t"
+                         "stmia %[dst]!, {r0, r1, r2, r3, r12, lr}\n\t"
+                         "ldmia %[src]!, {r0, r1, r2, r3, r12, lr}\n\t"
+                         "stmia %[dst]!, {r0, r1, r2, r3, r12, lr}\n\t"
+                         "ldmia %[src]!, {r0, r1, r2, r3}\n\t"
+                         "stmia %[dst]!, {r0, r1, r2, r3}\n\t"
+                         "ldr r0, [%[src]], #8\n\t"
+                         "str r0, [%[dst]], #8\n\t"
+                         "ldrsb r0, [%[qp]], #1\n\t"
+                         "mla r0, r0, %[m], %[k]\n\t"
+                         "asr r0, r0, #16\n\t"
+                         "strh r0, [%[dst], #-40]\n\t"
+                         "cmp %[qp], %[qend]\n\t"
+                         "bne 1b\n\t"
+                         : [src] "+r"(src), [dst] "+r"(dst), [qp] "+r"(qp)
+                         : [qend] "r"(qend), [m] "r"(m), [k] "r"(half_up)
+                         : "r0", "r1", "r2", "r3", "r12", "lr", "cc", "memory");
+        return;
     }
-    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+    int16_t *p = ring + emb_conv_ring_slot(EMB_QBLOCK, t, t);
+    int32_t v0, v1, v2, v3;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrsb %[v1], [%[qp], #1]\n\t"
+        "ldrsb %[v2], [%[qp], #2]\n\t"
+        "ldrsb %[v3], [%[qp], #3]\n\t"
+        "ldrsb %[v0], [%[qp]], #4\n\t"
+        "mla %[v0], %[v0], %[m], %[k]\n\t"
+        "mla %[v1], %[v1], %[m], %[k]\n\t"
+        "mla %[v2], %[v2], %[m], %[k]\n\t"
+        "mla %[v3], %[v3], %[m], %[k]\n\t"
+        "asr %[v0], %[v0], #16\n\t"
+        "asr %[v1], %[v1], #16\n\t"
+        "asr %[v2], %[v2], #16\n\t"
+        "asr %[v3], %[v3], #16\n\t"
+        "strh %[v1], [%[p], #72]\n\t"
+        "strh %[v0], [%[p]], #144\n\t"
+        "strh %[v3], [%[p], #72]\n\t"
+        "strh %[v2], [%[p]], #144\n\t"
+        "cmp %[qp], %[qend]\n\t"
+        "bne 1b\n\t"
+        : [p] "+r"(p), [qp] "+r"(qp), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3)
+        : [qend] "r"(qend), [m] "r"(m), [k] "r"(half_up)
+        : "cc", "memory");
 }
 
 emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias, const emb_act_t *x,
                                      uint32_t t, float hs, int16_t *ring, float *out)
 {
-    if (!emb_conv_q8_args_ok(w, x, ring, out) || w->cols != EMB_QBLOCK || x->d % 4u != 0u) {
+    const uint32_t k = EMB_QBLOCK;
+    if (!emb_conv_q8_args_ok(w, x, ring, out) || w->cols != k || x->d % 4u != 0u ||
+        ((uintptr_t)ring & 3u) != 0u) {
         return emb_conv1d_dw_causal_q8_ref(w, bias, x, t, hs, ring, out);
     }
-    const uint32_t k = EMB_QBLOCK, d = x->d;
-    const uint32_t jmin = t + 1u >= k ? 0u : k - 1u - t; /* taps before jmin read padding */
-    emb_conv_ring_store(x, t, k, hs, ring);
-    const int16_t *const first = ring + (size_t)((t + 1u + jmin) % k) * d; /* tap jmin's row */
-    for (uint32_t c = 0; c < d; c += 4u) {
-        const emb_block_q8_t *blk = w->blocks + c; /* (4) one block per channel */
-        int32_t s4[4] = {0, 0, 0, 0};
-        if (d == 128u) { /* EmbBERT's d: the ring stride an immediate */
-            emb_conv_taps4_dsp(blk->qs + jmin, first + c, 128u, ring + c, ring + k * 128u + c,
-                               k - jmin, s4);
-        } else {
-            emb_conv_taps4_dsp(blk->qs + jmin, first + c, d, ring + c, ring + (size_t)k * d + c,
-                               k - jmin, s4);
+    const uint32_t d = x->d, half = k / 2u + 2u, r = t % 4u;
+    emb_conv_store32(x, t, hs, ring);
+    /* the pointers go on by a channel before each channel's first load, so they start one
+     * channel before channel 0: its runs' first slots (emb_conv1d_q8.c) and weights */
+    uintptr_t pa = (uintptr_t)(ring + ((t + 1u) & 1u) * half + ((r + 1u) >> 1)) - 72u;
+    uintptr_t pb = (uintptr_t)(ring + (t & 1u) * half + ((r + 2u) >> 1)) - 72u;
+    uintptr_t q = (uintptr_t)w->blocks[0].qs - sizeof(emb_block_q8_t);
+    float *o = out;
+    const float *const end = out + d;
+    const float *bi = bias;
+    const float zero = 0.0f;
+    int32_t a0, a1, w0, w1, l, s;
+    if (bias != NULL) {
+        switch (r) {
+        case 0: /* a even, b odd */
+            EMB_CONV_PAIRS(EMB_LD_AL, EMB_LD_UN, EMB_BIAS_ADD);
+            break;
+        case 1:
+            EMB_CONV_PAIRS(EMB_LD_UN, EMB_LD_UN, EMB_BIAS_ADD);
+            break;
+        case 2:
+            EMB_CONV_PAIRS(EMB_LD_UN, EMB_LD_AL, EMB_BIAS_ADD);
+            break;
+        default:
+            EMB_CONV_PAIRS(EMB_LD_AL, EMB_LD_AL, EMB_BIAS_ADD);
+            break;
         }
-        for (uint32_t m = 0; m < 4u; ++m) {
-            const float acc = emb_conv_channel_acc(blk + m, 1u, &s4[m]);
-            out[c + m] = acc * hs + (bias != NULL ? bias[c + m] : 0.0f);
+    } else {
+        switch (r) {
+        case 0:
+            EMB_CONV_PAIRS(EMB_LD_AL, EMB_LD_UN, EMB_ZERO_ADD);
+            break;
+        case 1:
+            EMB_CONV_PAIRS(EMB_LD_UN, EMB_LD_UN, EMB_ZERO_ADD);
+            break;
+        case 2:
+            EMB_CONV_PAIRS(EMB_LD_UN, EMB_LD_AL, EMB_ZERO_ADD);
+            break;
+        default:
+            EMB_CONV_PAIRS(EMB_LD_AL, EMB_LD_AL, EMB_ZERO_ADD);
+            break;
         }
     }
+    (void)a0, (void)a1, (void)w0, (void)w1, (void)l, (void)s;
     return EMB_OK;
 }
 
