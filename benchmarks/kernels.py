@@ -93,7 +93,7 @@ def conv_source(rng: np.random.Generator) -> str:
         f"{{{int(d)}u, {{{', '.join(str(int(q)) for q in qs)}}}}}" for d, qs in zip(t.scales, t.qs))
     rows = rng.integers(-127, 128, (64, D)).astype(np.int8)
     scales = rng.uniform(0.01, 0.02, 64).astype(np.float32)
-    return (f"static const emb_block_q8_t wc_blocks[] = {{{blocks}}};\n"
+    return (f"static const emb_block_q8_t wc_blocks[] EMB_BLOCKS_ALIGN = {{{blocks}}};\n"
             f"static const emb_qtensor_t w_conv = {{EMB_QT_Q8, {D}u, {BLOCK}u, wc_blocks, NULL, "
             f"NULL, NULL}};\n"
             + c_array("int8_t", "conv_q", rows.reshape(-1)).replace("static const", "static")

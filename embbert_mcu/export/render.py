@@ -106,7 +106,10 @@ def _tensor_records(inp: RenderInput) -> list[dict]:
     recs = []
     for t in inp.tensors:
         arrays = [{"storage": "static " if t.qtensor else "", "ctype": a.ctype, "name": a.name,
-                   "count": a.count, "lines": a.lines} for a in t.arrays]
+                   "count": a.count, "lines": a.lines,
+                   # blocks start on a word: the DSP conv reads them as words (emb_runtime.h)
+                   "align": " EMB_BLOCKS_ALIGN" if a.ctype == "emb_block_q8_t" else ""}
+                  for a in t.arrays]
         shape = "(" + ", ".join(str(s) for s in t.shape) + ("," if len(t.shape) == 1 else "") + ")"
         recs.append({"key": t.key, "symbol": t.symbol, "shape_comment": shape,
                      "encoding": t.encoding, "nbytes": t.nbytes, "arrays": arrays,

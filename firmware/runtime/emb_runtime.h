@@ -26,6 +26,14 @@ typedef struct {
 } emb_block_q8_t;
 EMB_STATIC_ASSERT(sizeof(emb_block_q8_t) == 2 + EMB_QBLOCK, block_q8_has_no_padding);
 
+/* An array of blocks that starts on a word (the exported weights.c declares them so): the DSP
+ * conv then reads scales and weights as words; from other addresses it takes its reference. */
+#if defined(__GNUC__)
+#define EMB_BLOCKS_ALIGN __attribute__((aligned(4)))
+#else
+#define EMB_BLOCKS_ALIGN
+#endif
+
 /* emb_encoding_t (emb_contract.h): EMB_QT_MIXED is walked in order, so only emb_linear_f32
  * and emb_linear_q8 read it (gather and conv need random access). */
 

@@ -456,7 +456,7 @@ static void quantize_cases(void)
 #define CONV_MAX_K 64u
 #define CONV_MAX_N 70u
 
-static emb_block_q8_t conv_blocks[CONV_MAX_D * CONV_MAX_K / EMB_QBLOCK];
+static emb_block_q8_t conv_blocks[CONV_MAX_D * CONV_MAX_K / EMB_QBLOCK + 1u] EMB_BLOCKS_ALIGN;
 static int8_t conv_q[CONV_MAX_N * CONV_MAX_D];
 static float conv_scales[CONV_MAX_N], conv_bias[CONV_MAX_D];
 /* word-aligned rings (as the arena's), with room for a sentinel and a one-slot misalignment */
@@ -467,19 +467,21 @@ static union {
 static float c_ref[CONV_MAX_D + 1u], c_opt[CONV_MAX_D + 1u];
 
 /* One sequence of n rows: every step t = 0..n-1 through the reference and the twin, each with
- * its own ring (`skew` int16 past a word), compared bit for bit (outputs, then the rings and the
+ * its own ring (one int16 past a word if skew & 1; the blocks one block past a word if skew &
+ * 2), compared bit for bit (outputs, then the rings and the
  * slot after them at the end). Block scales: random, 0 (1 in 8) or -0 (1 in 16); biases random,
  * 0 or -0. scale_mode 1: every row scale 0 (a zero sequence); 2: one row's scale far above the
  * others. */
 static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w, int fill_x,
                       int scale_mode, uint32_t skew)
 {
-    emb_qtensor_t w = {EMB_QT_Q8, d, k, conv_blocks, NULL, NULL, NULL};
+    emb_block_q8_t *const blocks = conv_blocks + (skew >> 1);
+    emb_qtensor_t w = {EMB_QT_Q8, d, k, blocks, NULL, NULL, NULL};
     const emb_act_t x = {NULL, conv_q, conv_scales, d, NULL, 0u};
     for (uint32_t b = 0; b < d * k / EMB_QBLOCK; ++b) {
-        fill_i8(conv_blocks[b].qs, EMB_QBLOCK, fill_w);
+        fill_i8(blocks[b].qs, EMB_QBLOCK, fill_w);
         const uint32_t u = rnd() % 16u;
-        conv_blocks[b].d = (fill_w == FILL_ZERO || u < 2u) ? 0u : u == 2u ? 0x8000u : rnd_f16();
+        blocks[b].d = (fill_w == FILL_ZERO || u < 2u) ? 0u : u == 2u ? 0x8000u : rnd_f16();
     }
     for (uint32_t c = 0; c < d; ++c) {
         const uint32_t u = rnd() % 8u;
@@ -496,7 +498,7 @@ static void conv_case(tally_t *t, uint32_t d, uint32_t k, uint32_t n, int fill_w
     }
     const float hs = emb_conv_q16_scale(&x, n);
     const uint32_t len = EMB_CONV_RING_LEN(k, d);
-    int16_t *const rr = ring_ref.v + skew, *const ro = ring_opt.v + skew;
+    int16_t *const rr = ring_ref.v + (skew & 1u), *const ro = ring_opt.v + (skew & 1u);
     for (uint32_t i = 0; i < len; ++i) {
         rr[i] = ro[i] = 0;
     }
@@ -533,6 +535,7 @@ static void conv_cases(void)
         conv_case(&t, d, k, n, FILL_MIN, FILL_MAX, 0, 0u);
         conv_case(&t, d, k, n, 0, 0, 1, 0u);
         conv_case(&t, d, k, n, FILL_RANDOM, FILL_RANDOM, 0, 1u); /* a misaligned ring */
+        conv_case(&t, d, k, n, FILL_RANDOM, FILL_RANDOM, 0, 2u); /* misaligned blocks */
     }
     report(&t);
 }

@@ -7,15 +7,18 @@
  * a channel's window is two runs of 16 int16 slots in the ring (emb_conv_q8.h), the even taps
  * in one and the odd taps in the other, so a word of four int8 weights w_j .. w_j+3 splits
  * (__sxtb16, then rotated by 8) into the lanes (w_j, w_j+2) and (w_j+1, w_j+3) that one word
- * of each run multiplies with one __smlad: 16 __smlad, 16 __sxtb16 and 8 weight words per
- * channel, the runs read with ldrd when they start on a word (half of the calls, per run) and
- * with unaligned ldr otherwise. The loop over channel pairs is written in assembly, one per
- * (run alignments, bias or not), as gcc neither keeps the 12 values in registers nor pairs
- * the loads. The sums do not depend on the order of the products (int32, no overflow: 32
- * products of at most 127 * 32767), so the twin adds them in its own order. The float
- * epilogue is the reference's: 0 + d * (float)isum (the reference skips a block whose d is 0;
- * its product is then +-0 and 0 + +-0 = +0, the same), times hs, plus the bias or 0.
- * Other shapes, a misaligned ring: the reference.
+ * of each run multiplies with one __smlad: per channel 16 __smlad, 16 __sxtb16, 8 weight
+ * words and 16 run words, the runs read with ldrd when they start on a word (half of the
+ * calls, per run), with unaligned ldr otherwise. Channels go in pairs: with the blocks on a
+ * word (EMB_BLOCKS_ALIGN), the odd channel's weights are on a word too (ldrd), and the pair's
+ * two scales are the halves of two words (vldr, vcvtb / vcvtt). The loop over the pairs is
+ * written in assembly, one per (run alignments, bias or not), as gcc neither keeps its 12
+ * values in registers nor pairs the loads. The sums do not depend on the order of the
+ * products (int32, no overflow: 32 products of at most 127 * 32767), so the twin adds them in
+ * its own order. The float epilogue is the reference's: 0 + d * (float)isum (the reference
+ * skips a block whose d is 0; its product is then +-0 and 0 + +-0 = +0, the same), times hs,
+ * plus the bias or 0. The ring row's store is written out too (emb_conv_store32). Other
+ * shapes, a misaligned ring or blocks: the reference.
  */
 #include "emb_conv_q8.h"
 
@@ -23,56 +26,57 @@
 
 #include "emb_dsp.h"
 
-/* Two words of a window run at byte offset OFF of %[P]: aligned (ldrd) or not (two ldr). The
- * first load of a channel moves %[P] on by a ring row (pre-indexed, "!"). */
+/* Two words of a window run at byte offset OFF of %[P]: aligned (ldrd) or not (two ldr, the
+ * second at OFF2). WB "!": pre-indexed, %[P] moves on by OFF first (OFF2 is then from there). */
 #define EMB_LD_AL(P, OFF, WB, OFF2) "ldrd %[a0], %[a1], [%[" P "], #" OFF "]" WB "\n\t"
 #define EMB_LD_UN(P, OFF, WB, OFF2)                                                                \
     "ldr %[a0], [%[" P "], #" OFF "]" WB "\n\t"                                                    \
     "ldr %[a1], [%[" P "], #" OFF2 "]\n\t"
 
-/* taps 8g .. 8g + 7 of a channel: weight words 2g, 2g + 1 against words 2g, 2g + 1 of each
- * run (A: even taps, B: odd taps). The first pair (g = 0) moves the three pointers on. */
-#define EMB_TAPS8_FIRST(LDA, LDB)                                                                  \
-    LDA("pa", "72", "!", "4")                                                                      \
-    "ldr %[w0], [%[q], #34]!\n\t"                                                                  \
-    "ldr %[w1], [%[q], #4]\n\t"                                                                    \
-    "sxtb16 %[l], %[w0]\n\t"                                                                       \
-    "smuad %[s], %[l], %[a0]\n\t"                                                                  \
-    "sxtb16 %[l], %[w1]\n\t"                                                                       \
-    "smlad %[s], %[l], %[a1], %[s]\n\t" LDB("pb", "72", "!",                                       \
-                                            "4") "sxtb16 %[l], %[w0], ror #8\n\t"                  \
-                                                 "smlad %[s], %[l], %[a0], %[s]\n\t"               \
-                                                 "sxtb16 %[l], %[w1], ror #8\n\t"                  \
-                                                 "smlad %[s], %[l], %[a1], %[s]\n\t"
-
-#define EMB_TAPS8(LDA, LDB, OFF)                                                                   \
-    LDA("pa", OFF, "", OFF "+4")                                                                   \
-    "ldr %[w0], [%[q], #" OFF "]\n\t"                                                              \
-    "ldr %[w1], [%[q], #" OFF "+4]\n\t"                                                            \
-    "sxtb16 %[l], %[w0]\n\t"                                                                       \
-    "smlad %[s], %[l], %[a0], %[s]\n\t"                                                            \
-    "sxtb16 %[l], %[w1]\n\t"                                                                       \
-    "smlad %[s], %[l], %[a1], %[s]\n\t" LDB("pb", OFF, "",                                         \
-                                            OFF "+4") "sxtb16 %[l], %[w0], ror #8\n\t"             \
+/* Taps 8g .. 8g + 7 of a channel: weight words 2g, 2g + 1 (loaded by WLD) against words 2g,
+ * 2g + 1 of run A (even taps) and of run B (odd taps), at OFF of %[pa], %[pb]; MUL0 starts
+ * the sum (smuad) or adds to it (smlad). */
+#define EMB_TAPS8(LDA, LDB, OFF, WB, OFF2, WLD, MUL0)                                              \
+    LDA("pa", OFF, WB, OFF2)                                                                       \
+    WLD "sxtb16 %[l], %[w0]\n\t" MUL0 "\n\t"                                                       \
+        "sxtb16 %[l], %[w1]\n\t"                                                                   \
+        "smlad %[s], %[l], %[a1], %[s]\n\t" LDB("pb", OFF, WB,                                     \
+                                                OFF2) "sxtb16 %[l], %[w0], ror #8\n\t"             \
                                                       "smlad %[s], %[l], %[a0], %[s]\n\t"          \
                                                       "sxtb16 %[l], %[w1], ror #8\n\t"             \
                                                       "smlad %[s], %[l], %[a1], %[s]\n\t"
 
-#define EMB_CHANNEL(LDA, LDB, SREG)                                                                \
-    EMB_TAPS8_FIRST(LDA, LDB)                                                                      \
-    EMB_TAPS8(LDA, LDB, "8")                                                                       \
-    EMB_TAPS8(LDA, LDB, "16")                                                                      \
-    EMB_TAPS8(LDA, LDB, "24") "vmov " SREG ", %[s]\n\t"
+#define EMB_FIRST "smuad %[s], %[l], %[a0]"
+#define EMB_NEXT "smlad %[s], %[l], %[a0], %[s]"
 
-/* out[c], out[c + 1] from their sums in s0, s1: (0 + d * (float)isum) * hs + bias */
+/* Channels c, c + 1 (c even; blocks word-aligned, so channel c + 1's weights are too): c + 1
+ * first, its first loads moving %[pa], %[pb] on by two ring rows (144 bytes) and %[q] by two
+ * blocks (68 bytes) to its weights; channel c is then 72 and 34 bytes below. */
+#define EMB_PAIR(LDA, LDB)                                                                         \
+    EMB_TAPS8(LDA, LDB, "144", "!", "4", "ldrd %[w0], %[w1], [%[q], #68]!\n\t", EMB_FIRST)         \
+    EMB_TAPS8(LDA, LDB, "8", "", "12", "ldrd %[w0], %[w1], [%[q], #8]\n\t", EMB_NEXT)              \
+    EMB_TAPS8(LDA, LDB, "16", "", "20", "ldrd %[w0], %[w1], [%[q], #16]\n\t", EMB_NEXT)            \
+    EMB_TAPS8(LDA, LDB, "24", "", "28", "ldrd %[w0], %[w1], [%[q], #24]\n\t", EMB_NEXT)            \
+    "vmov s1, %[s]\n\t" EMB_TAPS8(LDA, LDB, "-72", "", "-68",                                      \
+                                  "ldr %[w0], [%[q], #-34]\n\tldr %[w1], [%[q], #-30]\n\t",        \
+                                  EMB_FIRST)                                                       \
+        EMB_TAPS8(LDA, LDB, "-64", "", "-60",                                                      \
+                  "ldr %[w0], [%[q], #-26]\n\tldr %[w1], [%[q], #-22]\n\t", EMB_NEXT)              \
+            EMB_TAPS8(LDA, LDB, "-56", "", "-52",                                                  \
+                      "ldr %[w0], [%[q], #-18]\n\tldr %[w1], [%[q], #-14]\n\t", EMB_NEXT)          \
+                EMB_TAPS8(LDA, LDB, "-48", "", "-44",                                              \
+                          "ldr %[w0], [%[q], #-10]\n\tldr %[w1], [%[q], #-6]\n\t",                 \
+                          EMB_NEXT) "vmov s0, %[s]\n\t"
+
+/* out[c], out[c + 1] from their sums in s0, s1: (0 + d * (float)isum) * hs + bias. d_c is the
+ * low half of the word at block c, d_c+1 the high half of the word before its weights. */
 #define EMB_EPILOGUE(BIAS)                                                                         \
-    "ldrh %[w0], [%[q], #-36]\n\t"                                                                 \
-    "ldrh %[w1], [%[q], #-2]\n\t"                                                                  \
-    "vmov s2, s3, %[w0], %[w1]\n\t"                                                                \
+    "vldr s2, [%[q], #-36]\n\t"                                                                    \
+    "vldr s3, [%[q], #-4]\n\t"                                                                     \
     "vcvt.f32.s32 s0, s0\n\t"                                                                      \
     "vcvt.f32.s32 s1, s1\n\t"                                                                      \
     "vcvtb.f32.f16 s2, s2\n\t"                                                                     \
-    "vcvtb.f32.f16 s3, s3\n\t"                                                                     \
+    "vcvtt.f32.f16 s3, s3\n\t"                                                                     \
     "vmul.f32 s0, s2, s0\n\t"                                                                      \
     "vmul.f32 s1, s3, s1\n\t"                                                                      \
     "vadd.f32 s0, %[z], s0\n\t"                                                                    \
@@ -90,9 +94,8 @@
 
 #define EMB_CONV_PAIRS(LDA, LDB, BIAS)                                                             \
     __asm__ volatile(                                                                              \
-        "1:\n\t" EMB_CHANNEL(LDA, LDB, "s0") EMB_CHANNEL(LDA, LDB, "s1")                           \
-            EMB_EPILOGUE(BIAS) "cmp %[o], %[end]\n\t"                                              \
-                               "bne 1b\n\t"                                                        \
+        "1:\n\t" EMB_PAIR(LDA, LDB) EMB_EPILOGUE(BIAS) "cmp %[o], %[end]\n\t"                      \
+                                                       "bne 1b\n\t"                                \
         : [q] "+r"(q), [pa] "+r"(pa), [pb] "+r"(pb), [o] "+r"(o), [bi] "+r"(bi), [a0] "=&r"(a0),   \
           [a1] "=&r"(a1), [w0] "=&r"(w0), [w1] "=&r"(w1), [l] "=&r"(l), [s] "=&r"(s)               \
         : [end] "r"(end), [hs] "t"(hs), [z] "t"(zero)                                              \
@@ -164,16 +167,16 @@ emb_status_t emb_conv1d_dw_causal_q8(const emb_qtensor_t *w, const float *bias, 
 {
     const uint32_t k = EMB_QBLOCK;
     if (!emb_conv_q8_args_ok(w, x, ring, out) || w->cols != k || x->d % 4u != 0u ||
-        ((uintptr_t)ring & 3u) != 0u) {
+        ((uintptr_t)ring & 3u) != 0u || ((uintptr_t)w->blocks & 3u) != 0u) {
         return emb_conv1d_dw_causal_q8_ref(w, bias, x, t, hs, ring, out);
     }
     const uint32_t d = x->d, half = k / 2u + 2u, r = t % 4u;
     emb_conv_store32(x, t, hs, ring);
-    /* the pointers go on by a channel before each channel's first load, so they start one
-     * channel before channel 0: its runs' first slots (emb_conv1d_q8.c) and weights */
+    /* the pointers go on by a channel pair before its first loads, so they start a pair before
+     * channel 1: its runs' first slots (emb_conv1d_q8.c) and weights */
     uintptr_t pa = (uintptr_t)(ring + ((t + 1u) & 1u) * half + ((r + 1u) >> 1)) - 72u;
     uintptr_t pb = (uintptr_t)(ring + (t & 1u) * half + ((r + 2u) >> 1)) - 72u;
-    uintptr_t q = (uintptr_t)w->blocks[0].qs - sizeof(emb_block_q8_t);
+    uintptr_t q = (uintptr_t)w->blocks[1].qs - 2u * sizeof(emb_block_q8_t);
     float *o = out;
     const float *const end = out + d;
     const float *bi = bias;
