@@ -115,24 +115,30 @@ static void emb_conv_store32(const emb_act_t *x, uint32_t t, float hs, int16_t *
     if (t % 4u == 0u) { /* row t: slot 16 of the even half, 40 bytes below the next row */
         const int16_t *src = ring + 2;
         int16_t *dst = ring;
-        __asm__ volatile("1:\n\t"
-                         "ldmia %[src]!, {r0, r1, r2, r3, r12, lr}\n\t"
-                         "stmia %[dst]!, {r0, r1, r2, r3, r12, lr}\n\t"
-                         "ldmia %[src]!, {r0, r1, r2, r3, r12, lr}\n\t"
-                         "stmia %[dst]!, {r0, r1, r2, r3, r12, lr}\n\t"
-                         "ldmia %[src]!, {r0, r1, r2, r3}\n\t"
-                         "stmia %[dst]!, {r0, r1, r2, r3}\n\t"
-                         "ldr r0, [%[src]], #8\n\t"
-                         "str r0, [%[dst]], #8\n\t"
-                         "ldrsb r0, [%[qp]], #1\n\t"
-                         "mla r0, r0, %[m], %[k]\n\t"
-                         "asr r0, r0, #16\n\t"
-                         "strh r0, [%[dst], #-40]\n\t"
-                         "cmp %[qp], %[qend]\n\t"
-                         "bne 1b\n\t"
-                         : [src] "+r"(src), [dst] "+r"(dst), [qp] "+r"(qp)
-                         : [qend] "r"(qend), [m] "r"(m), [k] "r"(half_up)
-                         : "r0", "r1", "r2", "r3", "r12", "lr", "cc", "memory");
+        /* fixed registers, as ldm / stm list them in ascending order */
+        register int32_t r0 __asm__("r0"), r1 __asm__("r1"), r2 __asm__("r2");
+        register int32_t r3 __asm__("r3"), r12 __asm__("r12"), lr __asm__("lr");
+        __asm__ volatile(
+            "1:\n\t"
+            "ldmia %[src]!, {%[r0], %[r1], %[r2], %[r3], %[r12], %[lr]}\n\t"
+            "stmia %[dst]!, {%[r0], %[r1], %[r2], %[r3], %[r12], %[lr]}\n\t"
+            "ldmia %[src]!, {%[r0], %[r1], %[r2], %[r3], %[r12], %[lr]}\n\t"
+            "stmia %[dst]!, {%[r0], %[r1], %[r2], %[r3], %[r12], %[lr]}\n\t"
+            "ldmia %[src]!, {%[r0], %[r1], %[r2], %[r3]}\n\t"
+            "stmia %[dst]!, {%[r0], %[r1], %[r2], %[r3]}\n\t"
+            "ldr %[r0], [%[src]], #8\n\t"
+            "str %[r0], [%[dst]], #8\n\t"
+            "ldrsb %[r0], [%[qp]], #1\n\t"
+            "mla %[r0], %[r0], %[m], %[k]\n\t"
+            "asr %[r0], %[r0], #16\n\t"
+            "strh %[r0], [%[dst], #-40]\n\t"
+            "cmp %[qp], %[qend]\n\t"
+            "bne 1b\n\t"
+            : [src] "+r"(src), [dst] "+r"(dst), [qp] "+r"(qp), [r0] "=&r"(r0), [r1] "=&r"(r1),
+              [r2] "=&r"(r2), [r3] "=&r"(r3), [r12] "=&r"(r12), [lr] "=&r"(lr)
+            : [qend] "r"(qend), [m] "r"(m), [k] "r"(half_up)
+            : "cc", "memory");
+        (void)r0, (void)r1, (void)r2, (void)r3, (void)r12, (void)lr;
         return;
     }
     int16_t *p = ring + emb_conv_ring_slot(EMB_QBLOCK, t, t);
