@@ -27,6 +27,8 @@
 
 #include "emb_dsp.h"
 
+/* clang-format off */
+
 /* Two words of a window run at byte offset OFF of %[P]: aligned (ldrd) or not (two ldr, the
  * second at OFF2). WB "!": pre-indexed, %[P] moves on by OFF first (OFF2 is then from there). */
 #define EMB_LD_AL(P, OFF, WB, OFF2) "ldrd %[a0], %[a1], [%[" P "], #" OFF "]" WB "\n\t"
@@ -39,39 +41,40 @@
  * the sum (smuad) or adds to it (smlad). */
 #define EMB_TAPS8(LDA, LDB, OFF, WB, OFF2, WLD, MUL0)                                              \
     LDA("pa", OFF, WB, OFF2)                                                                       \
-    WLD "sxtb16 %[l], %[w0]\n\t" MUL0 "\n\t"                                                       \
-        "sxtb16 %[l], %[w1]\n\t"                                                                   \
-        "smlad %[s], %[l], %[a1], %[s]\n\t" LDB("pb", OFF, WB,                                     \
-                                                OFF2) "sxtb16 %[l], %[w0], ror #8\n\t"             \
-                                                      "smlad %[s], %[l], %[a0], %[s]\n\t"          \
-                                                      "sxtb16 %[l], %[w1], ror #8\n\t"             \
-                                                      "smlad %[s], %[l], %[a1], %[s]\n\t"
+    WLD                                                                                            \
+    "sxtb16 %[l], %[w0]\n\t"                                                                       \
+    MUL0 "\n\t"                                                                                    \
+    "sxtb16 %[l], %[w1]\n\t"                                                                       \
+    "smlad %[s], %[l], %[a1], %[s]\n\t"                                                            \
+    LDB("pb", OFF, WB, OFF2)                                                                       \
+    "sxtb16 %[l], %[w0], ror #8\n\t"                                                               \
+    "smlad %[s], %[l], %[a0], %[s]\n\t"                                                            \
+    "sxtb16 %[l], %[w1], ror #8\n\t"                                                               \
+    "smlad %[s], %[l], %[a1], %[s]\n\t"
 
 #define EMB_FIRST "smuad %[s], %[l], %[a0]"
 #define EMB_NEXT "smlad %[s], %[l], %[a0], %[s]"
+#define EMB_W_AL(OFF, WB) "ldrd %[w0], %[w1], [%[q], #" OFF "]" WB "\n\t"
+#define EMB_W_UN(OFF, OFF2) "ldr %[w0], [%[q], #" OFF "]\n\tldr %[w1], [%[q], #" OFF2 "]\n\t"
 
 /* Channels c, c + 1 (c even; blocks word-aligned, so channel c + 1's weights are too): c + 1
  * first, its first loads moving %[pa], %[pb] on by two ring rows (144 bytes) and %[q] by two
- * blocks (68 bytes) to its weights; channel c is then 72 and 34 bytes below. */
+ * blocks (68 bytes) to its weights; channel c is then 72 and 34 bytes below. Sums: s1, s0. */
 #define EMB_PAIR(LDA, LDB)                                                                         \
-    EMB_TAPS8(LDA, LDB, "144", "!", "4", "ldrd %[w0], %[w1], [%[q], #68]!\n\t", EMB_FIRST)         \
-    EMB_TAPS8(LDA, LDB, "8", "", "12", "ldrd %[w0], %[w1], [%[q], #8]\n\t", EMB_NEXT)              \
-    EMB_TAPS8(LDA, LDB, "16", "", "20", "ldrd %[w0], %[w1], [%[q], #16]\n\t", EMB_NEXT)            \
-    EMB_TAPS8(LDA, LDB, "24", "", "28", "ldrd %[w0], %[w1], [%[q], #24]\n\t", EMB_NEXT)            \
-    "vmov s1, %[s]\n\t" EMB_TAPS8(LDA, LDB, "-72", "", "-68",                                      \
-                                  "ldr %[w0], [%[q], #-34]\n\tldr %[w1], [%[q], #-30]\n\t",        \
-                                  EMB_FIRST)                                                       \
-        EMB_TAPS8(LDA, LDB, "-64", "", "-60",                                                      \
-                  "ldr %[w0], [%[q], #-26]\n\tldr %[w1], [%[q], #-22]\n\t", EMB_NEXT)              \
-            EMB_TAPS8(LDA, LDB, "-56", "", "-52",                                                  \
-                      "ldr %[w0], [%[q], #-18]\n\tldr %[w1], [%[q], #-14]\n\t", EMB_NEXT)          \
-                EMB_TAPS8(LDA, LDB, "-48", "", "-44",                                              \
-                          "ldr %[w0], [%[q], #-10]\n\tldr %[w1], [%[q], #-6]\n\t",                 \
-                          EMB_NEXT) "vmov s0, %[s]\n\t"
+    EMB_TAPS8(LDA, LDB, "144", "!", "4", EMB_W_AL("68", "!"), EMB_FIRST)                           \
+    EMB_TAPS8(LDA, LDB, "8", "", "12", EMB_W_AL("8", ""), EMB_NEXT)                                \
+    EMB_TAPS8(LDA, LDB, "16", "", "20", EMB_W_AL("16", ""), EMB_NEXT)                              \
+    EMB_TAPS8(LDA, LDB, "24", "", "28", EMB_W_AL("24", ""), EMB_NEXT)                              \
+    "vmov s1, %[s]\n\t"                                                                            \
+    EMB_TAPS8(LDA, LDB, "-72", "", "-68", EMB_W_UN("-34", "-30"), EMB_FIRST)                       \
+    EMB_TAPS8(LDA, LDB, "-64", "", "-60", EMB_W_UN("-26", "-22"), EMB_NEXT)                        \
+    EMB_TAPS8(LDA, LDB, "-56", "", "-52", EMB_W_UN("-18", "-14"), EMB_NEXT)                        \
+    EMB_TAPS8(LDA, LDB, "-48", "", "-44", EMB_W_UN("-10", "-6"), EMB_NEXT)                         \
+    "vmov s0, %[s]\n\t"
 
 /* out[c], out[c + 1] from their sums in s0, s1: (0 + d * (float)isum) * hs + bias. d_c is the
  * low half of the word at block c, d_c+1 the high half of the word before its weights. */
-#define EMB_EPILOGUE(BIAS)                                                                         \
+#define EMB_EPILOGUE                                                                               \
     "vldr s2, [%[q], #-36]\n\t"                                                                    \
     "vldr s3, [%[q], #-4]\n\t"                                                                     \
     "vcvt.f32.s32 s0, s0\n\t"                                                                      \
@@ -83,21 +86,25 @@
     "vadd.f32 s0, %[z], s0\n\t"                                                                    \
     "vadd.f32 s1, %[z], s1\n\t"                                                                    \
     "vmul.f32 s0, s0, %[hs]\n\t"                                                                   \
-    "vmul.f32 s1, s1, %[hs]\n\t" BIAS "vstmia %[o]!, {s0, s1}\n\t"
-
-#define EMB_BIAS_ADD                                                                               \
+    "vmul.f32 s1, s1, %[hs]\n\t"                                                                   \
     "vldmia %[bi]!, {s2, s3}\n\t"                                                                  \
     "vadd.f32 s0, s0, s2\n\t"                                                                      \
-    "vadd.f32 s1, s1, s3\n\t"
+    "vadd.f32 s1, s1, s3\n\t"                                                                      \
+    "vstmia %[o]!, {s0, s1}\n\t"
 
 #define EMB_CONV_PAIRS(LDA, LDB)                                                                   \
-    __asm__ volatile(                                                                              \
-        "1:\n\t" EMB_PAIR(LDA, LDB) EMB_EPILOGUE(EMB_BIAS_ADD) "cmp %[o], %[end]\n\t"              \
-                                                               "bne 1b\n\t"                        \
-        : [q] "+r"(q), [pa] "+r"(pa), [pb] "+r"(pb), [o] "+r"(o), [bi] "+r"(bi), [a0] "=&r"(a0),   \
-          [a1] "=&r"(a1), [w0] "=&r"(w0), [w1] "=&r"(w1), [l] "=&r"(l), [s] "=&r"(s)               \
-        : [end] "r"(end), [hs] "t"(hs), [z] "t"(zero)                                              \
-        : "s0", "s1", "s2", "s3", "cc", "memory")
+    __asm__ volatile("1:\n\t"                                                                      \
+                     EMB_PAIR(LDA, LDB)                                                            \
+                     EMB_EPILOGUE                                                                  \
+                     "cmp %[o], %[end]\n\t"                                                        \
+                     "bne 1b\n\t"                                                                  \
+                     : [q] "+r"(q), [pa] "+r"(pa), [pb] "+r"(pb), [o] "+r"(o), [bi] "+r"(bi),    \
+                       [a0] "=&r"(a0), [a1] "=&r"(a1), [w0] "=&r"(w0), [w1] "=&r"(w1),            \
+                       [l] "=&r"(l), [s] "=&r"(s)                                                  \
+                     : [end] "r"(end), [hs] "t"(hs), [z] "t"(zero)                                 \
+                     : "s0", "s1", "s2", "s3", "cc", "memory")
+
+/* clang-format on */
 
 /* Row t into the ring (emb_conv_ring_store for k = 32, d a multiple of 4): x16 = (q * m +
  * 2^15) >> 16 per channel; when t % 4 == 0 each channel's row of 36 slots slides down one word
