@@ -238,18 +238,43 @@ void emb_attn_wsum_q8t(const int8_t *restrict p, const int8_t *restrict cols, ui
     }
 }
 
+/* (va . h, vb . h) over len values: fixed-length chunks with two sums, so gcc -O2 vectorizes
+ * them and each vector of h is loaded and widened once for both. */
+static void emb_dot2_i8(const int8_t *restrict va, const int8_t *restrict vb,
+                        const int8_t *restrict h, uint32_t len, int32_t *a_out, int32_t *b_out)
+{
+    const uint32_t len16 = len & ~(EMB_CHUNK - 1u);
+    int32_t a = 0, b = 0;
+    uint32_t i = 0;
+    for (; i < len16; i += EMB_CHUNK) {
+        int32_t ca = 0, cb = 0;
+        for (uint32_t k = 0; k < EMB_CHUNK; ++k) {
+            ca += (int32_t)va[i + k] * (int32_t)h[i + k];
+            cb += (int32_t)vb[i + k] * (int32_t)h[i + k];
+        }
+        a += ca, b += cb;
+    }
+    for (; i < len; ++i) {
+        a += (int32_t)va[i] * (int32_t)h[i];
+        b += (int32_t)vb[i] * (int32_t)h[i];
+    }
+    *a_out = a, *b_out = b;
+}
+
 void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows, uint32_t n,
                          uint32_t d, int32_t *outa, int32_t *outb)
 {
-    emb_attn_scores_q8(qa, rows, n, d, outa);
-    emb_attn_scores_q8(qb, rows, n, d, outb);
+    for (uint32_t j = 0; j < n; ++j) {
+        emb_dot2_i8(qa, qb, rows + (size_t)j * d, d, &outa[j], &outb[j]);
+    }
 }
 
 void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, uint32_t ld,
                         uint32_t n, uint32_t d, int32_t *outa, int32_t *outb)
 {
-    emb_attn_wsum_q8t(pa, cols, ld, n, d, outa);
-    emb_attn_wsum_q8t(pb, cols, ld, n, d, outb);
+    for (uint32_t i = 0; i < d; ++i) {
+        emb_dot2_i8(pa, pb, cols + (size_t)i * ld, n, &outa[i], &outb[i]);
+    }
 }
 
 #endif /* !EMB_KERNELS_ARM_DSP */
