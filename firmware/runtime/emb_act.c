@@ -36,18 +36,7 @@ void emb_act_load_row(const emb_act_t *a, uint32_t row, float *x)
         }
         return;
     }
-    const int8_t *q = a->q8 + (size_t)row * d; /* (d) */
-    const float scale = a->scales[row];
-    uint32_t i = 0;
-    for (; i + 4u <= d; i += 4u) { /* unrolled: gcc -O2 does not */
-        x[i] = (float)q[i] * scale;
-        x[i + 1u] = (float)q[i + 1u] * scale;
-        x[i + 2u] = (float)q[i + 2u] * scale;
-        x[i + 3u] = (float)q[i + 3u] * scale;
-    }
-    for (; i < d; ++i) {
-        x[i] = (float)q[i] * scale;
-    }
+    emb_dequant_i8(a->q8 + (size_t)row * d, a->scales[row], d, x);
 }
 
 #if !EMB_KERNELS_ARM_DSP

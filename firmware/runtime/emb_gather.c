@@ -17,19 +17,7 @@ static void emb_gather_q8(const emb_qtensor_t *table, uint32_t row, float *out)
         const uint32_t off = (uint32_t)(e % EMB_QBLOCK);
         const uint32_t left = cols - j;
         const uint32_t take = EMB_QBLOCK - off < left ? EMB_QBLOCK - off : left;
-        const float d = emb_f16_to_f32_fast(blk->d);
-        const int8_t *q = blk->qs + off;
-        float *o = out + j;
-        uint32_t i = 0;
-        for (; i + 4u <= take; i += 4u) { /* unrolled: gcc -O2 does not */
-            o[i] = (float)q[i] * d;
-            o[i + 1u] = (float)q[i + 1u] * d;
-            o[i + 2u] = (float)q[i + 2u] * d;
-            o[i + 3u] = (float)q[i + 3u] * d;
-        }
-        for (; i < take; ++i) {
-            o[i] = (float)q[i] * d;
-        }
+        emb_dequant_i8(blk->qs + off, emb_f16_to_f32_fast(blk->d), take, out + j);
         j += take;
         e += take;
     }

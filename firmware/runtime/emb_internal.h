@@ -191,6 +191,30 @@ static inline emb_status_t emb_linear_q8_check(const emb_qtensor_t *w, const int
 
 /* The last float operations of a row of emb_linear_q8: (sum of scaled block sums) * x scale,
  * then + bias; every variant ends a row with exactly these. */
+/* emb_linear_q8_check for both inputs of emb_linear2_q8. */
+static inline emb_status_t emb_linear2_q8_check(const emb_qtensor_t *w, const int8_t *xa,
+                                                const float *ya, const int8_t *xb, const float *yb)
+{
+    const emb_status_t st = emb_linear_q8_check(w, xa, ya);
+    return st != EMB_OK ? st : emb_linear_q8_check(w, xb, yb);
+}
+
+/* out[i] = (float)q[i] * scale, i < n: an int8 run dequantized (unrolled by four: gcc -O2
+ * does not). */
+static inline void emb_dequant_i8(const int8_t *q, float scale, uint32_t n, float *out)
+{
+    uint32_t i = 0;
+    for (; i + 4u <= n; i += 4u) {
+        out[i] = (float)q[i] * scale;
+        out[i + 1u] = (float)q[i + 1u] * scale;
+        out[i + 2u] = (float)q[i + 2u] * scale;
+        out[i + 3u] = (float)q[i + 3u] * scale;
+    }
+    for (; i < n; ++i) {
+        out[i] = (float)q[i] * scale;
+    }
+}
+
 static inline float emb_linear_q8_out(float acc, float xs, const float *bias, uint32_t r)
 {
     const float v = acc * xs;

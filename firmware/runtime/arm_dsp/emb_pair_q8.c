@@ -131,8 +131,7 @@ __attribute__((noinline)) static void emb_linear2_rows4(const emb_block_q8_t *k0
 emb_status_t emb_linear2_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xa, float xsa,
                             const int8_t *xb, float xsb, float *ya, float *yb)
 {
-    emb_status_t st = emb_linear_q8_check(w, xa, ya);
-    st = st != EMB_OK ? st : emb_linear_q8_check(w, xb, yb);
+    emb_status_t st = emb_linear2_q8_check(w, xa, ya, xb, yb);
     if (st != EMB_OK) {
         return st;
     }
