@@ -2,8 +2,9 @@
  * The two MAC-heavy parts of attention on int8 rows, in integers: the scores q . h_j and the
  * weighted sum p . h, both over int8 codes (the caller applies the scales once per score and
  * once per output); emb_attention_row_q8 is one attention row built on them. The _ref functions are
- * the reference; the plain names here are the portable twins (fixed-length inner chunks gcc -O2
- * vectorizes); firmware/runtime/arm_dsp/ has the DSP ones.
+ * the reference; the plain names here are the portable twins (the shared vector widened to
+ * int16 once, fixed-length loops gcc -O2 vectorizes); firmware/runtime/arm_dsp/ has the DSP
+ * ones.
  */
 #include "emb_quant.h"
 
@@ -184,26 +185,22 @@ void emb_attention_rows2_q8(const float *qa, const float *qb, const emb_act_t *k
 
 #if !EMB_KERNELS_ARM_DSP
 
-#define EMB_CHUNK 16u /* values per vectorized chunk: one 128-bit vector of int8 */
+/* The portable twins: the vector that meets every row (q, or a chunk of p) widened to int16
+ * once, then emb_dot_w16 / emb_dot2_w16 (emb_internal.h) per row or column. Vectors longer
+ * than EMB_WIDE16 go in chunks. */
 
 void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
-    const uint32_t d16 = d & ~(EMB_CHUNK - 1u);
+    int16_t qw[EMB_WIDE16];
     for (uint32_t j = 0; j < n; ++j) {
-        const int8_t *h = rows + (size_t)j * d; /* (d) */
-        int32_t s = 0;
-        uint32_t i = 0;
-        for (; i < d16; i += EMB_CHUNK) {
-            int32_t c = 0;
-            for (uint32_t k = 0; k < EMB_CHUNK; ++k) {
-                c += (int32_t)q[i + k] * (int32_t)h[i + k];
-            }
-            s += c;
+        out[j] = 0;
+    }
+    for (uint32_t c = 0; c < d; c += EMB_WIDE16) { /* chunks of q */
+        const uint32_t len = d - c < EMB_WIDE16 ? d - c : EMB_WIDE16;
+        emb_widen_i16(q + c, len, qw);
+        for (uint32_t j = 0; j < n; ++j) {
+            out[j] += emb_dot_w16(qw, rows + (size_t)j * d + c, len);
         }
-        for (; i < d; ++i) {
-            s += (int32_t)q[i] * (int32_t)h[i];
-        }
-        out[j] = s;
     }
 }
 
@@ -211,20 +208,13 @@ void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_
 void emb_attn_wsum_q8(const int8_t *restrict p, const int8_t *restrict rows, uint32_t n, uint32_t d,
                       int32_t *restrict out)
 {
-    const uint32_t d16 = d & ~(EMB_CHUNK - 1u);
     for (uint32_t i = 0; i < d; ++i) {
         out[i] = 0;
     }
     for (uint32_t j = 0; j < n; ++j) {
         const int8_t *h = rows + (size_t)j * d; /* (d) */
         const int32_t pj = p[j];
-        uint32_t i = 0;
-        for (; i < d16; i += EMB_CHUNK) {
-            for (uint32_t k = 0; k < EMB_CHUNK; ++k) {
-                out[i + k] += pj * (int32_t)h[i + k];
-            }
-        }
-        for (; i < d; ++i) {
+        for (uint32_t i = 0; i < d; ++i) {
             out[i] += pj * (int32_t)h[i];
         }
     }
@@ -233,47 +223,54 @@ void emb_attn_wsum_q8(const int8_t *restrict p, const int8_t *restrict rows, uin
 void emb_attn_wsum_q8t(const int8_t *restrict p, const int8_t *restrict cols, uint32_t ld,
                        uint32_t n, uint32_t d, int32_t *restrict out)
 {
+    int16_t pw[EMB_WIDE16];
     for (uint32_t i = 0; i < d; ++i) {
-        emb_attn_scores_q8(p, cols + (size_t)i * ld, 1u, n, out + i); /* one dot of length n */
+        out[i] = 0;
     }
-}
-
-/* (va . h, vb . h) over len values: fixed-length chunks with two sums, so gcc -O2 vectorizes
- * them and each vector of h is loaded and widened once for both. */
-static void emb_dot2_i8(const int8_t *restrict va, const int8_t *restrict vb,
-                        const int8_t *restrict h, uint32_t len, int32_t *a_out, int32_t *b_out)
-{
-    const uint32_t len16 = len & ~(EMB_CHUNK - 1u);
-    int32_t a = 0, b = 0;
-    uint32_t i = 0;
-    for (; i < len16; i += EMB_CHUNK) {
-        int32_t ca = 0, cb = 0;
-        for (uint32_t k = 0; k < EMB_CHUNK; ++k) {
-            ca += (int32_t)va[i + k] * (int32_t)h[i + k];
-            cb += (int32_t)vb[i + k] * (int32_t)h[i + k];
+    for (uint32_t j = 0; j < n; j += EMB_WIDE16) { /* chunks of keys */
+        const uint32_t len = n - j < EMB_WIDE16 ? n - j : EMB_WIDE16;
+        emb_widen_i16(p + j, len, pw);
+        for (uint32_t i = 0; i < d; ++i) {
+            out[i] += emb_dot_w16(pw, cols + (size_t)i * ld + j, len);
         }
-        a += ca, b += cb;
     }
-    for (; i < len; ++i) {
-        a += (int32_t)va[i] * (int32_t)h[i];
-        b += (int32_t)vb[i] * (int32_t)h[i];
-    }
-    *a_out = a, *b_out = b;
 }
 
 void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows, uint32_t n,
                          uint32_t d, int32_t *outa, int32_t *outb)
 {
+    int16_t qw[2][EMB_WIDE16];
     for (uint32_t j = 0; j < n; ++j) {
-        emb_dot2_i8(qa, qb, rows + (size_t)j * d, d, &outa[j], &outb[j]);
+        outa[j] = outb[j] = 0;
+    }
+    for (uint32_t c = 0; c < d; c += EMB_WIDE16) {
+        const uint32_t len = d - c < EMB_WIDE16 ? d - c : EMB_WIDE16;
+        emb_widen_i16(qa + c, len, qw[0]);
+        emb_widen_i16(qb + c, len, qw[1]);
+        for (uint32_t j = 0; j < n; ++j) {
+            int32_t a, b;
+            emb_dot2_w16(qw[0], qw[1], rows + (size_t)j * d + c, len, &a, &b);
+            outa[j] += a, outb[j] += b;
+        }
     }
 }
 
 void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, uint32_t ld,
                         uint32_t n, uint32_t d, int32_t *outa, int32_t *outb)
 {
+    int16_t pw[2][EMB_WIDE16];
     for (uint32_t i = 0; i < d; ++i) {
-        emb_dot2_i8(pa, pb, cols + (size_t)i * ld, n, &outa[i], &outb[i]);
+        outa[i] = outb[i] = 0;
+    }
+    for (uint32_t j = 0; j < n; j += EMB_WIDE16) {
+        const uint32_t len = n - j < EMB_WIDE16 ? n - j : EMB_WIDE16;
+        emb_widen_i16(pa + j, len, pw[0]);
+        emb_widen_i16(pb + j, len, pw[1]);
+        for (uint32_t i = 0; i < d; ++i) {
+            int32_t a, b;
+            emb_dot2_w16(pw[0], pw[1], cols + (size_t)i * ld + j, len, &a, &b);
+            outa[i] += a, outb[i] += b;
+        }
     }
 }
 

@@ -221,4 +221,77 @@ static inline float emb_linear_q8_out(float acc, float xs, const float *bias, ui
     return bias != NULL ? v + bias[r] : v;
 }
 
+#if !EMB_KERNELS_ARM_DSP
+/* ---- the portable twins' integer dot products ----
+ * One input widened to int16 once (emb_widen_i16) times int8 runs: loops of a fixed trip
+ * count (128, then 32), which gcc -O2 vectorizes (its default cost model takes only loops it
+ * can count) into int16 multiply-adds with one reduction per loop; the rest one at a time.
+ * Exact: every product and sum is an integer. */
+
+#define EMB_WIDE16 128u /* values of an input widened to int16 on the stack at a time */
+
+static inline void emb_widen_i16(const int8_t *v, uint32_t n, int16_t *w)
+{
+    for (uint32_t i = 0; i < n; ++i) {
+        w[i] = v[i];
+    }
+}
+
+/* x . h over len values. */
+static inline int32_t emb_dot_w16(const int16_t *restrict x, const int8_t *restrict h, uint32_t len)
+{
+    int32_t s = 0;
+    uint32_t i = 0;
+    for (; i + 128u <= len; i += 128u) {
+        int32_t c = 0;
+        for (uint32_t k = 0; k < 128u; ++k) {
+            c += x[i + k] * (int16_t)h[i + k];
+        }
+        s += c;
+    }
+    for (; i + 32u <= len; i += 32u) {
+        int32_t c = 0;
+        for (uint32_t k = 0; k < 32u; ++k) {
+            c += x[i + k] * (int16_t)h[i + k];
+        }
+        s += c;
+    }
+    for (; i < len; ++i) {
+        s += x[i] * (int16_t)h[i];
+    }
+    return s;
+}
+
+/* (xa . h, xb . h) over len values: each run of h loaded and widened once for both. */
+static inline void emb_dot2_w16(const int16_t *restrict xa, const int16_t *restrict xb,
+                                const int8_t *restrict h, uint32_t len, int32_t *sa, int32_t *sb)
+{
+    int32_t a = 0, b = 0;
+    uint32_t i = 0;
+    for (; i + 128u <= len; i += 128u) {
+        int32_t ca = 0, cb = 0;
+        for (uint32_t k = 0; k < 128u; ++k) {
+            const int16_t v = h[i + k];
+            ca += xa[i + k] * v;
+            cb += xb[i + k] * v;
+        }
+        a += ca, b += cb;
+    }
+    for (; i + 32u <= len; i += 32u) {
+        int32_t ca = 0, cb = 0;
+        for (uint32_t k = 0; k < 32u; ++k) {
+            const int16_t v = h[i + k];
+            ca += xa[i + k] * v;
+            cb += xb[i + k] * v;
+        }
+        a += ca, b += cb;
+    }
+    for (; i < len; ++i) {
+        a += xa[i] * (int16_t)h[i];
+        b += xb[i] * (int16_t)h[i];
+    }
+    *sa = a, *sb = b;
+}
+#endif /* !EMB_KERNELS_ARM_DSP */
+
 #endif /* EMB_INTERNAL_H */

@@ -3,8 +3,9 @@
  * int8 activation codes summed in int32 per block, scaled once per block (the block's fp16
  * scale), the row's float sum scaled once by the activation scale xs at the end.
  * emb_linear_q8_ref is the reference: one walk over the blocks in storage order, cut into
- * segments at row ends (any layout). emb_linear_q8 here is the portable twin (rows of whole
- * blocks, fixed-length block dots gcc vectorizes); firmware/runtime/arm_dsp/ has the DSP one.
+ * segments at row ends (any layout). emb_linear_q8 here is the portable twin (x widened to
+ * int16 once, fixed-length block dots gcc vectorizes; rows of whole blocks or rows shorter
+ * than a block); firmware/runtime/arm_dsp/ has the DSP one.
  */
 #include "emb_internal.h"
 
@@ -81,7 +82,8 @@ emb_status_t emb_linear_q8_ref(const emb_qtensor_t *w, const float *bias, const 
 #if !EMB_KERNELS_ARM_DSP
 
 /* sum q[i] * x[i] over one whole block: a fixed trip count, so gcc -O2 (whose default cost
- * model vectorizes only loops with no remainder) turns it into int8 -> int32 vector code. */
+ * model vectorizes only loops with no remainder) turns it into int8 -> int32 vector code
+ * (the path for inputs wider than EMB_WIDE16). */
 static inline int32_t emb_block_dot_i8(const int8_t *q, const int8_t *x)
 {
     int32_t s = 0;
@@ -89,6 +91,23 @@ static inline int32_t emb_block_dot_i8(const int8_t *q, const int8_t *x)
         s += (int32_t)q[i] * (int32_t)x[i];
     }
     return s;
+}
+
+/* q8 rows shorter than a block (the embedder's 16-column projections): a block holds
+ * EMB_QBLOCK / cols whole rows, each row one sum times its block's scale. */
+static void emb_linear_q8_short(const emb_qtensor_t *w, const float *bias, const int16_t *xw,
+                                float xs, float *y)
+{
+    const uint32_t cols = w->cols, per_blk = EMB_QBLOCK / cols;
+    for (uint32_t r = 0; r < w->rows; ++r) {
+        const emb_block_q8_t *blk = &w->blocks[r / per_blk];
+        float acc = 0.0f;
+        if (blk->d != 0u) {
+            acc += emb_f16_to_f32_fast(blk->d) *
+                   (float)emb_dot_w16(xw, blk->qs + (r % per_blk) * cols, cols);
+        }
+        y[r] = emb_linear_q8_out(acc, xs, bias, r);
+    }
 }
 
 emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8_t *xq, float xs,
@@ -99,6 +118,15 @@ emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8
         return st;
     }
     const int mixed = w->encoding == EMB_QT_MIXED;
+    int16_t xw[EMB_WIDE16]; /* x widened once for every row (inputs up to EMB_WIDE16) */
+    const int wide = w->cols <= EMB_WIDE16;
+    if (wide) {
+        emb_widen_i16(xq, w->cols, xw);
+    }
+    if (w->encoding == EMB_QT_Q8 && wide && w->cols < EMB_QBLOCK && EMB_QBLOCK % w->cols == 0u) {
+        emb_linear_q8_short(w, bias, xw, xs, y);
+        return EMB_OK;
+    }
     if ((w->encoding != EMB_QT_Q8 && !mixed) || w->cols % EMB_QBLOCK != 0u) {
         return emb_linear_q8_ref(w, bias, xq, xs, y); /* rare layouts: the reference */
     }
@@ -108,15 +136,18 @@ emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8
     uint32_t b = 0;                        /* block index, for the mask */
     for (uint32_t r = 0; r < w->rows; ++r) {
         float acc = 0.0f;
-        const int8_t *xb = xq; /* (EMB_QBLOCK) codes under block b */
-        for (uint32_t i = 0; i < per_row; ++i, ++b, xb += EMB_QBLOCK) {
+        for (uint32_t i = 0; i < per_row; ++i, ++b) {
+            const int8_t *xb = xq + (size_t)i * EMB_QBLOCK; /* (EMB_QBLOCK) codes of block b */
             if (mixed && emb_mask_bit(w->mask, b)) {
                 acc += emb_dot_f16_q8(h, xb, EMB_QBLOCK);
                 h += EMB_QBLOCK;
                 continue;
             }
             if (blk->d != 0u) { /* an all-zero block contributes nothing */
-                acc += emb_f16_to_f32_fast(blk->d) * (float)emb_block_dot_i8(blk->qs, xb);
+                const int32_t s =
+                    wide ? emb_dot_w16(xw + (size_t)i * EMB_QBLOCK, blk->qs, EMB_QBLOCK)
+                         : emb_block_dot_i8(blk->qs, xb);
+                acc += emb_f16_to_f32_fast(blk->d) * (float)s;
             }
             ++blk;
         }
