@@ -185,23 +185,49 @@ void emb_attention_rows2_q8(const float *qa, const float *qb, const emb_act_t *k
 
 #if !EMB_KERNELS_ARM_DSP
 
-/* The portable twins: the vector that meets every row (q, or a chunk of p) widened to int16
- * once, then emb_dot_w16 / emb_dot2_w16 (emb_internal.h) per row or column. Vectors longer
- * than EMB_WIDE16 go in chunks. */
+/* The portable twins: each is count dot products of one vector (or two) against int8 runs
+ * `stride` apart (the scores: H's rows; the weighted sum on columns: H's columns), the
+ * vector widened to int16 once per chunk of EMB_WIDE16 values, then emb_dot_w16 /
+ * emb_dot2_w16 (emb_internal.h) per run. */
+
+static void emb_runs_dot(const int8_t *v, const int8_t *runs, size_t stride, uint32_t len,
+                         uint32_t count, int32_t *out)
+{
+    int16_t vw[EMB_WIDE16];
+    for (uint32_t o = 0; o < count; ++o) {
+        out[o] = 0;
+    }
+    for (uint32_t c = 0; c < len; c += EMB_WIDE16) {
+        const uint32_t m = len - c < EMB_WIDE16 ? len - c : EMB_WIDE16;
+        emb_widen_i16(v + c, m, vw);
+        for (uint32_t o = 0; o < count; ++o) {
+            out[o] += emb_dot_w16(vw, runs + (size_t)o * stride + c, m);
+        }
+    }
+}
+
+static void emb_runs_dot2(const int8_t *va, const int8_t *vb, const int8_t *runs, size_t stride,
+                          uint32_t len, uint32_t count, int32_t *outa, int32_t *outb)
+{
+    int16_t vw[2][EMB_WIDE16];
+    for (uint32_t o = 0; o < count; ++o) {
+        outa[o] = outb[o] = 0;
+    }
+    for (uint32_t c = 0; c < len; c += EMB_WIDE16) {
+        const uint32_t m = len - c < EMB_WIDE16 ? len - c : EMB_WIDE16;
+        emb_widen_i16(va + c, m, vw[0]);
+        emb_widen_i16(vb + c, m, vw[1]);
+        for (uint32_t o = 0; o < count; ++o) {
+            int32_t a, b;
+            emb_dot2_w16(vw[0], vw[1], runs + (size_t)o * stride + c, m, &a, &b);
+            outa[o] += a, outb[o] += b;
+        }
+    }
+}
 
 void emb_attn_scores_q8(const int8_t *q, const int8_t *rows, uint32_t n, uint32_t d, int32_t *out)
 {
-    int16_t qw[EMB_WIDE16];
-    for (uint32_t j = 0; j < n; ++j) {
-        out[j] = 0;
-    }
-    for (uint32_t c = 0; c < d; c += EMB_WIDE16) { /* chunks of q */
-        const uint32_t len = d - c < EMB_WIDE16 ? d - c : EMB_WIDE16;
-        emb_widen_i16(q + c, len, qw);
-        for (uint32_t j = 0; j < n; ++j) {
-            out[j] += emb_dot_w16(qw, rows + (size_t)j * d + c, len);
-        }
-    }
+    emb_runs_dot(q, rows, d, d, n, out);
 }
 
 /* restrict: int8_t is a character type, so without it every store to out may alias rows. */
@@ -220,58 +246,22 @@ void emb_attn_wsum_q8(const int8_t *restrict p, const int8_t *restrict rows, uin
     }
 }
 
-void emb_attn_wsum_q8t(const int8_t *restrict p, const int8_t *restrict cols, uint32_t ld,
-                       uint32_t n, uint32_t d, int32_t *restrict out)
+void emb_attn_wsum_q8t(const int8_t *p, const int8_t *cols, uint32_t ld, uint32_t n, uint32_t d,
+                       int32_t *out)
 {
-    int16_t pw[EMB_WIDE16];
-    for (uint32_t i = 0; i < d; ++i) {
-        out[i] = 0;
-    }
-    for (uint32_t j = 0; j < n; j += EMB_WIDE16) { /* chunks of keys */
-        const uint32_t len = n - j < EMB_WIDE16 ? n - j : EMB_WIDE16;
-        emb_widen_i16(p + j, len, pw);
-        for (uint32_t i = 0; i < d; ++i) {
-            out[i] += emb_dot_w16(pw, cols + (size_t)i * ld + j, len);
-        }
-    }
+    emb_runs_dot(p, cols, ld, n, d, out);
 }
 
 void emb_attn_scores2_q8(const int8_t *qa, const int8_t *qb, const int8_t *rows, uint32_t n,
                          uint32_t d, int32_t *outa, int32_t *outb)
 {
-    int16_t qw[2][EMB_WIDE16];
-    for (uint32_t j = 0; j < n; ++j) {
-        outa[j] = outb[j] = 0;
-    }
-    for (uint32_t c = 0; c < d; c += EMB_WIDE16) {
-        const uint32_t len = d - c < EMB_WIDE16 ? d - c : EMB_WIDE16;
-        emb_widen_i16(qa + c, len, qw[0]);
-        emb_widen_i16(qb + c, len, qw[1]);
-        for (uint32_t j = 0; j < n; ++j) {
-            int32_t a, b;
-            emb_dot2_w16(qw[0], qw[1], rows + (size_t)j * d + c, len, &a, &b);
-            outa[j] += a, outb[j] += b;
-        }
-    }
+    emb_runs_dot2(qa, qb, rows, d, d, n, outa, outb);
 }
 
 void emb_attn_wsum2_q8t(const int8_t *pa, const int8_t *pb, const int8_t *cols, uint32_t ld,
                         uint32_t n, uint32_t d, int32_t *outa, int32_t *outb)
 {
-    int16_t pw[2][EMB_WIDE16];
-    for (uint32_t i = 0; i < d; ++i) {
-        outa[i] = outb[i] = 0;
-    }
-    for (uint32_t j = 0; j < n; j += EMB_WIDE16) {
-        const uint32_t len = n - j < EMB_WIDE16 ? n - j : EMB_WIDE16;
-        emb_widen_i16(pa + j, len, pw[0]);
-        emb_widen_i16(pb + j, len, pw[1]);
-        for (uint32_t i = 0; i < d; ++i) {
-            int32_t a, b;
-            emb_dot2_w16(pw[0], pw[1], cols + (size_t)i * ld + j, len, &a, &b);
-            outa[i] += a, outb[i] += b;
-        }
-    }
+    emb_runs_dot2(pa, pb, cols, ld, n, d, outa, outb);
 }
 
 #endif /* !EMB_KERNELS_ARM_DSP */
