@@ -11,7 +11,8 @@ from embbert_mcu.checkpoint import Checkpoint, save_checkpoint
 from embbert_mcu.config import preset
 from embbert_mcu.errors import ExportError
 from embbert_mcu.export.graph import build_ir
-from embbert_mcu.export.lower import check_supported, lower_graph
+from embbert_mcu.export.irmap import check_supported
+from embbert_mcu.export.lower import lower_graph
 from embbert_mcu.model import EfficientEncoder, build_classifier
 
 L = 16
@@ -109,7 +110,7 @@ def test_a_block_missing_its_conv_branch_is_refused():
 
 
 def test_every_compute_node_is_named_by_a_kernel_call(nano):
-    from embbert_mcu.export.lower import lambda_nodes
+    from embbert_mcu.export.irmap import lambda_nodes
 
     ir = build_ir(nano, L)
     sched = lower_graph(ir, nano, "embbert", "int8")

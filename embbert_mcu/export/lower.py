@@ -1,8 +1,7 @@
 """Stage 2: lower the graph IR onto the C runtime's kernels.
 
-Every IR node must belong to a module whose ops the lowering knows (``SUPPORTED``); anything
-else is an ExportError naming the op and the module. The IR's nodes, grouped by module, then
-map onto row loops of kernel calls:
+The IR is first checked against what the kernels implement (irmap.py); its nodes, grouped by
+module, then map onto row loops of kernel calls:
 
 - embed: for each of the n rows, gather + project the token and position rows, add the
   segment row, store the row into X;
@@ -22,90 +21,13 @@ passes one statement takes the sequence's int16 window scale and clears a ring o
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
-from ..config import N_SEGMENTS
 from ..errors import ExportError
 from .graph import GraphIR
+from .irmap import annotate, check_segments, check_structure, check_supported
 from .schedule import Buffer, Loop, Op, Schedule, Stage
 from .symbols import lambda_symbol, tensor_symbol
-
-# module class -> aten ops the lowering implements for nodes owned by that module.
-SUPPORTED: dict[str, frozenset[str]] = {
-    "EmbBertForClassification": frozenset({"aten.select", "aten.slice"}),
-    # segment ids and the key mask, computed inline from the ids in C
-    "EmbBERT": frozenset({"aten.eq", "aten._assert_tensor_metadata", "aten.to", "aten.cumsum",
-                          "aten.sub", "aten.gt", "aten.where", "aten.ne"}),
-    "NanoEmbedder": frozenset({"aten.arange", "aten.add"}),
-    "Embedding": frozenset({"aten.embedding"}),
-    "Linear": frozenset({"aten.linear"}),
-    "RMSNorm": frozenset({"aten.rms_norm"}),
-    "Dropout": frozenset({"aten.dropout"}),  # identity at inference
-    "Conv1d": frozenset({"aten.conv1d"}),
-    "EfficientEncoder": frozenset({
-        "aten.mul", "aten.sum", "aten.exp", "aten.select",  # lambdas, folded at export
-        "aten.transpose", "aten.matmul", "aten.div", "aten.unsqueeze", "aten.bitwise_not",
-        "aten.masked_fill", "aten.softmax", "aten.nan_to_num",  # fused attention row
-        "aten.slice", "aten.silu", "aten.sub",  # causal conv, SiLU, weighted difference
-    }),
-}
-ROOT_TYPE = "EmbBertForClassification"
-# The ops that carry the computation, per group of modules: the graph must contain exactly
-# these, or a kernel call would be missing (e.g. a forward that skips the conv branch).
-EXPECTED_OPS: dict[str, dict[str, int]] = {
-    "embedder": {"aten.embedding": 3, "aten.linear": 2, "aten.add": 2},
-    "block": {"aten.rms_norm": 1, "aten.linear": 3, "aten.matmul": 2, "aten.softmax": 1,
-              "aten.conv1d": 1, "aten.silu": 1, "aten.exp": 1, "aten.sub": 1},
-    "head": {"aten.linear": 1},
-}
-BLOCK_LINEARS = ("q", "out", "contract")
-
-
-def check_supported(ir: GraphIR) -> None:
-    """Raise ExportError for the first node the C kernels cannot run."""
-    for node in ir.nodes:
-        owner = node.module_type or ir.modules.get("", "")
-        allowed = SUPPORTED.get(owner)
-        if allowed is None or node.op not in allowed:
-            where = node.module or "<root>"
-            raise ExportError(
-                f"cannot lower op {node.op} (node {node.name}) in module {where} "
-                f"({owner or 'root'}): no C kernel implements it there",
-                hint="the C runtime implements EmbBERT's ops only; remove the op or add a "
-                     "kernel to firmware/runtime and a lowering rule to embbert_mcu/export/lower.py",
-            )
-    if ir.modules.get("") != ROOT_TYPE:
-        raise ExportError(f"cannot export a {ir.modules.get('')}: only {ROOT_TYPE} is lowered",
-                          hint="export a fine-tuned classifier checkpoint")
-
-
-def _check_group(ir: GraphIR, prefix: str, kind: str, linears: tuple[str, ...]) -> None:
-    nodes = ir.by_module(prefix)
-    wrong = []
-    for op, count in EXPECTED_OPS[kind].items():
-        found = sum(1 for n in nodes if n.op == op)
-        if found != count:
-            wrong.append(f"{op} {found} time(s) (expected {count})")
-    if wrong:
-        raise ExportError(f"module {prefix} runs " + ", ".join(wrong),
-                          hint="the exporter lowers EmbBERT's forward as embbert_mcu.model defines it")
-    order = tuple(n.module for n in nodes if n.op == "aten.linear")
-    if order != linears:
-        raise ExportError(f"module {prefix} applies its linears as {order}, expected {linears}",
-                          hint="the exporter lowers EmbBERT's forward as embbert_mcu.model defines it")
-
-
-def check_structure(ir: GraphIR, n_layers: int) -> None:
-    """Every block, the embedder and the head hold the ops their kernel calls implement."""
-    emb = "backbone.embedder"
-    _check_group(ir, emb, "embedder", (f"{emb}.tok_proj", f"{emb}.pos_proj"))
-    for i in range(n_layers):
-        m = f"backbone.blocks.{i}"
-        _check_group(ir, m, "block", tuple(f"{m}.{name}" for name in BLOCK_LINEARS))
-    _check_group(ir, "head", "head", ("head",))
-
 
 class _Builder:
     """Collects buffers and ops while the stages are laid out."""
@@ -128,6 +50,11 @@ class _Builder:
 
     def sym(self, key: str) -> str:
         return tensor_symbol(self.prefix, key)
+
+    def linear_args(self, module: str) -> tuple[str, str, tuple[int, ...]]:
+        """A linear's weight symbol, bias argument ("NULL" without one) and (out, in) shape."""
+        bias = self.sym(f"{module}.bias") if f"{module}.bias" in self.shapes else "NULL"
+        return self.sym(f"{module}.weight"), bias, self.shapes[f"{module}.weight"]
 
     def vec(self, name: str, count: int, what: str) -> str:
         self.schedule.buffers[name] = Buffer(name, "float", count, f"({what},) = ({count},)")
@@ -161,9 +88,7 @@ def _is_table(key: str) -> bool:
 
 
 def _linear(b: _Builder, module: str, x: str, y: str) -> list[Op]:
-    w = b.sym(f"{module}.weight")
-    bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
-    shape = b.shapes[f"{module}.weight"]  # (out, in)
+    w, bias_arg, shape = b.linear_args(module)
     macs = (shape[0] * shape[1], 0)
     if b.mac_dtype != "int8":
         return [Op(f"emb_linear_f32(&{w}, {bias_arg}, {x}, {y})", module, "aten.linear",
@@ -237,11 +162,10 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
     """Output row i from H: streaming attention row, causal conv row, weighted difference."""
     cfg, m, p = b.cfg, f"backbone.blocks.{layer}", f"b{layer}_"
     d, width, H = cfg.d_model, cfg.d_model * cfg.conv_expansion, b.act_bufs("act_h")
-    h2, q, ctx = b.vec(p + "hrow", d, "d"), b.vec(p + "q", d, "d"), b.vec(p + "ctx", d, "d")
-    a1 = b.vec(p + "a1", d, "d")
+    q, ctx, a1 = b.vec(p + "q", d, "d"), b.vec(p + "ctx", d, "d"), b.vec(p + "a1", d, "d")
     row = "" if b.integer_conv else b.vec(p + "convrow", d, "d")  # the float conv's taps
     c, a2 = b.vec(p + "c", width, "alpha*d"), b.vec(p + "a2", d, "d")
-    scores, lam = b.vec(p + "scores", cfg.max_len, "l"), lambda_symbol(b.prefix, layer)
+    scores = b.vec(p + "scores", cfg.max_len, "l")
     if b.mac_dtype == "int8":  # integer scores and weighted sum (float kv rows: the float row)
         width_nd = max(cfg.max_len, d)
         codes = p + "att_codes"
@@ -257,9 +181,9 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
                        "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul (fused row)",
                        reads=(q,) + H, writes=(ctx, scores), macs=(0, 2 * d))
     if b.mac_dtype == "int8" and b.act_dtype == "int8":  # q's input: H's stored row as it is
-        q_ops = [_linear_stored(b, m + ".q", "act_h", "(size_t)i", q)]
-        b.schedule.buffers.pop(h2)
+        q_ops = [_linear_stored(b, m + ".q", ("(size_t)i",), (q,))]
     else:
+        h2 = b.vec(p + "hrow", d, "d")
         q_ops = [Op(f"emb_act_load_row(&act_h, (uint32_t)i, {h2})", m, "load H (act)", reads=H,
                     writes=(h2,)), *_linear(b, m + ".q", h2, q)]
     return [
@@ -267,11 +191,23 @@ def _row_ops(b: _Builder, layer: int) -> list[Op]:
         attention,
         *_linear(b, m + ".out", ctx, a1),
         _conv(b, layer, row, c),
-        Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,)),
+        _silu(b, layer, c),
         *_linear(b, m + ".contract", c, a2),
-        Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
-           "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,)),
+        _wdiff(b, layer, a1, a2),
     ]
+
+
+def _silu(b: _Builder, layer: int, c: str) -> Op:
+    width = b.cfg.d_model * b.cfg.conv_expansion
+    return Op(f"emb_silu_f32({c}, {width}u)", f"backbone.blocks.{layer}", "aten.silu",
+              reads=(c,), writes=(c,))
+
+
+def _wdiff(b: _Builder, layer: int, a1: str, a2: str) -> Op:
+    lam = lambda_symbol(b.prefix, layer)
+    return Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {b.cfg.d_model}u, {a1})",
+              f"backbone.blocks.{layer}", "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)",
+              reads=(a1, a2), writes=(a1,))
 
 
 def _conv(b: _Builder, layer: int, row: str, c: str, t: str = "(uint32_t)i") -> Op:
@@ -289,22 +225,23 @@ def _conv(b: _Builder, layer: int, row: str, c: str, t: str = "(uint32_t)i") -> 
               reads=b.act_bufs("act_h"), writes=(row, c), status=True, macs=macs)
 
 
-def _linear_stored(b: _Builder, module: str, act: str, row: str, y: str) -> Op:
-    """The linear of a row stored int8 in ``act``: its codes and scale as they are (the rule
-    already made them), no float row and no second quantization."""
-    w = b.sym(f"{module}.weight")
-    bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
-    shape = b.shapes[f"{module}.weight"]
-    return Op(f"emb_linear_q8(&{w}, {bias_arg}, {act}_q8 + {row} * {shape[1]}u, "
-              f"{act}_scales[{row}], {y})", module, "aten.linear (input: the stored row)",
-              reads=b.act_bufs(act), writes=(y,), status=True, macs=(shape[0] * shape[1], 0))
+def _linear_stored(b: _Builder, module: str, rows: tuple[str, ...], ys: tuple[str, ...]) -> Op:
+    """The linear of one or two rows stored int8 in H (``rows``: their index expressions): the
+    codes and scales as they are (the rule already made them), no float row and no second
+    quantization; two rows go through emb_linear2_q8."""
+    w, bias_arg, shape = b.linear_args(module)
+    ins = ", ".join(f"act_h_q8 + {r} * {shape[1]}u, act_h_scales[{r}]" for r in rows)
+    kernel = "emb_linear_q8" if len(rows) == 1 else "emb_linear2_q8"
+    what = "aten.linear (input: the stored row)" if len(rows) == 1 else \
+        "aten.linear (rows i and i + 1; input: the stored rows)"
+    return Op(f"{kernel}(&{w}, {bias_arg}, {ins}, {', '.join(ys)})", module, what,
+              reads=b.act_bufs("act_h"), writes=ys, status=True,
+              macs=(len(rows) * shape[0] * shape[1], 0))
 
 
 def _linear2(b: _Builder, module: str, xa: str, xb: str, ya: str, yb: str) -> list[Op]:
     """The linear of rows i and i + 1: both inputs quantized, then one pass over the weights."""
-    w = b.sym(f"{module}.weight")
-    bias_arg = b.sym(f"{module}.bias") if f"{module}.bias" in b.shapes else "NULL"
-    shape = b.shapes[f"{module}.weight"]  # (out, in)
+    w, bias_arg, shape = b.linear_args(module)
     return [
         Op(f"mac_scale[0] = emb_quantize_row_q8({xa}, {shape[1]}u, mac_codes)", module,
            "quantize the input row (int8 MACs)", reads=(xa,), writes=("mac_codes", "mac_scale")),
@@ -324,7 +261,7 @@ def _pair_ops(b: _Builder, layer: int) -> list[Op]:
     the other; the same arithmetic per row as _row_ops."""
     cfg, m, p = b.cfg, f"backbone.blocks.{layer}", f"b{layer}_"
     d, width, H = cfg.d_model, cfg.d_model * cfg.conv_expansion, b.act_bufs("act_h")
-    lam, rows2 = lambda_symbol(b.prefix, layer), "(uint32_t)(i + 1u)"
+    rows2 = "(uint32_t)(i + 1u)"
     # rows i and i + 1 have their own scratch (…_a, …_b), apart from the odd row's: a buffer
     # shared with the loop after would stay alive across both loops
     qa, qb = b.vec(p + "q_a", d, "d"), b.vec(p + "q_b", d, "d")
@@ -346,30 +283,17 @@ def _pair_ops(b: _Builder, layer: int) -> list[Op]:
                                                f"(widest linear input,) = ({widest},)")
     b.schedule.buffers["mac_scale_b"] = Buffer("mac_scale_b", "float", 1, "(1,)")
 
-    def wdiff(a1: str, a2: str) -> Op:
-        return Op(f"emb_wdiff_f32({lam}[0], {a1}, {lam}[1], {a2}, {d}u, {a1})", m,
-                  "aten.mul/mul/sub (lambda1 * a1 - lambda2 * a2)", reads=(a1, a2), writes=(a1,))
-
-    def silu(c: str) -> Op:
-        return Op(f"emb_silu_f32({c}, {width}u)", m, "aten.silu", reads=(c,), writes=(c,))
-
-    wq = b.sym(m + ".q.weight")
-    bq = b.sym(m + ".q.bias") if m + ".q.bias" in b.shapes else "NULL"
     return [
-        # q's inputs: H's stored rows i and i + 1 as they are
-        Op(f"emb_linear2_q8(&{wq}, {bq}, act_h_q8 + (size_t)i * {d}u, act_h_scales[i], "
-           f"act_h_q8 + (size_t)(i + 1u) * {d}u, act_h_scales[i + 1u], {qa}, {qb})", m + ".q",
-           "aten.linear (rows i and i + 1; input: the stored rows)", reads=H, writes=(qa, qb),
-           status=True, macs=(2 * d * d, 0)),
+        _linear_stored(b, m + ".q", ("(size_t)i", "(size_t)(i + 1u)"), (qa, qb)),
         Op(f"emb_attention_rows2_q8({qa}, {qb}, &act_h, (uint32_t)n, {scores}, {codes}, {sums}, "
            f"{ca}, {cb})", m, "aten.matmul/div/masked_fill/softmax/nan_to_num/matmul "
            "(fused rows i and i + 1, int8 MACs)", reads=(qa, qb) + H,
            writes=(ca, cb, scores, codes, sums), inplace=((ca, qa), (cb, qb)), macs=(0, 4 * d)),
         *_linear2(b, m + ".out", ca, cb, a1a, a1b),
-        _conv(b, layer, rowa, ta), silu(ta),
-        _conv(b, layer, rowb, tb, rows2), silu(tb),
+        _conv(b, layer, rowa, ta), _silu(b, layer, ta),
+        _conv(b, layer, rowb, tb, rows2), _silu(b, layer, tb),
         *_linear2(b, m + ".contract", ta, tb, a2a, a2b),
-        wdiff(a1a, a2a), wdiff(a1b, a2b),
+        _wdiff(b, layer, a1a, a2a), _wdiff(b, layer, a1b, a2b),
         Op(f"emb_act_store_row(&act_x, (uint32_t)i, {a1a})", m, "store X (act)",
            reads=(a1a,), writes=b.act_bufs("act_x")),
         Op(f"emb_act_store_row(&act_x, {rows2}, {a1b})", m, "store X row i + 1 (act)",
@@ -408,62 +332,6 @@ def _head_stage(b: _Builder) -> Stage:
     return Stage("head", "head", (Loop("1", tuple(ops), "logits = W x0 + b"),))
 
 
-def lambda_nodes(ir: GraphIR) -> set[str]:
-    """The nodes computing lambda_i = exp(<lq_i, lk_i>) and selecting them: folded at export."""
-    by_name = {n.name: n for n in ir.nodes}
-    folded: set[str] = set()
-    for node in ir.nodes:
-        if node.op != "aten.exp":
-            continue
-        stack = [node.name]
-        while stack:  # the exp and what feeds it inside the block (mul, sum)
-            name = stack.pop()
-            if name in by_name and name not in folded and by_name[name].module == node.module:
-                folded.add(name)
-                stack.extend(by_name[name].inputs)
-        folded |= {n.name for n in ir.nodes if node.name in n.inputs and n.op == "aten.select"}
-    return folded
-
-
-def _take(free: dict, module: str, op: str) -> str | None:
-    """The first unassigned node ``op`` of ``module`` or of the nearest module above it."""
-    while True:
-        names = free.get((module, op))
-        if names:
-            return names.pop(0)
-        if not module:
-            return None
-        module = module.rsplit(".", 1)[0] if "." in module else ""
-
-
-def _annotate(stages: list[Stage], ir: GraphIR) -> list[Stage]:
-    """Name, on each kernel call, the IR nodes it implements (in graph order)."""
-    folded = lambda_nodes(ir)
-    free: dict[tuple[str, str], list[str]] = {}
-    for node in ir.nodes:
-        if node.name not in folded:
-            free.setdefault((node.module, node.op), []).append(node.name)
-    out = []
-    for stage in stages:
-        loops = []
-        for loop in stage.loops:
-            if loop.kind == "pairs":  # named after the one-row loop that follows it
-                loops.append(loop)
-                continue
-            ops = []
-            for op in loop.ops:
-                names = [_take(free, op.module, a) for a in op.aten_ops]
-                ops.append(replace(op, nodes=tuple(n for n in names if n)))
-            loops.append(replace(loop, ops=tuple(ops)))
-        named = {(op.module, tuple(op.aten_ops)): op.nodes for loop in loops for op in loop.ops
-                 if loop.kind == "odd"}
-        loops = [replace(loop, ops=tuple(replace(op, nodes=named.get(
-                     (op.module, tuple(op.aten_ops)), ())) for op in loop.ops))
-                 if loop.kind == "pairs" else loop for loop in loops]
-        out.append(replace(stage, loops=tuple(loops)))
-    return out
-
-
 def rmsnorm_eps(model: torch.nn.Module) -> float:
     """The float32 eps every block's RMSNorm uses (torch's default is float32 eps)."""
     eps = {blk.norm.eps for blk in model.backbone.blocks}
@@ -488,15 +356,6 @@ def lower_graph(ir: GraphIR, model: torch.nn.Module, prefix: str, act_dtype: str
     eps = rmsnorm_eps(model)
     stages = [_embed_stage(b)] + [_block_stage(b, i, eps) for i in range(cfg.n_layers)]
     stages.append(_head_stage(b))
-    b.schedule.stages = _annotate(stages, ir)
-    _check_segments(model)
+    b.schedule.stages = annotate(stages, ir)
+    check_segments(model)
     return b.schedule
-
-
-def _check_segments(model: torch.nn.Module) -> None:
-    # The inline segment rule in model.c (1 up to and including the first [SEP], 2 after)
-    # mirrors model.segment_ids and indexes a table of exactly N_SEGMENTS rows.
-    rows = model.backbone.embedder.seg.num_embeddings
-    if rows != N_SEGMENTS:
-        raise ExportError(f"the segment table has {rows} rows; the C rule needs {N_SEGMENTS}",
-                          hint="use the segment layout of embbert_mcu.model")
