@@ -17,20 +17,6 @@
 
 #pragma GCC optimize("no-schedule-insns") /* the pre-RA scheduler spills the four sums */
 
-static int32_t emb_dot_i8(const int8_t *q, const int8_t *h, uint32_t d)
-{
-    int32_t a = 0;
-    uint32_t i = 0;
-    for (; i + 4u <= d; i += 4u) {
-        const int32_t xv = emb_ld32(q + i);
-        a = emb_smlad4(emb_ld32(h + i), __sxtb16(xv), emb_sxtb16_ror8(xv), a);
-    }
-    for (; i < d; ++i) {
-        a += (int32_t)q[i] * (int32_t)h[i];
-    }
-    return a;
-}
-
 #define EMB_WIDE_MAX 128u /* values widened on the stack at a time (EmbBERT's d) */
 
 /* a0..a3 = four runs of `words` words of int8 (h0, h0 + stride, ...) . x widened (xw):

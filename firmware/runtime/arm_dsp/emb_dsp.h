@@ -46,6 +46,22 @@ static inline int32_t emb_smlad4(int32_t w, int32_t x02, int32_t x13, int32_t ac
     return __smlad(emb_sxtb16_ror8(w), x13, acc);
 }
 
+/* q . h over d values: each word of q widened, two __smlad a word; the d % 4 rest one at a
+ * time (a constant d unrolls and drops it). */
+static inline int32_t emb_dot_i8(const int8_t *q, const int8_t *h, uint32_t d)
+{
+    int32_t a = 0;
+    uint32_t i = 0;
+    for (; i + 4u <= d; i += 4u) {
+        const int32_t xv = emb_ld32(q + i);
+        a = emb_smlad4(emb_ld32(h + i), __sxtb16(xv), emb_sxtb16_ror8(xv), a);
+    }
+    for (; i < d; ++i) {
+        a += (int32_t)q[i] * (int32_t)h[i];
+    }
+    return a;
+}
+
 /* (bottom half of lo, bottom half of hi) as two int16 lanes: pkhbt (not in gcc's arm_acle.h). */
 static inline int32_t emb_pack_lo(int32_t lo, int32_t hi)
 {

@@ -18,36 +18,9 @@
 
 EMB_STATIC_ASSERT(EMB_QBLOCK % 4 == 0, dsp_blocks_are_whole_words);
 
-static inline int32_t emb_block_dot1(const int8_t *q, const int8_t *x)
-{
-    int32_t a = 0;
-    for (const int8_t *const end = x + EMB_QBLOCK; x != end; x += 4, q += 4) {
-        const int32_t xv = emb_ld32(x);
-        a = emb_smlad4(emb_ld32(q), __sxtb16(xv), emb_sxtb16_ror8(xv), a);
-    }
-    return a;
-}
-
-/* s0..s3 = four rows' blocks q0..q3 (same column) . x: each word of x widened once. */
-#define EMB_BLOCK_DOT4(q0, q1, q2, q3, x, s0, s1, s2, s3)                                          \
-    do {                                                                                           \
-        const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3), *px = (x);                    \
-        const int8_t *const px_end = px + EMB_QBLOCK;                                              \
-        s0 = s1 = s2 = s3 = 0;                                                                     \
-        _Pragma("GCC unroll 8") for (; px != px_end; px += 4, p0 += 4, p1 += 4, p2 += 4, p3 += 4)  \
-        {                                                                                          \
-            const int32_t xv = emb_ld32(px);                                                       \
-            const int32_t x02 = __sxtb16(xv), x13 = emb_sxtb16_ror8(xv);                           \
-            s0 = emb_smlad4(emb_ld32(p0), x02, x13, s0);                                           \
-            s1 = emb_smlad4(emb_ld32(p1), x02, x13, s1);                                           \
-            s2 = emb_smlad4(emb_ld32(p2), x02, x13, s2);                                           \
-            s3 = emb_smlad4(emb_ld32(p3), x02, x13, s3);                                           \
-        }                                                                                          \
-    } while (0)
-
-/* The same four sums over x already widened: xw = (x0, x2), (x1, x3), (x4, x6), ... as words
- * (two loads per four columns instead of a load and two widenings). */
-#define EMB_BLOCK_DOT4_W(q0, q1, q2, q3, xw, s0, s1, s2, s3)                                       \
+/* s0..s3 = four rows' blocks q0..q3 (same column) . x, x widened (emb_widen_i8): xw = (x0, x2),
+ * (x1, x3), (x4, x6), ... as words, two loads per four columns for all four rows. */
+#define EMB_BLOCK_DOT4(q0, q1, q2, q3, xw, s0, s1, s2, s3)                                         \
     do {                                                                                           \
         const int8_t *p0 = (q0), *p1 = (q1), *p2 = (q2), *p3 = (q3);                               \
         const int32_t *pw = (xw), *const pw_end = pw + EMB_QBLOCK / 2u;                            \
@@ -86,8 +59,8 @@ __attribute__((always_inline)) static inline void emb_rows4_w(const emb_block_q8
         for (const emb_block_q8_t *const end = k0 + per_row; k0 != end;
              ++k0, xb += EMB_QBLOCK / 2u) {
             int32_t s0, s1, s2, s3;
-            EMB_BLOCK_DOT4_W(k0->qs, k0[per_row].qs, k0[2u * per_row].qs, k0[3u * per_row].qs, xb,
-                             s0, s1, s2, s3);
+            EMB_BLOCK_DOT4(k0->qs, k0[per_row].qs, k0[2u * per_row].qs, k0[3u * per_row].qs, xb, s0,
+                           s1, s2, s3);
             emb_add_blocks2_nz(&acc0, &acc1, k0->d, k0[per_row].d, s0, s1);
             emb_add_blocks2_nz(&acc2, &acc3, k0[2u * per_row].d, k0[3u * per_row].d, s2, s3);
         }
@@ -132,9 +105,9 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
         const emb_block_q8_t *k1 = k0 + per_row, *k2 = k1 + per_row, *k3 = k2 + per_row;
         float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
         for (uint32_t b = 0; b < per_row; ++b) {
-            int32_t s0, s1, s2, s3;
-            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xq + (size_t)b * EMB_QBLOCK, s0,
-                           s1, s2, s3);
+            int32_t s0, s1, s2, s3, xb[EMB_QBLOCK / 2u]; /* rows wider than x's buffer: */
+            emb_widen_i8(xq + (size_t)b * EMB_QBLOCK, EMB_QBLOCK, xb); /* x a block at a time */
+            EMB_BLOCK_DOT4(k0[b].qs, k1[b].qs, k2[b].qs, k3[b].qs, xb, s0, s1, s2, s3);
             acc0 = emb_add_block(acc0, &k0[b], s0);
             acc1 = emb_add_block(acc1, &k1[b], s1);
             acc2 = emb_add_block(acc2, &k2[b], s2);
@@ -148,7 +121,8 @@ static void emb_linear_q8_rows(const emb_qtensor_t *w, const float *bias, const 
     for (; r < rows; ++r, k0 += per_row) {
         float acc = 0.0f;
         for (uint32_t b = 0; b < per_row; ++b) {
-            acc = emb_add_block(acc, &k0[b], emb_block_dot1(k0[b].qs, xq + (size_t)b * EMB_QBLOCK));
+            acc = emb_add_block(acc, &k0[b],
+                                emb_dot_i8(xq + (size_t)b * EMB_QBLOCK, k0[b].qs, EMB_QBLOCK));
         }
         y[r] = emb_linear_q8_out(acc, xs, bias, r);
     }
@@ -213,7 +187,7 @@ static inline void emb_row_block(const emb_qtensor_t *w, uint32_t b_flat, const 
         return;
     }
     const emb_block_q8_t *blk = (*k)++;
-    *acc = emb_add_block(*acc, blk, emb_block_dot1(blk->qs, xb));
+    *acc = emb_add_block(*acc, blk, emb_dot_i8(xb, blk->qs, EMB_QBLOCK));
 }
 
 /* A column of four rows holding an fp16 block (bit m * per_row of col set: row m's block is
@@ -229,14 +203,14 @@ __attribute__((noinline)) static void emb_mixed_column(const int8_t *xb, uint32_
             hh[m] += EMB_QBLOCK;
         } else {
             const emb_block_q8_t *blk = k[m]++;
-            acc[m] = emb_add_block(acc[m], blk, emb_block_dot1(blk->qs, xb));
+            acc[m] = emb_add_block(acc[m], blk, emb_dot_i8(xb, blk->qs, EMB_QBLOCK));
         }
     }
 }
 
 /* Mixed rows r .. r + 3, one block column at a time: four int8 blocks by the four-row dot,
  * a column holding an fp16 block by emb_mixed_column. */
-static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq,
+static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq, const int32_t *xw,
                             const emb_block_q8_t *k[4], const uint16_t *hh[4], float acc[4])
 {
     const uint32_t per_row = w->cols / EMB_QBLOCK;
@@ -260,8 +234,12 @@ static void emb_mixed_rows4(const emb_qtensor_t *w, uint32_t r, const int8_t *xq
             continue;
         }
         const emb_block_q8_t *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
-        int32_t s0, s1, s2, s3;
-        EMB_BLOCK_DOT4(k0->qs, k1->qs, k2->qs, k3->qs, xb, s0, s1, s2, s3);
+        int32_t s0, s1, s2, s3, wb[EMB_QBLOCK / 2u];
+        const int32_t *xwb = xw != NULL ? xw + (size_t)b * (EMB_QBLOCK / 2u) : wb;
+        if (xw == NULL) { /* rows wider than x's buffer: x a block at a time */
+            emb_widen_i8(xb, EMB_QBLOCK, wb);
+        }
+        EMB_BLOCK_DOT4(k0->qs, k1->qs, k2->qs, k3->qs, xwb, s0, s1, s2, s3);
         acc[0] = emb_add_block(acc[0], k0, s0);
         acc[1] = emb_add_block(acc[1], k1, s1);
         acc[2] = emb_add_block(acc[2], k2, s2);
@@ -318,11 +296,7 @@ static void emb_linear_q8_short_rows(const emb_qtensor_t *w, const float *bias, 
 {
     const uint32_t cols = w->cols, n_blocks = w->rows * cols / EMB_QBLOCK;
     int32_t xp[EMB_QBLOCK / 2u]; /* (x0, x2), (x1, x3), (x4, x6), ... */
-    for (uint32_t i = 0; i < cols; i += 4u) {
-        const int32_t v = emb_ld32(xq + i);
-        xp[i / 2u] = __sxtb16(v);
-        xp[i / 2u + 1u] = emb_sxtb16_ror8(v);
-    }
+    emb_widen_i8(xq, cols, xp);
     if (cols == 16u && EMB_QBLOCK == 32u) {
         emb_short_rows16(w->blocks, n_blocks, xp, xs, bias, y);
     } else {
@@ -351,6 +325,11 @@ emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8
     }
     /* mixed: four rows per pass where none of the four blocks of a column is fp16 */
     const uint32_t per_row = w->cols / EMB_QBLOCK;
+    int32_t xw[EMB_WIDE_COLS / 2u]; /* x as int16 pairs, widened once for every row */
+    const int wide = w->cols <= EMB_WIDE_COLS;
+    if (wide) {
+        emb_widen_i8(xq, w->cols, xw);
+    }
     const emb_block_q8_t *blk = w->blocks; /* first int8 block of row r */
     const uint16_t *h = w->f16;            /* first fp16 block of row r */
     uint32_t r = 0;
@@ -361,7 +340,7 @@ emb_status_t emb_linear_q8(const emb_qtensor_t *w, const float *bias, const int8
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         emb_row_starts(w, r, m, blk, h, k, hh);
         if (m == 4u) {
-            emb_mixed_rows4(w, r, xq, k, hh, acc);
+            emb_mixed_rows4(w, r, xq, wide ? xw : NULL, k, hh, acc);
         } else {
             for (uint32_t b = 0; b < per_row; ++b) {
                 emb_row_block(w, r * per_row + b, xq + (size_t)b * EMB_QBLOCK, &k[0], &hh[0],
