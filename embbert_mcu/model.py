@@ -43,6 +43,8 @@ class ForwardHooks:
     to the head unrounded). The quantized simulation rounds there (quant/simulate.py).
     ``mac_in`` is applied to every linear's input row (the embedder's two projections, each
     block's q, out and contract, the head): the integer MAC path quantizes it there.
+    ``q_in``, when given, replaces ``mac_in`` for q's input: on the integer path with int8 H the
+    q linear reads H's stored codes and scale as they are (no second quantization).
     ``attn_q(q)`` is the query the scores multiply and ``attn_probs(probs, h)`` the weights the
     context sums H with: integer attention quantizes q, and the weights times H's row scales.
     ``conv_in(h, key_mask)`` is the conv's input: the integer conv requantizes the stored H rows
@@ -54,6 +56,7 @@ class ForwardHooks:
     store: Callable[[torch.Tensor], torch.Tensor] = _identity
     capture: Callable[[int, torch.Tensor], None] | None = None
     mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity
+    q_in: Callable[[torch.Tensor], torch.Tensor] | None = None
     attn_q: Callable[[torch.Tensor], torch.Tensor] = _identity
     attn_probs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _first
     conv_in: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _first
@@ -143,7 +146,8 @@ class EfficientEncoder(nn.Module):
                   mac_in: Callable[[torch.Tensor], torch.Tensor] = _identity,
                   hooks: "ForwardHooks | None" = None) -> torch.Tensor:
         hooks = hooks or PLAIN
-        q = hooks.attn_q(self.q(mac_in(h)))  # (B, L, d)
+        q_in = mac_in if hooks.q_in is None else hooks.q_in
+        q = hooks.attn_q(self.q(q_in(h)))  # (B, L, d)
         scores = q @ h.transpose(1, 2) / math.sqrt(h.shape[-1])  # (B, L, L)
         scores = scores.masked_fill(~key_mask[:, None, :], float("-inf"))
         probs = torch.softmax(scores, dim=-1)

@@ -68,3 +68,19 @@ def test_float_simulation_is_the_model():
     ids = torch.randint(5, net.cfg.vocab_size, (3, L))
     ids[1, 10:] = 0  # padding in one row
     assert torch.equal(SimulatedClassifier(net, "f32")(ids), net(ids))
+
+
+@torch.no_grad()
+def test_integer_q_reads_the_stored_rows_as_they_are():
+    """The C's q linear takes H's stored codes and scale, not a second quantization of them:
+    the simulation's q input is H itself on the integer path, mac_in elsewhere."""
+    net = build_classifier(preset("nano", max_len=L), seed=7).eval()
+    h = round_rows(torch.randn(1, L, net.cfg.d_model) * 3.0)
+    integer = SimulatedClassifier(net, "int8", mac_dtype="int8").hooks()
+    assert integer.q_in is not None and integer.q_in(h) is h
+    assert SimulatedClassifier(net, "int8", mac_dtype="f32").hooks().q_in is None
+    seen = []
+    block = net.backbone.blocks[0]
+    block.q.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    block.attention(h, torch.ones(1, L, dtype=torch.bool), integer.mac_in, integer)
+    assert torch.equal(seen[0], h)

@@ -95,8 +95,9 @@ class SimulatedClassifier(nn.Module):
     def hooks(self, capture=None) -> ForwardHooks:
         if not self.integer_attention:
             return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in)
+        # q's input: H's stored row as it is (its codes and scale, as the C reads them)
         return ForwardHooks(store=self.store, capture=capture, mac_in=self.mac_in,
-                            attn_q=round_rows, attn_probs=self.attn_probs,
+                            q_in=lambda h: h, attn_q=round_rows, attn_probs=self.attn_probs,
                             **({"conv_in": self.conv_in} if self.integer_conv else {}))
 
     def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
