@@ -1,6 +1,7 @@
 """The MiniLM teacher (train --teacher minilm): the real model on a tiny set, its cache, errors."""
 
 import json
+import random
 import sys
 import zipfile
 
@@ -10,7 +11,7 @@ import pytest
 from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.errors import DataError, UsageError
 from embbert_mcu.training.teacher import PooledTeaching, model_folder, require_transformers
-from test_train import make_csv, run_cli, run_ok
+from test_train import BAD, GOOD, make_csv, run_cli, run_ok
 
 pytest.importorskip("transformers", reason="the [teacher] extra is not installed")
 
@@ -81,12 +82,77 @@ def _check_transfer_set(cache, train_csv):
     assert not np.array_equal(pool.copy_targets[0], pool.train_targets)
 
 
+def test_unlabelled_text_is_labelled_by_the_teacher_and_used_every_epoch(tmp_path, cache, capsys):
+    from embbert_mcu.training.teacher import _load_targets
+
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 48, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    text = tmp_path / "reviews.txt"
+    # Five words, as the training texts: sentences of other lengths are not drawn.
+    lines = [f"film {i} was {'great' if i % 2 else 'dull'} indeed" for i in range(12)]
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "u.pt"
+    doc = json.loads(run_ok(["train", "--train", str(train_csv), "--test", str(test_csv),
+                             "--preset", "nano", "--epochs", "2", "--max-len", "16",
+                             "--teacher", "minilm", "--teacher-max-len", "32",
+                             "--teacher-copies", "1", "--augment", "1",
+                             "--teacher-text", str(text), "--teacher-unlabelled", "5",
+                             "-o", str(out), "--json"], capsys).out)
+    assert 0.0 <= doc["teacher_accuracy"] <= 1.0
+    metrics = load_checkpoint(out).metrics
+    assert metrics["teacher_unlabelled"] == 5
+    assert metrics["teacher_options"]["text_file"] == str(text)
+    (targets,) = cache.glob("teachers/minilm/*/targets-*.npz")
+    pool = _load_targets(targets, 2)
+    assert len(pool.extra) == 5 and set(pool.extra) <= set(lines)
+    assert pool.extra_targets.shape == (5, 2) and np.allclose(pool.extra_targets.sum(1), 1.0)
+    texts, pairs, soft = pool.epoch_copies(1, 1)  # one copy of each training text, then all five
+    assert texts[-5:] == pool.extra and np.array_equal(soft[-5:], pool.extra_targets)
+    assert pairs is None
+
+
+def test_the_teacher_reads_both_texts_of_a_pair_set(tmp_path, cache, capsys):
+    from embbert_mcu.datasets import load_files
+    from embbert_mcu.training.teacher import _load_targets
+    from embbert_mcu.training.transfer import copy_pool
+
+    def pair_csv(path, n, seed):
+        rng = random.Random(seed)
+        lines = ["text,text_pair,label"]
+        for i in range(n):
+            a, b = rng.choice(GOOD + BAD), rng.choice(GOOD + BAD)
+            same = (a in GOOD) == (b in GOOD)
+            lines.append(f"the film was {a} indeed,a {b} one,{'same' if same else 'different'}")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    train_csv, test_csv = pair_csv(tmp_path / "train.csv", 48, 0), pair_csv(tmp_path / "test.csv", 20, 1)
+    out = tmp_path / "p.pt"
+    doc = json.loads(run_ok(["train", "--train", str(train_csv), "--test", str(test_csv),
+                             "--preset", "nano", "--epochs", "1", "--max-len", "24",
+                             "--teacher", "minilm", "--teacher-max-len", "32",
+                             "--teacher-copies", "2", "--augment", "1", "-o", str(out), "--json"],
+                            capsys).out)
+    assert 0.0 <= doc["teacher_accuracy"] <= 1.0 and doc["teacher"] == "all-MiniLM-L6-v2"
+    assert load_checkpoint(out).test_split["pairs"]  # still a pair model
+    (targets,) = cache.glob("teachers/minilm/*/targets-*.npz")
+    pool = _load_targets(targets, 2)
+    ds = load_files(train_csv, test_csv, seed=0)
+    assert pool.copy_pairs == copy_pool(ds.train.pairs, 2, seed=3)  # the second texts, perturbed
+    assert pool.copies == copy_pool(ds.train.texts, 2, seed=1)
+    texts, pairs, soft = pool.epoch_copies(0, 1)
+    assert len(texts) == len(pairs) == len(soft) == len(ds.train)
+    code, _, err = run_cli(["train", "--train", str(train_csv), "--test", str(test_csv),
+                            "--preset", "nano", "--epochs", "1", "--distill", "-o",
+                            str(tmp_path / "d.pt")], capsys)
+    assert code == 2 and "--teacher minilm" in err and not (tmp_path / "d.pt").exists()
+
+
 def test_pooled_copies_rotate_through_the_pool():
     targets = [np.full((2, 2), k, dtype=float) for k in range(3)]
     pool = PooledTeaching(np.zeros((2, 2)), [[f"a{k}", f"b{k}"] for k in range(3)], targets, {})
-    texts, soft = pool.epoch_copies(0, 2)
+    texts, _, soft = pool.epoch_copies(0, 2)
     assert texts == ["a0", "b0", "a1", "b1"] and soft[:, 0].tolist() == [0, 0, 1, 1]
-    texts, _ = pool.epoch_copies(1, 2)
+    texts, _, _ = pool.epoch_copies(1, 2)
     assert texts == ["a2", "b2", "a0", "b0"]
     assert pool.epoch_copies(5, 0)[0] == []
 
@@ -122,6 +188,11 @@ def test_teacher_option_errors(tmp_path, capsys):
     assert code == 2 and "--temperature" in err
     code, _, err = run_cli(base + ["--teacher", "bert"], capsys)
     assert code == 2 and "Traceback" not in err
+    code, _, err = run_cli(base + ["--teacher-unlabelled", "100"], capsys)
+    assert code == 2 and "only apply with --teacher" in err and "--teacher minilm" in err
+    code, _, err = run_cli(base + ["--teacher", "minilm", "--teacher-text", str(tmp_path / "no.txt")],
+                           capsys)
+    assert code == 2 and "no such file" in err
     assert not (tmp_path / "x.pt").exists()
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 
 from embbert_mcu.training.distill import augment
-from embbert_mcu.training.transfer import Perturbation, copy_pool, perturb, running_words
+from embbert_mcu.training.transfer import (Perturbation, copy_pool, perturb, running_words,
+                                           unlabelled_sentences)
 
 TEXTS = ["a truly wonderful and moving film", "dull , slow and far too long",
          "one two three four five six seven eight nine ten"]
@@ -45,3 +46,27 @@ def test_a_copy_is_never_empty_and_the_key_names_the_settings():
     assert perturb("solo", rng, ["x"], drop_all) == "solo"
     assert perturb("two words", rng, ["x"], drop_all) == "two"
     assert Perturbation().key() != Perturbation(p_replace=0.2).key()
+
+
+SOURCE = [
+    "The council met on Monday. It voted to close the old bridge for repairs next spring.",
+    "Short one. The weather turned cold and wet across the north of the country overnight!",
+    "Is this the end of the long dry summer that farmers have feared for many months?",
+    "A sentence that is far too long for the training texts to match at all here, surely.",
+    "Prices rose again in March as the cost of fuel went up.",
+]
+
+
+def test_unlabelled_sentences_match_the_training_lengths_and_skip_the_test_texts():
+    like = [" ".join("w" * n) for n in (10, 11, 12, 13)]
+    picked = unlabelled_sentences(10, like, seed=0, source=SOURCE,
+                                  exclude=["it voted to close the OLD bridge for repairs next spring."])
+    # Sentences of 10 to 13 words (the training texts' 5th..95th percentile), test text excluded.
+    assert picked == sorted(picked) and len(picked) == 2
+    assert all(10 <= len(s.split()) <= 13 for s in picked)
+    assert "The weather turned cold and wet across the north of the country overnight!" in picked
+    assert not any("bridge" in s for s in picked)
+    one = unlabelled_sentences(1, like, seed=0, source=SOURCE)
+    assert len(one) == 1 and one[0] in picked + ["It voted to close the old bridge for repairs next spring."]
+    assert unlabelled_sentences(1, like, seed=0, source=SOURCE) == one  # seeded
+    assert unlabelled_sentences(0, like, seed=0, source=SOURCE) == []

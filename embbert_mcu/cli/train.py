@@ -61,6 +61,12 @@ def _threads(n: int) -> None:
 @click.option("--teacher-replace", type=number(float, 0.0, 0.9), default=0.0, show_default=True,
               help="With --teacher: chance that a word of a copy is replaced by a word drawn "
                    "from the training text.")
+@click.option("--teacher-unlabelled", type=number(int, 0, 10**7), default=0, show_default=True,
+              metavar="N", help="With --teacher: N unlabelled sentences that the teacher labels too, "
+                                "in every epoch (from --teacher-text, or the built-in English text).")
+@click.option("--teacher-text", type=click.Path(dir_okay=False),
+              help="With --teacher: your own unlabelled in-domain text, one text per line, as the "
+                   "source of --teacher-unlabelled (all of its sentences if that is 0).")
 @click.option("--temperature", type=number(float, 0.01, 100.0), default=1.0, show_default=True,
               help="With --teacher: softens the teacher's logits into the student's targets.")
 @click.option("--augment", type=number(int, 0, 64),
@@ -82,7 +88,7 @@ def _threads(n: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
-          teacher_replace, temperature, augment, alpha, ema, device, train_limit, test_limit, threads,
+          teacher_replace, teacher_unlabelled, teacher_text, temperature, augment, alpha, ema, device, train_limit, test_limit, threads,
           output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..checkpoint import load_checkpoint, save_checkpoint
@@ -98,6 +104,11 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("--train and --test go together")
     if not (distill or teacher) and (augment is not None or alpha is not None):
         raise UsageError("--augment and --alpha only apply with --distill or --teacher")
+    if not teacher and (teacher_unlabelled or teacher_text):
+        raise UsageError("--teacher-unlabelled and --teacher-text only apply with --teacher",
+                         hint="add --teacher minilm")
+    if teacher_text and not Path(teacher_text).is_file():
+        raise UsageError(f"--teacher-text {teacher_text}: no such file")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
     for limit, name in ((train_limit, "--train-limit"), (test_limit, "--test-limit")):
         if limit is not None and limit < 2:
@@ -122,6 +133,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
                         teacher_max_len=teacher_max_len,
                         teacher_copies=teacher_copies, teacher_replace=teacher_replace,
+                        teacher_unlabelled=teacher_unlabelled, teacher_text=teacher_text,
                         temperature=temperature, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     info("labels: " + label_map(ds.labels))

