@@ -18,18 +18,19 @@ from . import __version__
 from .config import EmbBertConfig
 from .errors import CheckpointError, UsageError
 from .fileio import atomic_path
-from .model import EmbBertForClassification, EmbBertForPretraining
+from .model import EmbBertBackbone, EmbBertForClassification, EmbBertForPretraining
 
 FORMAT = "embbert-mcu-checkpoint"
 FORMAT_VERSION = 1
-KINDS = {"classifier": EmbBertForClassification, "pretrain": EmbBertForPretraining}
+KINDS = {"classifier": EmbBertForClassification, "pretrain": EmbBertForPretraining,
+         "backbone": EmbBertBackbone}
 
 
 @dataclass
 class Checkpoint:
     config: EmbBertConfig
     state_dict: dict[str, torch.Tensor]
-    kind: str = "classifier"  # "classifier" | "pretrain"
+    kind: str = "classifier"  # "classifier" | "pretrain" | "backbone" (KINDS)
     tokenizer_json: str = ""  # the tokenizers library's JSON
     labels: list[str] = field(default_factory=list)  # class index -> label name
     metrics: dict = field(default_factory=dict)  # training metrics (accuracy, floor, ...)

@@ -233,6 +233,19 @@ class EmbBertForPretraining(nn.Module):
         return self.mlm(x), self.nsp(x[:, 0])  # (B, L, v), (B, 2)
 
 
+class EmbBertBackbone(nn.Module):
+    """The backbone alone: what a pretrain checkpoint hands to fine-tuning (``--init``),
+    without the MLM head, which is larger than the backbone (d x vocabulary)."""
+
+    def __init__(self, cfg: EmbBertConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = EmbBERT(cfg)
+
+    def forward(self, ids: torch.Tensor, segments: torch.Tensor | None = None) -> torch.Tensor:
+        return self.backbone(ids, segments)
+
+
 def build_classifier(cfg: EmbBertConfig, seed: int = 0) -> EmbBertForClassification:
     """A classifier with weights drawn from ``seed`` (same seed, same weights)."""
     torch.manual_seed(seed)

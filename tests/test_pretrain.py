@@ -92,3 +92,35 @@ def test_resume_refuses_changed_options(tmp_path):
     changed = PretrainOptions(**{**opts.__dict__, "lr": 0.5})
     with pytest.raises(UsageError, match="different options: lr"):
         run_pretraining(docs, tok, changed, tmp_path / "p.pt", resume=True)
+
+
+def test_the_backbone_alone_is_written_and_starts_fine_tuning_like_the_full_checkpoint(
+        tmp_path, capsys):
+    import json
+
+    from embbert_mcu.model import build_classifier
+    from embbert_mcu.training.train import load_backbone
+    from test_train import run_cli, run_ok
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat.\nthen it slept all day.\n\n"
+                      "dogs bark at night.\nbirds sing in the morning.\n", encoding="utf-8")
+    base = ["pretrain", "--corpus", str(corpus), "--preset", "nano", "--max-len", "32",
+            "--steps", "3", "--batch-size", "2", "--seq-len", "16", "-o", str(tmp_path / "p.pt")]
+    run_ok(base + ["--stop-at", "2"], capsys)
+    assert not (tmp_path / "b.pt").exists()
+    # Resuming the run to its end writes the backbone too.
+    doc = json.loads(run_ok(base + ["--resume", "--backbone", str(tmp_path / "b.pt"), "--json"],
+                            capsys).out)
+    assert doc["step"] == 3 and doc["backbone"] == str(tmp_path / "b.pt")
+    full, alone = load_checkpoint(tmp_path / "p.pt"), load_checkpoint(tmp_path / "b.pt")
+    assert alone.kind == "backbone" and alone.metrics["step"] == 3
+    assert set(alone.state_dict) == {k for k in full.state_dict if k.startswith("backbone.")}
+    assert (tmp_path / "b.pt").stat().st_size < (tmp_path / "p.pt").stat().st_size / 2
+    a, b = build_classifier(full.config.with_(n_classes=2)), build_classifier(full.config.with_(n_classes=2))
+    load_backbone(a, full)
+    load_backbone(b, alone)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    code, _, err = run_cli(base + ["--backbone", str(tmp_path / "p.pt")], capsys)
+    assert code == 2 and "another file" in err

@@ -118,7 +118,7 @@ def test_the_teacher_reads_both_texts_of_a_pair_set(tmp_path, cache, capsys):
     def pair_csv(path, n, seed):
         rng = random.Random(seed)
         lines = ["text,text_pair,label"]
-        for i in range(n):
+        for _ in range(n):
             a, b = rng.choice(GOOD + BAD), rng.choice(GOOD + BAD)
             same = (a in GOOD) == (b in GOOD)
             lines.append(f"the film was {a} indeed,a {b} one,{'same' if same else 'different'}")

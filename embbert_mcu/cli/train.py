@@ -220,10 +220,13 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
               help="Your own UTF-8 text instead of the built-in corpus: one segment per line, "
                    "documents separated by blank lines.")
 @click.option("--dropout", type=number(float, 0.0, 0.9), help="Attention dropout [default: the preset's, 0.1].")
+@click.option("--backbone", "backbone_out", type=click.Path(dir_okay=False),
+              help="Also write the backbone alone (what `train --init` needs, without the MLM "
+                   "head) to this file when the run ends.")
 @click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
-             resume, stop_at, device, corpus, dropout, threads, as_json):
+             resume, stop_at, device, corpus, dropout, backbone_out, threads, as_json):
     """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
     from ..datasets.corpus import evaluation_texts, load_corpus
     from ..training.pretrain import (PretrainOptions, read_corpus_file, run_pretraining,
@@ -233,6 +236,10 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
     _threads(threads)
     check_writable(output, "checkpoint", min_free_bytes=CHECKPOINT_ROOM)
     check_writable(f"{output}.resume", "resume state", min_free_bytes=CHECKPOINT_ROOM)
+    if backbone_out:
+        if Path(backbone_out).resolve() in (Path(output).resolve(), Path(f"{output}.resume").resolve()):
+            raise UsageError("--backbone must name another file than -o and its .resume state")
+        check_writable(backbone_out, "backbone", min_free_bytes=CHECKPOINT_ROOM)
     tokenizer = EmbTokenizer.default()
     if corpus:
         docs = tokenize_documents(read_corpus_file(corpus), tokenizer)
@@ -250,6 +257,12 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
         return
     last = ckpt.metrics["last"]
     doc = {"checkpoint": str(output), "step": ckpt.metrics["step"], **last}
+    if backbone_out:
+        from ..checkpoint import save_checkpoint
+        from ..training.pretrain import backbone_checkpoint
+
+        save_checkpoint(backbone_checkpoint(ckpt), backbone_out)
+        doc["backbone"] = str(backbone_out)
     if as_json:
         emit_json(doc)
         return

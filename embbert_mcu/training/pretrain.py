@@ -243,6 +243,13 @@ def _optimizer_to(optimizer, device) -> None:
                 state[k] = v.to(device)
 
 
+def backbone_checkpoint(ckpt: Checkpoint) -> Checkpoint:
+    """The backbone of a pretrain checkpoint alone (kind "backbone"), its metrics kept."""
+    state = {k: v for k, v in ckpt.state_dict.items() if k.startswith("backbone.")}
+    return Checkpoint(config=ckpt.config, state_dict=state, kind="backbone",
+                      tokenizer_json=ckpt.tokenizer_json, metrics=ckpt.metrics, version=ckpt.version)
+
+
 def _checkpoint(model, tokenizer, opts, history, step, seconds) -> Checkpoint:
     metrics = {"step": step, "history": history, "options": asdict(opts),
                "last": history[-1] if history else {}, "seconds_this_run": round(seconds, 1)}

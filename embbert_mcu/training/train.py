@@ -163,12 +163,12 @@ def _build(ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
 
 
 def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
-    """Copy a pretrain checkpoint's backbone into ``model`` (the head stays fresh).
-
-    A shorter position table takes the first rows of the pretrained one.
+    """Copy a pretrain (or backbone) checkpoint's backbone into ``model`` (the head stays
+    fresh). A shorter position table takes the first rows of the pretrained one.
     """
-    if init.kind != "pretrain":
-        raise UsageError(f"--init needs a pretrain checkpoint, this one is {init.kind!r}")
+    if init.kind not in ("pretrain", "backbone"):
+        raise UsageError(f"--init needs a pretrain or backbone checkpoint, this one is {init.kind!r}",
+                         hint="make one with `embbert-mcu pretrain` (--backbone for the backbone alone)")
     prefix = "backbone."
     state = {k[len(prefix):]: v for k, v in init.state_dict.items() if k.startswith(prefix)}
     pos = "embedder.pos.weight"
