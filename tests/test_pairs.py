@@ -12,7 +12,8 @@ from embbert_mcu import datasets as D
 from embbert_mcu.cli import main
 from embbert_mcu.config import CLS_ID, SEP_ID
 from embbert_mcu.datasets.hf import HUB_SETS, hub_dataset
-from embbert_mcu.datasets.pairs import build_pairs, verify_pairs, PAIR_SETS
+from embbert_mcu.datasets.derived import DERIVED, verify_derived
+from embbert_mcu.datasets.pairs import build_pairs
 from embbert_mcu.datasets.splits import Dataset, Split
 from embbert_mcu.datasets.texts import read_items, read_texts
 from embbert_mcu.errors import DataError, UsageError
@@ -170,9 +171,9 @@ def test_pair_set_is_balanced_seeded_and_disjoint():
     train_texts = set(ds.train.texts) | set(ds.train.pairs)
     assert not train_texts & (set(ds.test.texts) | set(ds.test.pairs))
     assert len(set(ds.train.texts)) == len(ds.train)  # each text first in one pair
-    spec = PAIR_SETS["rt-polarity-pairs"]
+    spec = DERIVED["rt-polarity-pairs"]
     with pytest.raises(DataError, match="expected"):
-        verify_pairs(spec, ds)
+        verify_derived(spec, ds)
 
 
 def test_the_pair_floor_sees_both_texts():

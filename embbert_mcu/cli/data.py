@@ -19,7 +19,7 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def list_(as_json):
     """The built-in sets, their packages and expected counts."""
-    from ..datasets import BUILTINS, PAIR_SETS, cache_dir
+    from ..datasets import BUILTINS, DERIVED, cache_dir
 
     rows = [
         {"name": b.name, "package": b.package.pin, "registry": b.package.registry,
@@ -28,8 +28,8 @@ def list_(as_json):
     ] + [
         {"name": p.name, "package": BUILTINS[p.base].package.pin,
          "registry": BUILTINS[p.base].package.registry, "rows": p.n_rows,
-         "labels": p.label_counts["train"], "about": p.about, "pairs": True, "base": p.base}
-        for p in PAIR_SETS.values()
+         "labels": p.label_counts["train"], "about": p.about, "pairs": p.pairs, "base": p.base}
+        for p in DERIVED.values()
     ]
     if as_json:
         emit_json({"datasets": rows, "cache": str(cache_dir())})

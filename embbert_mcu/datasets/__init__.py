@@ -12,16 +12,17 @@ from .archive import Archive
 from .sets import BUILTINS, Builtin, builtin, verify
 from .fetch import Package, cache_dir, fetch
 from .files import encode_labels, load_files, read_rows, read_table
-from .pairs import PAIR_SETS, PairSet, build_pairs, verify_pairs
+from .derived import DERIVED, DerivedSet, verify_derived
+from .pairs import build_pairs
 from .splits import Dataset, Split, load_saved, make_splits, save_dataset, stratified_indices
 
 SPLIT_SEED = 0  # fixed: the test set must not depend on a training option
 
 __all__ = [
-    "Archive", "BUILTINS", "Builtin", "Dataset", "PAIR_SETS", "Package", "PairSet", "Split",
+    "Archive", "BUILTINS", "Builtin", "DERIVED", "Dataset", "DerivedSet", "Package", "Split",
     "build_pairs", "builtin", "cache_dir", "encode_labels", "extract_verified", "fetch",
     "load_dataset", "load_files", "read_rows", "read_table", "make_splits", "stratified_indices",
-    "verify", "verify_pairs",
+    "verify", "verify_derived",
 ]
 
 
@@ -33,16 +34,16 @@ def extract_verified(spec: Builtin, archive_path: str | Path) -> list[tuple[str,
 
 
 def load_dataset(name: str, cache: Path | None = None) -> Dataset:
-    """A built-in set (or pair set) by name, or ``hf:<name>`` through the ``datasets`` library."""
+    """A built-in (or derived) set by name, or ``hf:<name>`` through the ``datasets`` library."""
     if name.startswith("hf:"):
         from .hf import load_hub
 
         return load_hub(name[3:])
-    if name in PAIR_SETS:
-        from .pairs import load_pair_set
+    if name in DERIVED:
+        from .derived import load_derived
 
         folder = (cache or cache_dir()) / "datasets" / name
-        return load_pair_set(name, folder, lambda base: load_dataset(base, cache))
+        return load_derived(name, folder, lambda base: load_dataset(base, cache))
     spec = builtin(name)
     folder = (cache or cache_dir()) / "datasets" / name
     saved = load_saved(folder)

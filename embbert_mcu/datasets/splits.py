@@ -70,6 +70,17 @@ def stratified_indices(
     return [sorted(p) for p in parts]
 
 
+def fresh(split: Split, seen: set[str]) -> tuple[list[str], list[int]]:
+    """The split's texts not in ``seen`` (each once), which are then added to ``seen``."""
+    texts, labels = [], []
+    for text, label in zip(split.texts, split.labels):
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+            labels.append(label)
+    return texts, labels
+
+
 def make_splits(name: str, texts: list[str], names: list[str], seed: int = 0) -> Dataset:
     """A seeded stratified 80/10/10 train/val/test split of labelled rows."""
     labels = sorted(set(names))
