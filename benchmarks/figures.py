@@ -146,7 +146,8 @@ def accuracy(recs: dict) -> dict:
         margins.append({"data": data, "acc": pct(correct / n), "texts": abs(texts),
                         "n": comma(n), "side": side})
     p = default["correct"] / default["n"]
-    return {"rows": rows, "margins": margins, "mlm_nats": doc["pretrain"]["mlm_nats"],
+    return {"rows": rows, "margins": margins, "taught": taught(recs),
+            "mlm_nats": doc["pretrain"]["mlm_nats"],
             "pretrain_min": doc["pretrain"]["minutes"],
             "pretrain_steps": comma(doc["pretrain"]["steps"]),
             "teachers": {k: pct(v) for k, v in doc["teacher_accuracy"].items()},
@@ -154,6 +155,31 @@ def accuracy(recs: dict) -> dict:
             "se_points": f"{100 * math.sqrt(p * (1 - p) / default['n']):.1f}",
             "default_n": comma(default["n"]),
             "quantized": pct(doc["quantized_accuracy"]), "float": pct(p), "cite": cite(rec)}
+
+
+INIT_RE = re.compile(r"--init (\S+)")
+
+
+def taught(recs: dict) -> list[dict]:
+    """The MiniLM-teacher runs (records named teacher-*, measured with `train --json`), by
+    data set, then by the student's margin over the floor; each with its command."""
+    rows = []
+    for name, rec in recs.items():
+        doc = rec["document"]
+        if not name.startswith("teacher-") or "teacher_accuracy" not in doc or "accuracy" not in doc:
+            continue
+        c = cite(rec)
+        init = INIT_RE.search(c["command"])
+        data = doc["dataset"]
+        if data.endswith((".csv", ".jsonl")):  # a user's own files: the record names the set
+            data = f"{name[len('teacher-'):]} (`--train`/`--test` files)"
+        rows.append({"data": data, "n": comma(doc["n"]), "acc": pct(doc["accuracy"]),
+                     "teacher": pct(doc["teacher_accuracy"]), "floor": pct(doc["floor_accuracy"]),
+                     "margin": f"{100 * (doc['accuracy'] - doc['floor_accuracy']):+.2f}",
+                     "backbone": init.group(1) if init else "none",
+                     "command": c["command"], "date": c["date"], "commit": c["commit"],
+                     "key": (data, -(doc["accuracy"] - doc["floor_accuracy"]))})
+    return sorted(rows, key=lambda r: r["key"])
 
 
 def library(recs: dict) -> dict:
