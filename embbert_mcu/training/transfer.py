@@ -66,15 +66,16 @@ def copy_pool(texts: Sequence[str], n_copies: int, seed: int,
 
 
 def unlabelled_sentences(n: int, like: Sequence[str], seed: int, exclude: Sequence[str] = (),
-                         source: Sequence[str] | None = None) -> list[str]:
+                         source: Sequence[str] | None = None,
+                         words: tuple[int, int] | None = None) -> list[str]:
     """``n`` unlabelled texts for the teacher to label, drawn (seeded, without replacement)
     from the sentences of ``source``, or of the built-in unlabelled English text (the
     pretraining corpus, every built-in evaluation text removed) when ``source`` is None.
 
     Only sentences whose word count lies within the 5th to 95th percentile of ``like`` (the
-    training texts) are drawn, so the teacher labels text of the length the student will see,
-    and none equal to an ``exclude`` text (the validation and test texts). Fewer than ``n``
-    if there are fewer.
+    training texts) are drawn, so the teacher labels text of the length the student will see
+    (``words`` = (low, high) instead, if given), and none equal to an ``exclude`` text (the
+    validation and test texts). Fewer than ``n`` if there are fewer.
     """
     from ..datasets.corpus import evaluation_texts, load_corpus, sentences
 
@@ -82,9 +83,12 @@ def unlabelled_sentences(n: int, like: Sequence[str], seed: int, exclude: Sequen
         return []
     if source is None:
         source = [seg for doc in load_corpus(evaluation_texts()) for seg in doc]
-    counts = np.array([len(t.split()) for t in like]) if len(like) else np.array([8, 40])
-    low, high = np.percentile(counts, [5, 95])
-    low, high = max(3, int(np.floor(low))), int(np.ceil(high))
+    if words is not None:
+        low, high = words
+    else:
+        counts = np.array([len(t.split()) for t in like]) if len(like) else np.array([8, 40])
+        low, high = np.percentile(counts, [5, 95])
+        low, high = max(3, int(np.floor(low))), int(np.ceil(high))
     banned = {_key(t) for t in exclude}
     pool = sorted({s for seg in source for s in sentences(seg) if low <= len(s.split()) <= high})
     pool = [s for s in pool if _key(s) not in banned]
