@@ -137,7 +137,7 @@ def test_init_loads_the_pretrained_backbone():
     state = model.backbone.state_dict()
     assert torch.equal(state["embedder.pos.weight"], pre.state_dict["backbone.embedder.pos.weight"][:16])
     assert torch.equal(state["blocks.1.q.weight"], pre.state_dict["backbone.blocks.1.q.weight"])
-    with pytest.raises(UsageError, match="pretrain checkpoint"):
+    with pytest.raises(UsageError, match="pretrain or backbone checkpoint"):
         load_backbone(model, Checkpoint.from_model(model))
 
 
