@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from embbert_mcu.checkpoint import load_checkpoint
-from embbert_mcu.training.teacher import model_folder
 from test_train import make_csv, run_cli, run_ok
 
 pytest.importorskip("transformers", reason="the [teacher] extra is not installed")
@@ -22,13 +21,8 @@ SENTENCES = [
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    real = model_folder()
-    root = tmp_path / "cache"
-    (root / "teachers").mkdir(parents=True)
-    (root / "teachers" / real.name).symlink_to(real, target_is_directory=True)
-    monkeypatch.setenv("EMBBERT_MCU_CACHE", str(root))
-    return root
+def cache(minilm_cache):
+    return minilm_cache
 
 
 def test_teacher_embeddings_are_unit_vectors_and_cached(cache):

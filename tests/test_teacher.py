@@ -17,14 +17,8 @@ pytest.importorskip("transformers", reason="the [teacher] extra is not installed
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """A fresh cache whose teacher folder is the real MiniLM (fetched once into the user cache)."""
-    real = model_folder()
-    root = tmp_path / "cache"
-    (root / "teachers").mkdir(parents=True)
-    (root / "teachers" / real.name).symlink_to(real, target_is_directory=True)
-    monkeypatch.setenv("EMBBERT_MCU_CACHE", str(root))
-    return root
+def cache(minilm_cache):
+    return minilm_cache
 
 
 def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, capsys):
