@@ -60,8 +60,14 @@ def test_the_distilled_backbone_learns_and_fine_tunes(tmp_path, cache, capsys):
     assert load_checkpoint(tmp_path / "c.pt").config.d_model == ckpt.config.d_model
 
 
-def test_teacher_pretraining_refuses_what_does_not_apply(tmp_path, capsys):
+def test_teacher_pretraining_refuses_what_does_not_apply(tmp_path, cache, capsys, monkeypatch):
     base = ["pretrain", "--preset", "nano", "-o", str(tmp_path / "x.pt")]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = run_cli(base + ["--teacher", "minilm", "--corpus", str(corpus)], capsys)
+    assert code == 2 and "one process" in err
+    monkeypatch.delenv("WORLD_SIZE")
     code, _, err = run_cli(base + ["--teacher", "minilm", "--resume"], capsys)
     assert code == 2 and "--resume does not apply with --teacher" in err
     code, _, err = run_cli(base + ["--init", str(tmp_path / "p.pt")], capsys)

@@ -245,10 +245,9 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
     _threads(threads)
     if teacher:
         return _pretrain_from_teacher(output, preset_name, max_len, steps, batch_size, lr, seed,
-                                      corpus, dropout, sentences, init, as_json,
+                                      corpus, dropout, sentences, init, device, as_json,
                                       refused={"--resume": resume, "--stop-at": stop_at,
-                                               "--backbone": backbone_out,
-                                               "--device": device != "cpu"})
+                                               "--backbone": backbone_out})
     if init:
         raise UsageError("--init applies with --teacher only",
                          hint="MLM+NSP pretraining starts from the preset; resume with --resume")
@@ -290,7 +289,7 @@ def pretrain(output, preset_name, max_len, steps, batch_size, seq_len, lr, seed,
 
 
 def _pretrain_from_teacher(output, preset_name, max_len, steps, batch_size, lr, seed, corpus,
-                           dropout, sentences, init, as_json, refused):
+                           dropout, sentences, init, device, as_json, refused):
     """`pretrain --teacher minilm` (training/embdistill.py)."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..datasets.corpus import evaluation_texts, load_corpus
@@ -320,7 +319,7 @@ def _pretrain_from_teacher(output, preset_name, max_len, steps, batch_size, lr, 
     opts = EmbedDistillOptions(preset=preset_name, max_len=max_len, sentences=sentences,
                                steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                                dropout=dropout)
-    ckpt = distill_backbone(texts, tokenizer, opts, init=init_ckpt)
+    ckpt = distill_backbone(texts, tokenizer, opts, init=init_ckpt, device=device)
     save_checkpoint(ckpt, output)
     last = ckpt.metrics["last"]
     doc = {"checkpoint": str(output), "kind": "backbone", "step": ckpt.metrics["step"],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +41,7 @@ from ..errors import DataError, UsageError
 from ..fileio import atomic_path
 from ..model import EmbBertBackbone
 from ..tokenizer import EmbTokenizer
+from .accel import autocast, grad_scaler, resolve_device
 from .evaluate import pad_batch
 
 EMBED_DIM = 384  # all-MiniLM-L6-v2's hidden size
@@ -63,7 +65,8 @@ class EmbedDistillOptions:
 
 
 def teacher_embeddings(texts: Sequence[str], max_len: int = 128, cache: Path | None = None,
-                       batch_size: int = 64, progress: bool = True) -> np.ndarray:
+                       batch_size: int = 64, progress: bool = True,
+                       device: torch.device | None = None) -> np.ndarray:
     """(len(texts), 384) float32 unit vectors of the shipped all-MiniLM-L6-v2, cached."""
     from .teacher import PACKAGE, model_folder, require_transformers
 
@@ -78,7 +81,8 @@ def teacher_embeddings(texts: Sequence[str], max_len: int = 128, cache: Path | N
     transformers = require_transformers()
     folder = model_folder(cache)
     tok = transformers.AutoTokenizer.from_pretrained(str(folder))
-    model = transformers.AutoModel.from_pretrained(str(folder)).eval()
+    device = device or torch.device("cpu")
+    model = transformers.AutoModel.from_pretrained(str(folder)).eval().to(device)
     out = np.zeros((len(texts), EMBED_DIM), np.float16)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     started = time.monotonic()
@@ -87,10 +91,12 @@ def teacher_embeddings(texts: Sequence[str], max_len: int = 128, cache: Path | N
             rows = order[start : start + batch_size]
             enc = tok([texts[i] for i in rows], truncation=True, max_length=max_len, padding=True,
                       return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
+            enc = {k: v.to(device) for k, v in enc.items()}
+            with autocast(device):
+                hidden = model(**enc).last_hidden_state.float()
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            out[rows] = F.normalize(pooled, dim=-1).numpy().astype(np.float16)
+            out[rows] = F.normalize(pooled, dim=-1).cpu().numpy().astype(np.float16)
             done = start + len(rows)
             if progress and (done // batch_size) % 200 == 0:
                 print(f"teacher embeddings: {done:,}/{len(texts):,}, "
@@ -113,16 +119,23 @@ class _Student(nn.Module):
 
 
 def distill_backbone(texts: Sequence[str], tokenizer: EmbTokenizer, opts: EmbedDistillOptions,
-                     init: Checkpoint | None = None, cache: Path | None = None) -> Checkpoint:
-    """Train a backbone towards the teacher's embeddings of ``texts``; a backbone checkpoint."""
+                     init: Checkpoint | None = None, cache: Path | None = None,
+                     device: str = "cpu") -> Checkpoint:
+    """Train a backbone towards the teacher's embeddings of ``texts``; a backbone checkpoint.
+    One process (under torchrun it is refused): the teacher's forward passes dominate and
+    are cached."""
     from .train import warmup_linear
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("pretrain --teacher runs in one process",
+                         hint="run it without torchrun (--device cuda uses one GPU)")
+    dev = resolve_device(device)
     if opts.steps < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise UsageError("steps, batch size and learning rate must be positive")
     if not texts:
         raise DataError("no sentence to distil on", hint="check the unlabelled text")
     targets = torch.from_numpy(teacher_embeddings(texts, opts.teacher_max_len, cache,
-                                                  progress=opts.progress))
+                                                  progress=opts.progress, device=dev))
     if init is not None:
         if init.kind not in ("pretrain", "backbone"):
             raise UsageError(f"--init needs a pretrain or backbone checkpoint, this one is {init.kind!r}")
@@ -135,9 +148,10 @@ def distill_backbone(texts: Sequence[str], tokenizer: EmbTokenizer, opts: EmbedD
     backbone = EmbBertBackbone(cfg)
     if init is not None:
         backbone.load_state_dict({k: v for k, v in init.state_dict.items() if k.startswith("backbone.")})
-    student = _Student(backbone)
+    student = _Student(backbone).to(dev)
     ids = tokenizer.encode_many(texts, max_len=cfg.max_len)
     optimizer = torch.optim.AdamW(student.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    scaler = grad_scaler(dev)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(opts.steps, opts.warmup))
     history, window, started = [], [], time.monotonic()
     student.train()
@@ -145,22 +159,26 @@ def distill_backbone(texts: Sequence[str], tokenizer: EmbTokenizer, opts: EmbedD
     for step in bar:
         rows = np.random.default_rng([opts.seed, step]).choice(len(ids), opts.batch_size,
                                                                 replace=len(ids) < opts.batch_size)
-        out = student(pad_batch([ids[i] for i in rows]))
-        loss = (1.0 - F.cosine_similarity(out, targets[rows], dim=-1)).mean()
+        with autocast(dev):
+            out = student(pad_batch([ids[i] for i in rows]).to(dev)).float()
+        loss = (1.0 - F.cosine_similarity(out, targets[rows].to(dev), dim=-1)).mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         window.append(loss.item())
         if (step + 1) % 50 == 0 or step + 1 == opts.steps:
             history.append({"step": step + 1, "cosine_loss": float(np.mean(window))})
             window = []
             bar.set_postfix(loss=f"{history[-1]['cosine_loss']:.4f}")
-    backbone.eval()
+    backbone.eval().cpu()
     metrics = {"objective": "minilm-embeddings", "options": asdict(opts), "history": history,
                "step": opts.steps, "last": history[-1], "sentences": len(texts),
                "init": init.metrics.get("objective", "mlm+nsp") if init is not None else None,
+               "device": str(dev),
                "seconds_this_run": round(time.monotonic() - started, 1)}
     return Checkpoint.from_model(backbone, tokenizer_json=tokenizer.to_json(), metrics=metrics,
                                  version=__version__)
