@@ -67,6 +67,9 @@ def _threads(n: int) -> None:
 @click.option("--teacher-text", type=click.Path(dir_okay=False),
               help="With --teacher: your own unlabelled in-domain text, one text per line, as the "
                    "source of --teacher-unlabelled (all of its sentences if that is 0).")
+@click.option("--teacher-unlabelled-rest", "unlabelled_rest", is_flag=True,
+              help="With --teacher and --train-limit: the training texts the limit leaves out, "
+                   "their labels dropped, are the unlabelled text the teacher labels.")
 @click.option("--temperature", type=number(float, 0.01, 100.0), default=1.0, show_default=True,
               help="With --teacher: softens the teacher's logits into the student's targets.")
 @click.option("--augment", type=number(int, 0, 64),
@@ -88,7 +91,7 @@ def _threads(n: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
-          teacher_replace, teacher_unlabelled, teacher_text, temperature, augment, alpha, ema, device, train_limit, test_limit, threads,
+          teacher_replace, teacher_unlabelled, teacher_text, unlabelled_rest, temperature, augment, alpha, ema, device, train_limit, test_limit, threads,
           output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..checkpoint import load_checkpoint, save_checkpoint
@@ -107,16 +110,26 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     if not teacher and (teacher_unlabelled or teacher_text):
         raise UsageError("--teacher-unlabelled and --teacher-text only apply with --teacher",
                          hint="add --teacher minilm")
+    if unlabelled_rest and not (teacher and train_limit is not None):
+        raise UsageError("--teacher-unlabelled-rest needs --teacher and --train-limit")
+    if unlabelled_rest and teacher_text:
+        raise UsageError("--teacher-unlabelled-rest and --teacher-text are alternatives")
     if teacher_text and not Path(teacher_text).is_file():
         raise UsageError(f"--teacher-text {teacher_text}: no such file")
     ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
     for limit, name in ((train_limit, "--train-limit"), (test_limit, "--test-limit")):
         if limit is not None and limit < 2:
             raise UsageError(f"{name} must be at least 2, got {limit}")
+    rest = None
     if train_limit is not None:
         from ..datasets.splits import limit_train
 
+        full = ds
         ds = limit_train(ds, train_limit, seed=0)
+        if unlabelled_rest:
+            kept = set(ds.train.texts)
+            rest = [t for t in full.train.texts if t not in kept]
+            info(f"--teacher-unlabelled-rest: {len(rest)} training texts without their labels")
     if test_limit is not None:
         from ..datasets.splits import limit_test
 
@@ -137,7 +150,9 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         temperature=temperature, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     info("labels: " + label_map(ds.labels))
-    ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt)
+    ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt, unlabelled=rest)
+    if rest is not None:
+        ckpt.metrics["teacher_unlabelled_source"] = "the training texts --train-limit left out"
     if train_file:  # quantize finds the data again from any working directory
         ckpt.metrics.update(train_file=str(Path(train_file).resolve()),
                             test_file=str(Path(test_file).resolve()))

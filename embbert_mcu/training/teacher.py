@@ -269,8 +269,9 @@ class PooledTeaching:
 
 
 def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
-                   progress: bool = True) -> PooledTeaching:
-    """Fine-tune (or reuse) the MiniLM teacher on ``ds.train``; score the copies."""
+                   progress: bool = True, source: Sequence[str] | None = None) -> PooledTeaching:
+    """Fine-tune (or reuse) the MiniLM teacher on ``ds.train``; score the copies and the
+    unlabelled texts (from ``source`` if given: e.g. the training texts a limit left out)."""
     require_transformers()
     folder = model_folder(cache)
     n_classes = len(ds.labels)
@@ -280,7 +281,7 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     key = _digest(NAME, PACKAGE.pin, fit_settings, n_classes, ds.train.texts, ds.train.labels,
                   *([ds.train.pairs] if ds.is_pair else []))
     how = Perturbation(p_replace=opts.p_replace)
-    extra = _unlabelled(ds, opts)
+    extra = _unlabelled(ds, opts, source)
     copies_key = _digest(key, opts.copies, how.key(), opts.temperature, ds.test.texts, ds.test.labels,
                          *([extra] if extra else []), *([ds.test.pairs] if ds.is_pair else []))
     root = (cache or cache_dir()) / "teachers" / "minilm" / key
@@ -327,11 +328,10 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     return teaching
 
 
-def _unlabelled(ds, opts: TeacherOptions) -> list[str]:
+def _unlabelled(ds, opts: TeacherOptions, source: Sequence[str] | None = None) -> list[str]:
     """The unlabelled texts the teacher labels beside the copies (``transfer.py``)."""
-    if not (opts.unlabelled or opts.text_file):
+    if not (opts.unlabelled or opts.text_file or source is not None):
         return []
-    source = None
     if opts.text_file:
         try:
             source = Path(opts.text_file).read_text(encoding="utf-8").splitlines()

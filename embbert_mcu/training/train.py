@@ -70,16 +70,23 @@ class TrainOptions:
 
 
 def train_classifier(
-    ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions, init: Checkpoint | None = None
+    ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions, init: Checkpoint | None = None,
+    unlabelled: list[str] | None = None,
 ) -> Checkpoint:
-    """Train, keep the best validation epoch, measure test accuracy and the floor."""
+    """Train, keep the best validation epoch, measure test accuracy and the floor.
+
+    ``unlabelled``: texts without labels for a transformer teacher to label (all of them
+    unless ``opts.teacher_unlabelled`` draws fewer), instead of ``opts.teacher_text``.
+    """
     _check(ds, opts)
     procs, device = init_processes(opts.device)
     model = _build(ds, tokenizer, opts, init).to(device)
     max_len = model.cfg.max_len
     train_ids = encode_batch(tokenizer, ds.train.texts, max_len, ds.train.pairs)
     started = time.monotonic()
-    teaching, teacher_metrics = _teacher(ds, opts, device)
+    if unlabelled is not None and ds.is_pair:
+        raise UsageError(f"{ds.name} is a sentence-pair set: unlabelled text has no second text")
+    teaching, teacher_metrics = _teacher(ds, opts, device, unlabelled)
     history, best_state, best = _fit(model, train_ids, ds, tokenizer, opts, teaching, device)
     model.load_state_dict(best_state)
     test = evaluate(model, tokenizer, ds.test.texts, ds.test.labels, pairs=ds.test.pairs)
@@ -176,7 +183,8 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
     model.backbone.load_state_dict(state)
 
 
-def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None):
+def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None,
+             unlabelled: list[str] | None = None):
     """(Teaching or None, metrics about the teacher)."""
     if opts.teacher == "minilm":
         settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
@@ -188,7 +196,8 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
         procs = processes()
         if not procs.main:  # rank 0 fine-tunes and fills the cache; the others read it
             procs.barrier()
-        teaching = prepare_minilm(ds, settings, progress=opts.progress and procs.main)
+        teaching = prepare_minilm(ds, settings, progress=opts.progress and procs.main,
+                                  source=unlabelled)
         if procs.main:
             procs.barrier()
         return teaching, dict(teaching.metrics)
