@@ -104,6 +104,31 @@ def test_unlabelled_text_is_labelled_by_the_teacher_and_used_every_epoch(tmp_pat
     assert pairs is None
 
 
+def test_the_rest_of_a_limited_training_split_is_unlabelled_text(tmp_path, cache, capsys):
+    from embbert_mcu.datasets import load_files
+    from embbert_mcu.datasets.splits import limit_train
+    from embbert_mcu.training.teacher import _load_targets
+
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 90, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    out = tmp_path / "r.pt"
+    run_ok(["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "1", "--max-len", "16", "--teacher", "minilm", "--teacher-max-len", "32",
+            "--teacher-copies", "1", "--augment", "1", "--train-limit", "30",
+            "--teacher-unlabelled-rest", "-o", str(out)], capsys)
+    metrics = load_checkpoint(out).metrics
+    assert metrics["n_train"] == 30 and metrics["teacher_unlabelled_source"].startswith("the training")
+    (targets,) = cache.glob("teachers/minilm/*/targets-*.npz")
+    pool = _load_targets(targets, 2)
+    ds = load_files(train_csv, test_csv, seed=0)
+    labelled = set(limit_train(ds, 30, seed=0).train.texts)
+    assert metrics["teacher_unlabelled"] == len(pool.extra) > 20
+    assert set(pool.extra) <= set(ds.train.texts) - labelled  # only the texts the limit left out
+    code, _, err = run_cli(["train", "--train", str(train_csv), "--test", str(test_csv),
+                            "--teacher", "minilm", "--teacher-unlabelled-rest", "-o",
+                            str(tmp_path / "x.pt")], capsys)
+    assert code == 2 and "--train-limit" in err
+
+
 def test_the_teacher_reads_both_texts_of_a_pair_set(tmp_path, cache, capsys):
     from embbert_mcu.datasets import load_files
     from embbert_mcu.training.teacher import _load_targets
