@@ -146,7 +146,7 @@ def accuracy(recs: dict) -> dict:
         margins.append({"data": data, "acc": pct(correct / n), "texts": abs(texts),
                         "n": comma(n), "side": side})
     p = default["correct"] / default["n"]
-    return {"rows": rows, "margins": margins, "taught": taught(recs),
+    return {"rows": rows, "margins": margins, "taught": taught(recs), "backbones": backbones(recs),
             "mlm_nats": doc["pretrain"]["mlm_nats"],
             "pretrain_min": doc["pretrain"]["minutes"],
             "pretrain_steps": comma(doc["pretrain"]["steps"]),
@@ -180,6 +180,16 @@ def taught(recs: dict) -> list[dict]:
                      "command": c["command"], "date": c["date"], "commit": c["commit"],
                      "key": (data, -(doc["accuracy"] - doc["floor_accuracy"]))})
     return sorted(rows, key=lambda r: r["key"])
+
+
+def backbones(recs: dict) -> list[dict]:
+    """The backbones the teacher table's `--init` names, from records named pretrain-*."""
+    out = []
+    for name, rec in sorted(recs.items()):
+        if name.startswith("pretrain-") and "checkpoint" in rec["document"]:
+            c = cite(rec)
+            out.append({"path": re.search(r"-o (\S+)", c["command"]).group(1), **c})
+    return out
 
 
 def library(recs: dict) -> dict:
