@@ -73,3 +73,16 @@ def test_teacher_pretraining_refuses_what_does_not_apply(tmp_path, cache, capsys
     code, _, err = run_cli(base + ["--init", str(tmp_path / "p.pt")], capsys)
     assert code == 2 and "--init applies with --teacher only" in err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_the_committed_backbone_is_the_recorded_run():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ckpt = load_checkpoint(root / "models" / "embbert-base-backbone-minilm.pt")
+    (record,) = sorted((root / "docs" / "results").glob("pretrain-minilm-embeddings-100k-*.json"))
+    doc = json.loads(record.read_text(encoding="utf-8"))["document"]
+    assert ckpt.kind == "backbone" and ckpt.metrics["objective"] == "minilm-embeddings"
+    assert ckpt.metrics["step"] == doc["step"] == 6000 and ckpt.metrics["sentences"] == doc["sentences"]
+    assert ckpt.metrics["last"]["cosine_loss"] == doc["cosine_loss"]
+    assert sum(v.numel() for v in ckpt.state_dict.values()) == 357_248  # EmbBERT base, no head
