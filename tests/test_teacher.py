@@ -10,7 +10,8 @@ import pytest
 
 from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.errors import DataError, UsageError
-from embbert_mcu.training.teacher import PooledTeaching, model_folder, require_transformers
+from embbert_mcu.training.teacher import model_folder, require_transformers
+from embbert_mcu.training.teaching import PooledTeaching
 from test_train import BAD, GOOD, make_csv, run_cli, run_ok
 
 pytest.importorskip("transformers", reason="the [teacher] extra is not installed")
@@ -63,7 +64,7 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
 def _check_transfer_set(cache, train_csv):
     """The stored copies are the seeded pool of the training texts, labelled by the teacher."""
     from embbert_mcu.datasets import load_files
-    from embbert_mcu.training.teacher import _load_targets
+    from embbert_mcu.training.teaching import _load_targets
     from embbert_mcu.training.transfer import Perturbation, copy_pool
 
     (targets,) = cache.glob("teachers/minilm/*/targets-*.npz")
@@ -77,7 +78,7 @@ def _check_transfer_set(cache, train_csv):
 
 
 def test_unlabelled_text_is_labelled_by_the_teacher_and_used_every_epoch(tmp_path, cache, capsys):
-    from embbert_mcu.training.teacher import _load_targets
+    from embbert_mcu.training.teaching import _load_targets
 
     train_csv, test_csv = make_csv(tmp_path / "train.csv", 48, 0), make_csv(tmp_path / "test.csv", 20, 1)
     text = tmp_path / "reviews.txt"
@@ -107,7 +108,7 @@ def test_unlabelled_text_is_labelled_by_the_teacher_and_used_every_epoch(tmp_pat
 def test_the_rest_of_a_limited_training_split_is_unlabelled_text(tmp_path, cache, capsys):
     from embbert_mcu.datasets import load_files
     from embbert_mcu.datasets.splits import limit_train
-    from embbert_mcu.training.teacher import _load_targets
+    from embbert_mcu.training.teaching import _load_targets
 
     train_csv, test_csv = make_csv(tmp_path / "train.csv", 90, 0), make_csv(tmp_path / "test.csv", 20, 1)
     out = tmp_path / "r.pt"
@@ -131,7 +132,7 @@ def test_the_rest_of_a_limited_training_split_is_unlabelled_text(tmp_path, cache
 
 def test_the_teacher_reads_both_texts_of_a_pair_set(tmp_path, cache, capsys):
     from embbert_mcu.datasets import load_files
-    from embbert_mcu.training.teacher import _load_targets
+    from embbert_mcu.training.teaching import _load_targets
     from embbert_mcu.training.transfer import copy_pool
 
     def pair_csv(path, n, seed):

@@ -68,7 +68,7 @@ def teacher_embeddings(texts: Sequence[str], max_len: int = 128, cache: Path | N
                        batch_size: int = 64, progress: bool = True,
                        device: torch.device | None = None) -> np.ndarray:
     """(len(texts), 384) float32 unit vectors of the shipped all-MiniLM-L6-v2, cached."""
-    from .teacher import PACKAGE, model_folder, require_transformers
+    from .teacher import PACKAGE, mean_pool, model_folder, require_transformers
 
     h = hashlib.sha256(json.dumps([PACKAGE.pin, max_len, list(texts)], ensure_ascii=False).encode())
     path = (cache or cache_dir()) / "teachers" / "minilm-embeddings" / f"{h.hexdigest()[:20]}.npy"
@@ -94,8 +94,7 @@ def teacher_embeddings(texts: Sequence[str], max_len: int = 128, cache: Path | N
             enc = {k: v.to(device) for k, v in enc.items()}
             with autocast(device):
                 hidden = model(**enc).last_hidden_state.float()
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            pooled = mean_pool(hidden, enc["attention_mask"])
             out[rows] = F.normalize(pooled, dim=-1).cpu().numpy().astype(np.float16)
             done = start + len(rows)
             if progress and (done // batch_size) % 200 == 0:

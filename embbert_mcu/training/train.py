@@ -33,7 +33,8 @@ from ..config import preset
 from ..datasets import Dataset
 from .distill import Teaching, augment
 from .accel import autocast, grad_scaler, init_processes, processes
-from .teacher import TEACHERS, PooledTeaching, TeacherOptions, prepare_minilm
+from .teacher import TEACHERS, TeacherOptions
+from .teaching import PooledTeaching, prepare_minilm
 from ..errors import DataError, UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from ..model import EmbBertForClassification, build_classifier
