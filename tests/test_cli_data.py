@@ -22,10 +22,12 @@ def test_data_list_json(capsys):
     names = {d["name"]: d for d in doc["datasets"]}
     assert code == 0 and set(names) == {"rt-polarity", "bbc-news", "health-tweets", "spam-assassin",
                                         "rt-polarity-pairs", "bbc-news-sentences", "brown-genres",
-                                        "brown-sentences"}
+                                        "brown-sentences", "bbc-news-sentence-pairs"}
     assert names["rt-polarity-pairs"]["pairs"] and names["rt-polarity-pairs"]["rows"] == 12752
     assert not names["bbc-news-sentences"]["pairs"] and names["bbc-news-sentences"]["rows"] == 36243
     assert names["bbc-news-sentences"]["base"] == "bbc-news"
+    assert names["bbc-news-sentence-pairs"]["pairs"] and names["bbc-news-sentence-pairs"]["rows"] == 36243
+    assert names["bbc-news-sentence-pairs"]["base"] == "bbc-news-sentences"
     assert names["rt-polarity"]["rows"] == 12808 and names["bbc-news"]["labels"]["sports"] == 511
 
 

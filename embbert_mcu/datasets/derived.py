@@ -1,6 +1,9 @@
 """Sets derived offline from a built-in set's own seeded split.
 
 - ``rt-polarity-pairs``: sentence pairs, "do these two texts share a label?" (``pairs.py``);
+- ``bbc-news-sentence-pairs``: the same question on pairs of ``bbc-news-sentences``: do two
+  sentences come from articles of the same topic? Word overlap barely tells (the floor is
+  near chance); a model that reads both sentences can;
 - ``bbc-news-sentences``: each sentence of a BBC article, labelled with the article's topic
   (``sentences.py``). A sentence is a much harder input than the whole article: a few words,
   often without the topic's own vocabulary.
@@ -39,6 +42,14 @@ class DerivedSet:
     def n_rows(self) -> int:
         return sum(sum(c.values()) for c in self.label_counts.values())
 
+    @property
+    def root(self) -> str:
+        """The built-in (fetched) set at the bottom of the chain of bases."""
+        base = self.base
+        while base in DERIVED:
+            base = DERIVED[base].base
+        return base
+
 
 DERIVED: dict[str, DerivedSet] = {
     d.name: d
@@ -67,6 +78,12 @@ DERIVED: dict[str, DerivedSet] = {
                              "learned-government": 912, "press": 908}},
                    "sentences of the Brown corpus, 4 genre groups (the text's)",
                    build_sentences),
+        DerivedSet("bbc-news-sentence-pairs", "bbc-news-sentences",
+                   {"train": {"different": 14867, "same": 14868},
+                    "val": {"different": 1659, "same": 1659},
+                    "test": {"different": 1595, "same": 1595}},
+                   "pairs of BBC news sentences: same topic / different",
+                   build_pairs, pairs=True),
     )
 }
 
