@@ -115,12 +115,20 @@ def intmac(recs: dict) -> dict:
             "cites": [cite(recs[n]) for n in names]}
 
 
+def recipe_labels(row: dict) -> tuple[str, str]:
+    """(pretraining, distillation) of a training-recipes row: the first rows are booleans
+    (MLM+NSP, n-gram teacher); the MiniLM recipe names its start and its teacher."""
+    pretraining = {"minilm-embeddings": "MiniLM sentence embeddings (6,000 steps)",
+                   True: "10,000 MLM+NSP steps", False: "none"}[row["pretraining"]]
+    teacher = {"minilm": "MiniLM teacher", True: "n-gram teacher", False: ""}[row["distill"]]
+    if not teacher:
+        return pretraining, "none"
+    return pretraining, teacher + (" + averaged weights" if row["ema"] else "")
+
+
 def accuracy_row(row: dict, floor: dict, best: dict) -> dict:
-    if not row["distill"]:
-        distill = "none"
-    else:
-        distill = "n-gram teacher" + (" + averaged weights" if row["ema"] else "")
-    return {"data": row["data"], "pretraining": "10,000 MLM+NSP steps" if row["pretraining"] else "none",
+    pretraining, distill = recipe_labels(row)
+    return {"data": row["data"], "pretraining": pretraining,
             "distill": distill, "acc": pct(row["correct"] / row["n"]), "n": comma(row["n"]),
             "default": row.get("default", False), "floor": pct(floor[row["data"]]),
             "command": row["command"], "best": row["correct"] == best[row["data"]]}

@@ -7,6 +7,7 @@ tables and notes as they were; any other kind shows the document's top-level val
 
 from __future__ import annotations
 
+from figures import recipe_labels
 from units import comma, kb, mega, pct, sci, seconds_text
 
 
@@ -110,8 +111,7 @@ def profile(doc: dict) -> list[dict]:
 
 
 def training(doc: dict) -> list[dict]:
-    rows = [[r["data"], "yes" if r["pretraining"] else "no",
-             ("teacher" + (" + averaged weights" if r["ema"] else "")) if r["distill"] else "no",
+    rows = [[r["data"], *recipe_labels(r),
              f"{pct(r['correct'] / r['n'])} ({r['correct']}/{r['n']})",
              f"{r['best_epoch']} of {r['epochs']}", pct(doc["floor_accuracy"][r["data"]]),
              f"{r['minutes']:.1f} min", r["commit"], f"`{r['command']}`"] for r in doc["rows"]]
@@ -120,11 +120,11 @@ def training(doc: dict) -> list[dict]:
               f"MLM {pre['mlm_nats']} nats (`{pre['command']}`, {pre['commit']})"],
              ["n-gram teacher (test)", ", ".join(f"{k} {pct(v)}" for k, v in
                                                  doc["teacher_accuracy"].items())],
-             ["default recipe, seeds " + ", ".join(doc["seeds"]["accuracy"]),
+             ["n-gram recipe, seeds " + ", ".join(doc["seeds"]["accuracy"]),
               ", ".join(pct(v) for v in doc["seeds"]["accuracy"].values())
               + f" ({doc['seeds']['command']})"],
              ["default, quantized", pct(doc["quantized_accuracy"])]]
-    return [table("", ["data", "pretrained", "distilled", "test accuracy", "best epoch",
+    return [table("", ["data", "pretraining", "distillation", "test accuracy", "best epoch",
                        "TF-IDF floor", "time", "commit", "command"], rows),
             table("", ["", ""], notes)]
 
