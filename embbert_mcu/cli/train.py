@@ -44,7 +44,8 @@ def _threads(n: int) -> None:
 @click.option("--lr", type=LR, default=1e-3, show_default=True, help="Peak learning rate.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--distill", is_flag=True,
-              help="Also learn from a word + character n-gram teacher on augmented copies.")
+              help="Also learn from a word + character n-gram teacher on augmented copies "
+                   "(with --teacher: from the mean of both teachers).")
 @click.option("--teacher", type=click.Choice(["minilm"]),
               help="Learn from a fine-tuned transformer (all-MiniLM-L6-v2, needs the [teacher] "
                    "extra) on the texts and augmented copies; the teacher is not exported.")
@@ -168,12 +169,15 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         doc["teacher_accuracy"] = m["teacher_accuracy"]
     if teacher:
         doc.update(teacher=m["teacher"], teacher_cache=m["teacher_cache"])
+    if teacher and distill:  # both teachers: each alone, and their mean when it is known
+        doc.update({k: m[k] for k in ("ngram_teacher_accuracy", "teachers_mean_accuracy") if k in m})
     if as_json:
         emit_json(doc)
         return
     info(f"test accuracy {m['accuracy']:.4f} (n={m['n']}) | TF-IDF + logistic regression floor "
          f"{m['floor_accuracy']:.4f}"
-         + (f" | n-gram teacher {m['teacher_accuracy']:.4f}" if distill else "")
+         + (f" | n-gram teacher {m['teacher_accuracy']:.4f}" if distill and not teacher else "")
+         + (f" | n-gram teacher {m['ngram_teacher_accuracy']:.4f}" if distill and teacher else "")
          + (f" | {m['teacher']} teacher {m['teacher_accuracy']:.4f}" if teacher else "")
          + f" | best epoch {m['best_epoch']} | wrote {output}")
 

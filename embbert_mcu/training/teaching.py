@@ -64,6 +64,7 @@ class PooledTeaching:
     extra: list[str] = field(default_factory=list)  # unlabelled text, in every epoch
     extra_targets: np.ndarray | None = None  # (len(extra), C)
     copy_pairs: list[list[str]] | None = None  # a pair set's second texts, perturbed the same way
+    test_targets: np.ndarray | None = None  # (len(test), C); None in caches written before it
 
     def epoch_copies(self, epoch: int, augment_n: int):
         """This epoch's rows beyond the training texts, (texts, second texts of a pair set or
@@ -118,8 +119,9 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
         "teacher_key": key, "teacher_unlabelled": len(extra), "teacher_fit_seconds": fit_seconds, "teacher_fit_losses": losses or [],
         "teacher_train_accuracy": _accuracy(train_logits, ds.train.labels),
         "teacher_val_accuracy": _accuracy(scorer(ds.val.texts, ds.val.pairs), ds.val.labels),
-        "teacher_accuracy": _accuracy(scorer(ds.test.texts, ds.test.pairs), ds.test.labels),
     }
+    test_logits = scorer(ds.test.texts, ds.test.pairs)
+    metrics["teacher_accuracy"] = _accuracy(test_logits, ds.test.labels)
     metrics["teacher_score_seconds"] = round(time.monotonic() - started, 1)
     if progress:
         print(f"teacher: train {metrics['teacher_train_accuracy']:.4f}, "
@@ -127,6 +129,7 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
               file=sys.stderr, flush=True)
     doc = {"fine_tuned": fine_tuned, **metrics}
     arrays = {"train": softmax(train_logits, opts.temperature),
+              "test": softmax(test_logits, opts.temperature),
               "extra_targets": softmax(extra_logits, opts.temperature),
               **{f"copy{k}": softmax(x, opts.temperature) for k, x in enumerate(copy_logits)}}
     with atomic_path(targets_path) as tmp:
@@ -206,6 +209,7 @@ def _load_targets(path: Path, n_classes: int) -> PooledTeaching:
             extra = json.loads(str(z["extra"])) if "extra" in z else []
             extra_targets = z["extra_targets"] if "extra_targets" in z else None
             copy_pairs = json.loads(str(z["copy_pairs"])) if "copy_pairs" in z else None
+            test = z["test"] if "test" in z else None
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read the cached teacher targets {path}: {exc}",
                         hint=f"delete {path} to score them again") from None
@@ -214,7 +218,37 @@ def _load_targets(path: Path, n_classes: int) -> PooledTeaching:
                         hint=f"delete {path}")
     meta.pop("fine_tuned", None)
     meta["teacher_cache"] = "targets reused"
-    return PooledTeaching(train, copies, copy_targets, meta, extra, extra_targets, copy_pairs)
+    return PooledTeaching(train, copies, copy_targets, meta, extra, extra_targets, copy_pairs, test)
+
+
+def with_ngram(teaching: PooledTeaching, ds, seed: int = 0) -> PooledTeaching:
+    """Both teachers (``train --teacher minilm --distill``): each target is the mean of
+    MiniLM's probabilities and the n-gram teacher's (``distill.py``: cross-fitted on the
+    training texts, fitted on all of them for the copies and the unlabelled texts). The two
+    read different things: MiniLM the first ``--teacher-max-len`` WordPiece tokens, the
+    n-gram model every word of a text, which is what long texts need."""
+    from .distill import Teaching
+
+    n_classes = len(ds.labels)
+    ngram = Teaching.prepare(ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels,
+                             n_classes, seed=seed)
+
+    def mean(minilm: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return (minilm + ngram.teacher.predict_proba(list(texts), n_classes)) / 2
+
+    metrics = dict(teaching.metrics)
+    metrics["ngram_teacher_accuracy"] = ngram.teacher.accuracy(ds.test.texts, ds.test.labels)
+    metrics["ngram_teacher_C"] = ngram.teacher.c
+    test = None
+    if teaching.test_targets is not None:
+        test = mean(teaching.test_targets, ds.test.texts)
+        metrics["teachers_mean_accuracy"] = float((test.argmax(1) == np.asarray(ds.test.labels)).mean())
+    extra = teaching.extra_targets
+    if teaching.extra:
+        extra = mean(extra, teaching.extra)
+    return PooledTeaching((teaching.train_targets + ngram.train_targets) / 2, teaching.copies,
+                          [mean(t, c) for t, c in zip(teaching.copy_targets, teaching.copies)],
+                          metrics, teaching.extra, extra, teaching.copy_pairs, test)
 
 
 def _accuracy(logits: np.ndarray, labels: Sequence[int]) -> float:

@@ -34,7 +34,7 @@ from ..datasets import Dataset
 from .distill import Teaching, augment
 from .accel import autocast, grad_scaler, init_processes, processes
 from .teacher import TEACHERS, TeacherOptions
-from .teaching import PooledTeaching, prepare_minilm
+from .teaching import PooledTeaching, prepare_minilm, with_ngram
 from ..errors import DataError, UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from ..model import EmbBertForClassification, build_classifier
@@ -128,9 +128,6 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
     if opts.teacher is not None:
         if opts.teacher not in TEACHERS:
             raise UsageError(f"unknown teacher {opts.teacher!r}", hint=f"one of: {', '.join(TEACHERS)}")
-        if opts.distill:
-            raise UsageError("--distill (the n-gram teacher) and --teacher are alternatives",
-                             hint="give one of them")
         if (opts.teacher_epochs < 1 or opts.temperature <= 0 or opts.teacher_head_lr <= 0
                 or not 8 <= opts.teacher_max_len <= 512):
             raise UsageError("--teacher-epochs, --teacher-head-lr and --temperature must be positive, "
@@ -201,6 +198,8 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
                                   source=unlabelled)
         if procs.main:
             procs.barrier()
+        if opts.distill:  # both teachers
+            teaching = with_ngram(teaching, ds, seed=opts.seed)
         return teaching, dict(teaching.metrics)
     if not opts.distill:
         return None, {}
