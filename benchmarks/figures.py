@@ -181,8 +181,13 @@ def taught(recs: dict) -> list[dict]:
         data = doc["dataset"]
         if data.endswith((".csv", ".jsonl")):  # a user's own files: the record names the set
             data = f"{name[len('teacher-'):]} (`--train`/`--test` files)"
+        teacher = pct(doc["teacher_accuracy"])
+        if "ngram_teacher_accuracy" in doc:  # both teachers (`--teacher minilm --distill`)
+            teacher = (f"MiniLM {teacher}, n-gram {pct(doc['ngram_teacher_accuracy'])}"
+                       + (f", their mean {pct(doc['teachers_mean_accuracy'])}"
+                          if "teachers_mean_accuracy" in doc else ""))
         rows.append({"data": data, "n": comma(doc["n"]), "acc": pct(doc["accuracy"]),
-                     "teacher": pct(doc["teacher_accuracy"]), "floor": pct(doc["floor_accuracy"]),
+                     "teacher": teacher, "floor": pct(doc["floor_accuracy"]),
                      "margin": f"{100 * (doc['accuracy'] - doc['floor_accuracy']):+.2f}",
                      "backbone": init.group(1) if init else "none",
                      "command": c["command"], "date": c["date"], "commit": c["commit"],
@@ -196,7 +201,10 @@ def backbones(recs: dict) -> list[dict]:
     for name, rec in sorted(recs.items()):
         if name.startswith("pretrain-") and "checkpoint" in rec["document"]:
             c = cite(rec)
-            out.append({"path": re.search(r"-o (\S+)", c["command"]).group(1), **c})
+            what = ("general distillation of the shipped MiniLM's sentence embeddings"
+                    if "--teacher minilm" in c["command"] else "MLM+NSP pretraining")
+            path = re.search(r"--backbone (\S+)", c["command"]) or re.search(r"-o (\S+)", c["command"])
+            out.append({"path": path.group(1), "what": what, **c})
     return out
 
 

@@ -79,7 +79,8 @@ def bench(doc: dict) -> list[dict]:
             ["flash (code + weights + .data)",
              f"{comma(doc['flash_bytes'])} B of {comma(doc['board_flash_bytes'])}"],
             ["flash + peak RAM vs budget",
-             f"{comma(doc['total_bytes'])} B of {comma(doc['budget_bytes'])}"]]
+             f"{comma(doc['total_bytes'])} B of {comma(doc['budget_bytes'])}"
+             if doc["budget_bytes"] is not None else f"{comma(doc['total_bytes'])} B (no --budget)"]]
     per_mac = doc.get(f"{unit}_per_mac")
     if per_mac is not None:  # benches since the per-MAC figures
         stage = doc.get(f"stage_{unit}_per_mac", {})

@@ -86,3 +86,16 @@ def test_the_committed_backbone_is_the_recorded_run():
     assert ckpt.metrics["step"] == doc["step"] == 6000 and ckpt.metrics["sentences"] == doc["sentences"]
     assert ckpt.metrics["last"]["cosine_loss"] == doc["cosine_loss"]
     assert sum(v.numel() for v in ckpt.state_dict.values()) == 357_248  # EmbBERT base, no head
+
+
+def test_the_committed_mlm_backbone_is_the_recorded_run():
+    """The longer MLM+NSP run (15,000 steps), backbone only, as its record says."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ckpt = load_checkpoint(root / "models" / "embbert-base-backbone-mlm15k.pt")
+    (record,) = sorted((root / "docs" / "results").glob("pretrain-mlm-15k-*.json"))
+    doc = json.loads(record.read_text(encoding="utf-8"))["document"]
+    assert ckpt.kind == "backbone" and ckpt.metrics["step"] == doc["step"] == 15_000
+    assert ckpt.metrics["last"]["mlm"] == doc["mlm"] and ckpt.metrics["last"]["nsp_acc"] == doc["nsp_acc"]
+    assert sum(v.numel() for v in ckpt.state_dict.values()) == 357_248  # EmbBERT base, no head
