@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 
 FLOAT_CKPT := models/embbert-base-rt-polarity.pt
 DEFAULT_CKPT := models/embbert-base-rt-polarity-q.pt
-BACKBONE_CKPT := models/embbert-base-backbone-minilm.pt
+BACKBONE_CKPT := models/embbert-base-backbone-mlm15k.pt
+PRETRAIN_CKPT := build/pretrain-base-15k.pt
 EMB := $(BIN)/embbert-mcu
 DEMO_LIMIT ?= 400
 
@@ -100,16 +101,16 @@ fuzz: setup
 	$(BIN)/python -m embbert_mcu.device.fuzz --seconds $(FUZZ_SECONDS)
 
 # Re-make the committed default checkpoints (base preset, rt-polarity), on one CPU core
-# (docs/training.md): the backbone learns all-MiniLM-L6-v2's sentence embeddings of 100,000
-# sentences (about 17 min for the teacher's vectors, cached, then 22 min of steps); fine-tuning
-# from it with the fine-tuned MiniLM teacher on the training texts, their copies and 40,000
-# unlabelled sentences, averaged weights (about 21 min; the teacher's fine-tune is cached); then
-# quantization for the integer MAC path with every weight int8 (--fallback none: the speed
-# figures are those of the integer kernels) and 2 epochs of recovery, a few minutes
-# (docs/quantization.md). The n-gram recipe it replaced (78.75%, minutes instead of an hour) is
-# `train --init PRE --distill --epochs 10 --ema 2` from 10,000 MLM+NSP steps.
+# (docs/training.md): 15,000 MLM+NSP pretraining steps (about an hour on a free core,
+# resumable) with the backbone written alone; fine-tuning from it with the fine-tuned MiniLM
+# teacher on the training texts, their copies and 40,000 unlabelled sentences, averaged
+# weights (about 15 min once the teacher's fine-tune and targets are cached, 25 min before);
+# then quantization for the integer MAC path with every weight int8 (--fallback none: the
+# speed figures are those of the integer kernels) and 2 epochs of recovery, a few minutes
+# (docs/quantization.md). The n-gram recipe it replaced (78.75%, minutes instead of an hour
+# and a half) is `train --init PRE --distill --epochs 10 --ema 2` from 10,000 MLM+NSP steps.
 model: setup
-	$(EMB) pretrain --teacher minilm --sentences 100000 --steps 6000 -o $(BACKBONE_CKPT)
+	$(EMB) pretrain --steps 15000 --resume -o $(PRETRAIN_CKPT) --backbone $(BACKBONE_CKPT)
 	$(EMB) train --data rt-polarity --init $(BACKBONE_CKPT) --teacher minilm --teacher-unlabelled 40000 \
 	    --epochs 4 --ema 1 -o $(FLOAT_CKPT)
 	$(EMB) quantize $(FLOAT_CKPT) --mac int8 --fallback none -o $(DEFAULT_CKPT)

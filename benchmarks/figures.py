@@ -119,6 +119,7 @@ def recipe_labels(row: dict) -> tuple[str, str]:
     """(pretraining, distillation) of a training-recipes row: the first rows are booleans
     (MLM+NSP, n-gram teacher); the MiniLM recipe names its start and its teacher."""
     pretraining = {"minilm-embeddings": "MiniLM sentence embeddings (6,000 steps)",
+                   "mlm-15k": "15,000 MLM+NSP steps",
                    True: "10,000 MLM+NSP steps", False: "none"}[row["pretraining"]]
     teacher = {"minilm": "MiniLM teacher", True: "n-gram teacher", False: ""}[row["distill"]]
     if not teacher:
