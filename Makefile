@@ -104,11 +104,11 @@ fuzz: setup
 # (docs/training.md): 15,000 MLM+NSP pretraining steps (about an hour on a free core,
 # resumable) with the backbone written alone; fine-tuning from it with the fine-tuned MiniLM
 # teacher on the training texts, their copies and 40,000 unlabelled sentences, averaged
-# weights (about 15 min once the teacher's fine-tune and targets are cached, 25 min before);
-# then quantization for the integer MAC path with every weight int8 (--fallback none: the
-# speed figures are those of the integer kernels) and 2 epochs of recovery, a few minutes
-# (docs/quantization.md). The n-gram recipe it replaced (78.75%, minutes instead of an hour
-# and a half) is `train --init PRE --distill --epochs 10 --ema 2` from 10,000 MLM+NSP steps.
+# weights (15 min with the teacher's targets cached; a first run also fine-tunes the teacher
+# and has it score about 70,000 texts); then quantization for the integer MAC path with every
+# weight int8 (--fallback none: the speed figures are those of the integer kernels) and 2
+# epochs of recovery, a few minutes (docs/quantization.md). The n-gram recipe it replaced
+# (78.75%, no teacher) is `train --init PRE --distill --epochs 10 --ema 2` from 10,000 steps.
 model: setup
 	$(EMB) pretrain --steps 15000 --resume -o $(PRETRAIN_CKPT) --backbone $(BACKBONE_CKPT)
 	$(EMB) train --data rt-polarity --init $(BACKBONE_CKPT) --teacher minilm --teacher-unlabelled 40000 \

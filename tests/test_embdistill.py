@@ -75,27 +75,28 @@ def test_teacher_pretraining_refuses_what_does_not_apply(tmp_path, cache, capsys
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_the_committed_backbone_is_the_recorded_run():
+def _committed(model: str, record: str):
+    """A committed backbone and the document of the one record that names its run."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    ckpt = load_checkpoint(root / "models" / "embbert-base-backbone-minilm.pt")
-    (record,) = sorted((root / "docs" / "results").glob("pretrain-minilm-embeddings-100k-*.json"))
-    doc = json.loads(record.read_text(encoding="utf-8"))["document"]
-    assert ckpt.kind == "backbone" and ckpt.metrics["objective"] == "minilm-embeddings"
+    ckpt = load_checkpoint(root / "models" / model)
+    (path,) = sorted((root / "docs" / "results").glob(f"{record}-*.json"))
+    doc = json.loads(path.read_text(encoding="utf-8"))["document"]
+    assert ckpt.kind == "backbone"
+    assert sum(v.numel() for v in ckpt.state_dict.values()) == 357_248  # EmbBERT base, no head
+    return ckpt, doc
+
+
+def test_the_committed_backbone_is_the_recorded_run():
+    ckpt, doc = _committed("embbert-base-backbone-minilm.pt", "pretrain-minilm-embeddings-100k")
+    assert ckpt.metrics["objective"] == "minilm-embeddings"
     assert ckpt.metrics["step"] == doc["step"] == 6000 and ckpt.metrics["sentences"] == doc["sentences"]
     assert ckpt.metrics["last"]["cosine_loss"] == doc["cosine_loss"]
-    assert sum(v.numel() for v in ckpt.state_dict.values()) == 357_248  # EmbBERT base, no head
 
 
 def test_the_committed_mlm_backbone_is_the_recorded_run():
     """The longer MLM+NSP run (15,000 steps), backbone only, as its record says."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    ckpt = load_checkpoint(root / "models" / "embbert-base-backbone-mlm15k.pt")
-    (record,) = sorted((root / "docs" / "results").glob("pretrain-mlm-15k-*.json"))
-    doc = json.loads(record.read_text(encoding="utf-8"))["document"]
-    assert ckpt.kind == "backbone" and ckpt.metrics["step"] == doc["step"] == 15_000
+    ckpt, doc = _committed("embbert-base-backbone-mlm15k.pt", "pretrain-mlm-15k")
+    assert ckpt.metrics["step"] == doc["step"] == 15_000
     assert ckpt.metrics["last"]["mlm"] == doc["mlm"] and ckpt.metrics["last"]["nsp_acc"] == doc["nsp_acc"]
-    assert sum(v.numel() for v in ckpt.state_dict.values()) == 357_248  # EmbBERT base, no head

@@ -292,6 +292,11 @@ def test_pair_refusals_are_one_line_errors(exported, capsys, tmp_path):
     code, out = run(["train", "--train", str(test), "--test", str(test), "--preset", "tiny",
                      "--distill", "--epochs", "1", "-o", str(tmp_path / "d.pt")], capsys)
     assert code == 2 and "sentence-pair set" in out.err and "Traceback" not in out.err
+    code, out = run(["train", "--train", str(test), "--test", str(test), "--preset", "tiny",
+                     "--teacher", "minilm", "--distill", "--epochs", "1", "-o", str(tmp_path / "d.pt")],
+                    capsys)  # both teachers: refused before the teacher is fetched or fine-tuned
+    assert code == 2 and "leave out --distill" in out.err and "Traceback" not in out.err
+    assert not (tmp_path / "d.pt").exists()
     code, out = run(["train", "--train", str(test), "--test", str(single), "-o",
                      str(tmp_path / "e.pt")], capsys)
     assert code == 4 and "the other does not" in out.err

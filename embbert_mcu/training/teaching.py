@@ -242,7 +242,7 @@ def with_ngram(teaching: PooledTeaching, ds, seed: int = 0) -> PooledTeaching:
     test = None
     if teaching.test_targets is not None:
         test = mean(teaching.test_targets, ds.test.texts)
-        metrics["teachers_mean_accuracy"] = float((test.argmax(1) == np.asarray(ds.test.labels)).mean())
+        metrics["teachers_mean_accuracy"] = _accuracy(test, ds.test.labels)
     extra = teaching.extra_targets
     if teaching.extra:
         extra = mean(extra, teaching.extra)

@@ -136,7 +136,8 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
             raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
     if ds.is_pair and opts.distill:
         raise UsageError(f"{ds.name} is a sentence-pair set: the n-gram teacher (--distill) takes "
-                         "single texts only", hint="use --teacher minilm, which reads both texts")
+                         "single texts only",
+                         hint="leave out --distill; --teacher minilm alone reads both texts")
     if ds.is_pair and (opts.teacher_unlabelled or opts.teacher_text):
         raise UsageError(f"{ds.name} is a sentence-pair set: unlabelled text has no second text",
                          hint="leave out --teacher-unlabelled and --teacher-text")
