@@ -186,12 +186,39 @@ def test_fp16_fallback_encodings_run_in_c(tmp_path):
     result = export_checkpoint(tmp_path / "b.pt", tmp_path / "m", onnx=False)
     weights = (result.out_dir / "src" / "embbert_weights.c").read_text()
     assert "EMB_QT_MIXED" in weights and "EMB_QT_F16" in weights
+    block = policy.block
+    whole = sum(ckpt.state_dict[name].numel() for name in
+                ("backbone.embedder.tok.weight", "backbone.blocks.1.conv.weight",
+                 "backbone.blocks.0.contract.weight"))
+    assert result.quantized and result.fp16_weights >= whole + 4 * block
     ids = [json.loads(line)["ids"] for line in
            (result.out_dir / "testset.jsonl").read_text().splitlines()]
     c = torch.tensor(HostModel(result.out_dir).run_many(ids))
     mac = result.manifest.mac_dtype  # the default policy's path
     t = _sim_logits(tmp_path / "b.pt", "int8", ids, mac)
     assert _close(c, t, mac)
+
+
+def test_export_of_a_float_checkpoint_with_fp16_blocks_says_how_to_make_them_int8(tmp_path, capsys):
+    """A checkpoint `quantize` never saw is packed under the default policy, whose fp16
+    fallback blocks run at float speed: export says so and names the command; a checkpoint
+    quantized with --fallback none gets no note and has no fp16 weights."""
+    from embbert_mcu.checkpoint import save_checkpoint
+    from embbert_mcu.quant import QuantPolicy
+
+    ckpt = dev_checkpoint(preset("nano", max_len=L), tmp_path / "a.pt", seed=11, n_test=4)
+    ckpt.state_dict["backbone.blocks.0.q.weight"][0, 0] = 50.0  # one block int8 cannot hold
+    ckpt.quant = None
+    save_checkpoint(ckpt, tmp_path / "float.pt")
+    main(["export", str(tmp_path / "float.pt"), "-o", str(tmp_path / "f"), "--no-onnx"])
+    err = capsys.readouterr().err
+    assert "is not quantized" in err and "quantize" in err and "--fallback none" in err
+
+    ckpt.quant = {"policy": QuantPolicy(fallback="none").to_dict()}
+    save_checkpoint(ckpt, tmp_path / "int8.pt")
+    main(["export", str(tmp_path / "int8.pt"), "-o", str(tmp_path / "i"), "--no-onnx", "--json"])
+    out = capsys.readouterr()
+    assert json.loads(out.out)["fp16_weights"] == 0 and "not quantized" not in out.err
 
 
 def test_low_agreement_is_a_verification_error():

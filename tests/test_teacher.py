@@ -61,6 +61,36 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     assert third["teacher_accuracy"] == first["teacher_accuracy"]
 
 
+def test_an_interrupted_fine_tune_leaves_no_cache_folder_and_scoring_reports_progress(
+        tmp_path, cache, capsys, monkeypatch):
+    """Killed during the teacher's fine-tune, a run leaves no empty key folder; a run that
+    scores prints how far it is, per list of texts, on stderr."""
+    from embbert_mcu.training.teacher import MiniLMTeacher
+
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 48, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    args = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "1", "--max-len", "16", "--teacher", "minilm", "--teacher-max-len", "24",
+            "--teacher-copies", "1", "--augment", "1", "-o", str(tmp_path / "p.pt")]
+    before = set((cache / "teachers" / "minilm").glob("*"))
+    real_fit = MiniLMTeacher.fit
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MiniLMTeacher, "fit", interrupted)
+    code, _, err = run_cli(args, capsys)
+    assert code == 130 and err.rstrip().splitlines()[-1] in ("aborted", "interrupted")
+    assert set((cache / "teachers" / "minilm").glob("*")) == before
+    assert not (tmp_path / "p.pt").exists()
+
+    monkeypatch.setattr(MiniLMTeacher, "fit", real_fit)
+    err = run_ok(args, capsys).err
+    for label in ("training texts", "copy 1/1", "validation texts", "test texts"):
+        assert f"teacher scoring {label}: " in err
+    assert "teacher scoring copy 1/1: 44/44 texts" in err  # 48 rows, 4 held out for validation
+    assert len(set((cache / "teachers" / "minilm").glob("*")) - before) == 1
+
+
 def test_both_teachers_give_the_mean_of_their_probabilities(tmp_path, cache, capsys):
     """`--teacher minilm --distill`: every target the student learns is the mean of MiniLM's
     probabilities and the n-gram teacher's (cross-fitted on the training texts); the json

@@ -82,10 +82,15 @@ def export(checkpoint, out_dir, prefix, act, mac, h_columns, verify, limit, no_o
         "act_dtype": result.manifest.act_dtype, "mac_dtype": result.manifest.mac_dtype,
         "max_len": result.manifest.max_len,
         "export_seconds": round(time.monotonic() - start, 2),
+        "fp16_weights": result.fp16_weights,
         # a copy: the flash figure is added below
         "tokenizer": dict(result.manifest.tokenizer) if result.manifest.tokenizer else None,
     }
     info(f"exported {checkpoint} -> {result.out_dir} in {doc['export_seconds']} s")
+    if result.fp16_weights and not result.quantized:
+        info(f"note: {checkpoint} is not quantized, so the default policy kept "
+             f"{result.fp16_weights:,} weights in fp16 blocks, which run at float speed; "
+             f"`embbert-mcu quantize {checkpoint} --fallback none -o q.pt` makes them all int8")
     if verify:
         ckpt = ckpt or load_checkpoint(checkpoint)
         report = verify_export(ckpt, result.out_dir, limit=limit, rows=rows)

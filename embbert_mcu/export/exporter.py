@@ -50,6 +50,8 @@ class ExportResult:
     mean_len: float
     n_test: int
     files: list[str] = field(default_factory=list)
+    fp16_weights: int = 0  # weights stored as fp16 (fallback blocks, f16 tensors)
+    quantized: bool = False  # the checkpoint carries a `quantize` record
 
 
 def runtime_files() -> dict[str, Path]:
@@ -94,7 +96,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
     schedule = lower_graph(ir, model, prefix, policy.act_dtype, policy.mac_dtype, conv_q8,
                            h_columns)
     plan = plan_arena(schedule)
-    tensors = c_tensors(prefix, pack_model(ckpt), model)
+    packed = pack_model(ckpt)
+    tensors = c_tensors(prefix, packed, model)
     sha = sha256_file(ckpt_path)
     inp = RenderInput(prefix, ckpt.config, schedule, plan, tensors, weights_bytes(tensors), sha,
                       policy.to_dict(), command)
@@ -118,6 +121,7 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
         macs_at_max_len=schedule.macs(ckpt.config.max_len),
         macs_at_mean_len=schedule.macs(max(1, round(mean_len))), mean_len=mean_len,
         n_test=len(testset), files=files,
+        fp16_weights=sum(int(q.f16.size) for q in packed.values()), quantized=bool(ckpt.quant),
     )
 
 

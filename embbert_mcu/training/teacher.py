@@ -183,15 +183,23 @@ class MiniLMTeacher:
         return losses
 
     @torch.no_grad()
-    def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
-        """(len(texts), n_classes) float64 logits, in the order of ``texts``."""
+    def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+               label: str | None = None) -> np.ndarray:
+        """(len(texts), n_classes) float64 logits, in the order of ``texts``; with a
+        ``label``, a progress line on stderr about every 2,000 texts and at the end."""
         self.model.eval()
         out = np.zeros((len(texts), self.model.head.out_features))
         lengths = _lengths(texts, pairs)
         order = sorted(range(len(texts)), key=lengths.__getitem__)
+        started, done, shown = time.monotonic(), 0, 0
         for rows, ids, mask in self._batches(texts, pairs, order):
             with self._autocast():
                 out[rows] = self.model(ids, mask).float().cpu().numpy()
+            done += len(rows)
+            if label and (done - shown >= 2000 or done == len(texts)):
+                shown = done
+                print(f"teacher scoring {label}: {done:,}/{len(texts):,} texts, "
+                      f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
         return out
 
     def save(self, path: Path) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..datasets.fetch import cache_dir
 from ..errors import DataError
-from ..fileio import atomic_path, write_text
+from ..fileio import atomic_path, check_writable, write_text
 from .teacher import NAME, PACKAGE, MiniLMTeacher, TeacherOptions, model_folder, require_transformers
 from .transfer import Perturbation, copy_pool, unlabelled_sentences
 
@@ -102,25 +102,28 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     targets_path = root / f"targets-{copies_key}.npz"
     if targets_path.is_file():
         return _load_targets(targets_path, n_classes)
-    root.mkdir(parents=True, exist_ok=True)
-    scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts))
+    # the key folder is made with its first file, so a killed fine-tune leaves none behind
+    check_writable(root, what="teacher cache", directory=True)
+    scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts), progress)
     started = time.monotonic()
     losses = scorer.fit(ds.train.texts, ds.train.labels, progress, ds.train.pairs)
     fine_tuned, fit_seconds = losses is not None, round(time.monotonic() - started, 1)
     copies = copy_pool(ds.train.texts, opts.copies, opts.seed + 1, how)
     copy_pairs = copy_pool(ds.train.pairs, opts.copies, opts.seed + 3, how) if ds.is_pair else None
     started = time.monotonic()
-    train_logits = scorer(ds.train.texts, ds.train.pairs)
-    copy_logits = [scorer(c, None if copy_pairs is None else copy_pairs[k])
+    train_logits = scorer(ds.train.texts, ds.train.pairs, label="training texts")
+    copy_logits = [scorer(c, None if copy_pairs is None else copy_pairs[k],
+                          label=f"copy {k + 1}/{len(copies)}")
                    for k, c in enumerate(copies)]
-    extra_logits = scorer(extra) if extra else np.zeros((0, n_classes))
+    extra_logits = scorer(extra, label="unlabelled texts") if extra else np.zeros((0, n_classes))
     metrics = {
         "teacher": NAME, "teacher_package": PACKAGE.pin, "teacher_options": asdict(opts),
         "teacher_key": key, "teacher_unlabelled": len(extra), "teacher_fit_seconds": fit_seconds, "teacher_fit_losses": losses or [],
         "teacher_train_accuracy": _accuracy(train_logits, ds.train.labels),
-        "teacher_val_accuracy": _accuracy(scorer(ds.val.texts, ds.val.pairs), ds.val.labels),
+        "teacher_val_accuracy": _accuracy(scorer(ds.val.texts, ds.val.pairs, label="validation texts"),
+                                          ds.val.labels),
     }
-    test_logits = scorer(ds.test.texts, ds.test.pairs)
+    test_logits = scorer(ds.test.texts, ds.test.pairs, label="test texts")
     metrics["teacher_accuracy"] = _accuracy(test_logits, ds.test.labels)
     metrics["teacher_score_seconds"] = round(time.monotonic() - started, 1)
     if progress:
@@ -165,8 +168,8 @@ class _Scorer:
     teacher, whatever pool or temperature a later run asks for (copy k of a larger pool is
     copy k of a smaller one). The model is loaded only when something is not cached."""
 
-    def __init__(self, root: Path, make):
-        self.root, self._make, self._teacher = root, make, None
+    def __init__(self, root: Path, make, progress: bool = False):
+        self.root, self._make, self._teacher, self.progress = root, make, None, progress
 
     def _model(self) -> "MiniLMTeacher":
         if self._teacher is None:
@@ -183,7 +186,8 @@ class _Scorer:
         self._teacher.save(self.root / "teacher.pt")
         return losses
 
-    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                 label: str | None = None) -> np.ndarray:
         parts = [list(texts)] if pairs is None else [list(texts), list(pairs)]
         path = self.root / f"logits-{_digest(*parts)}.npy"
         if path.is_file():
@@ -192,7 +196,7 @@ class _Scorer:
             except (OSError, ValueError) as exc:
                 raise DataError(f"cannot read the cached teacher logits {path}: {exc}",
                                 hint=f"delete {path} to score them again") from None
-        out = self._model().logits(texts, pairs)
+        out = self._model().logits(texts, pairs, label if self.progress else None)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:  # np.save on a name would append .npy
                 np.save(fh, out)
