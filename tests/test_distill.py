@@ -5,6 +5,7 @@ import json
 import random
 
 import numpy as np
+import pytest
 import torch
 
 from embbert_mcu.checkpoint import load_checkpoint
@@ -83,6 +84,27 @@ def test_one_hot_soft_targets_with_no_gold_weight_equal_plain_cross_entropy():
         assert torch.allclose(state_a[key], state_b[key], atol=1e-6), key
 
 
+def test_logit_matching_loss_is_the_squared_distance_of_centred_logits():
+    """--soft-loss mse: zero when the student's logits are the teacher's over the temperature
+    plus any constant; otherwise the squared distance of the centred logits. ce is the
+    cross-entropy to the probabilities."""
+    from embbert_mcu.training.train import soft_loss_of
+
+    teacher = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]], dtype=torch.float64)
+    temperature = 2.0
+    soft = torch.softmax(teacher / temperature, -1)
+    assert torch.allclose(soft_loss_of(teacher / temperature + 7.0, soft, "mse"),
+                          torch.zeros(2, dtype=torch.float64), atol=1e-12)
+    student = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    centred = lambda z: z - z.mean(-1, keepdim=True)  # noqa: E731
+    expected = (centred(student) - centred(teacher / temperature)).pow(2).sum(-1)
+    assert torch.allclose(soft_loss_of(student, soft, "mse"), expected)
+    ce = -(soft * torch.log_softmax(student, -1)).sum(-1)
+    assert torch.allclose(soft_loss_of(student, soft, "ce"), ce)
+    with pytest.raises(ValueError):
+        soft_loss_of(student, soft, "kl")
+
+
 def test_train_distill_through_the_cli(tmp_path, capsys):
     train_csv, test_csv = make_csv(tmp_path / "train.csv", 120, 0), make_csv(tmp_path / "test.csv", 40, 1)
     out = tmp_path / "d.pt"
@@ -93,6 +115,11 @@ def test_train_distill_through_the_cli(tmp_path, capsys):
     assert 0.0 <= doc["teacher_accuracy"] <= 1.0
     ckpt = load_checkpoint(out)
     assert ckpt.metrics["options"]["distill"] is True and ckpt.metrics["options"]["augment"] == 1
+    assert ckpt.metrics["options"]["soft_loss"] == "ce"
+    mse = json.loads(run_ok(args[:-3] + ["--soft-loss", "mse", "-o", str(tmp_path / "m.pt"), "--json"],
+                            capsys).out)
+    assert load_checkpoint(tmp_path / "m.pt").metrics["options"]["soft_loss"] == "mse"
+    assert mse["teacher_accuracy"] == doc["teacher_accuracy"]  # the same teacher, another loss
     assert ckpt.metrics["teacher_C"] in (0.25, 1.0, 4.0, 16.0, 64.0)
     assert doc["accuracy"] == ckpt.metrics["accuracy"]
     evaluated = json.loads(run_ok(["eval", str(out), "--test", str(test_csv), "--json"], capsys).out)
@@ -108,4 +135,6 @@ def test_distill_options_without_distill_or_out_of_range_are_clear_errors(tmp_pa
     assert code == 2 and "only apply with --distill" in err and "Traceback" not in err
     code, _, err = run_cli(base + ["--distill", "--alpha", "1.5"], capsys)
     assert code == 2 and "'--alpha': 1.5 is out of range" in err
+    code, _, err = run_cli(base + ["--soft-loss", "mse"], capsys)
+    assert code == 2 and "--soft-loss only applies with --distill or --teacher" in err
     assert not (tmp_path / "x.pt").exists()

@@ -73,6 +73,9 @@ def _threads(n: int) -> None:
                    "their labels dropped, are the unlabelled text the teacher labels.")
 @click.option("--temperature", type=number(float, 0.01, 100.0), default=1.0, show_default=True,
               help="With --teacher: softens the teacher's logits into the student's targets.")
+@click.option("--soft-loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True,
+              help="With --distill/--teacher: match the teacher's probabilities (cross-entropy) "
+                   "or its logits (squared error of the centred logits).")
 @click.option("--augment", type=number(int, 0, 64),
               help="With --distill/--teacher: perturbed copies of each training text per epoch [default: 2].")
 @click.option("--alpha", type=number(float, 0.0, 1.0),
@@ -92,7 +95,7 @@ def _threads(n: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
-          teacher_replace, teacher_unlabelled, teacher_text, unlabelled_rest, temperature, augment, alpha, ema, device, train_limit, test_limit, threads,
+          teacher_replace, teacher_unlabelled, teacher_text, unlabelled_rest, temperature, soft_loss, augment, alpha, ema, device, train_limit, test_limit, threads,
           output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
     from ..checkpoint import load_checkpoint, save_checkpoint
@@ -108,6 +111,9 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("--train and --test go together")
     if not (distill or teacher) and (augment is not None or alpha is not None):
         raise UsageError("--augment and --alpha only apply with --distill or --teacher")
+    if not (distill or teacher) and soft_loss != "ce":
+        raise UsageError("--soft-loss only applies with --distill or --teacher",
+                         hint="add --teacher minilm or --distill")
     if not teacher and (teacher_unlabelled or teacher_text):
         raise UsageError("--teacher-unlabelled and --teacher-text only apply with --teacher",
                          hint="add --teacher minilm")
@@ -148,7 +154,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         teacher_max_len=teacher_max_len,
                         teacher_copies=teacher_copies, teacher_replace=teacher_replace,
                         teacher_unlabelled=teacher_unlabelled, teacher_text=teacher_text,
-                        temperature=temperature, device=device,
+                        temperature=temperature, soft_loss=soft_loss, device=device,
                         **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     info("labels: " + label_map(ds.labels))
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt, unlabelled=rest)

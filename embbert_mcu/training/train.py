@@ -67,6 +67,7 @@ class TrainOptions:
     teacher_unlabelled: int = 0  # unlabelled sentences the teacher labels (teacher.py)
     teacher_text: str | None = None  # their source; None: the built-in unlabelled text
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
+    soft_loss: str = "ce"  # how the student matches the teacher: "ce" on probabilities, "mse" on logits
     device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
 
 
@@ -233,11 +234,11 @@ def _distill_rows(teaching: Teaching | PooledTeaching, ds: Dataset, train_ids, t
 def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
                 progress: bool, soft: torch.Tensor | None = None,
                 gold_weight: torch.Tensor | None = None, after_step=None,
-                device: torch.device | None = None, scaler=None) -> float:
+                device: torch.device | None = None, scaler=None, soft_loss: str = "ce") -> float:
     """One pass over the training rows in length-bucketed batches; the mean training loss.
 
-    With ``soft`` targets each row's loss is ``w * CE(gold) + (1 - w) * CE(soft)``,
-    ``w = gold_weight[row]``. ``after_step()`` is called after every optimizer step.
+    With ``soft`` targets each row's loss is ``w * CE(gold) + (1 - w) * L(soft)``,
+    ``w = gold_weight[row]``, ``L`` = ``soft_loss_of``. ``after_step()`` is called after every optimizer step.
     Under torchrun each process takes its shard of every global batch (``accel.py``).
     """
     device = device or torch.device("cpu")
@@ -248,7 +249,8 @@ def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: 
     total = 0.0
     for batch in bar:
         rows = procs.shard(batch)
-        local = _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) / len(batch)
+        local = _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device,
+                            soft_loss) / len(batch)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(local).backward()
@@ -272,7 +274,22 @@ def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: 
     return total / len(train_ids)
 
 
-def _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) -> torch.Tensor:
+def soft_loss_of(logits: torch.Tensor, soft: torch.Tensor, how: str = "ce") -> torch.Tensor:
+    """Per row, how far the student's ``logits`` are from the teacher's probabilities
+    ``soft``: "ce", cross-entropy; "mse", the squared distance between the two as centred
+    logits (the teacher's: its log-probabilities, i.e. its logits over the temperature, less
+    their mean), the logit matching Tang et al. (2019) distil BERT into small students with."""
+    if how == "ce":
+        return -(soft * F.log_softmax(logits, -1)).sum(-1)
+    if how == "mse":
+        target = torch.log(soft.clamp_min(1e-7))
+        diff = (logits - logits.mean(-1, keepdim=True)) - (target - target.mean(-1, keepdim=True))
+        return diff.pow(2).sum(-1)
+    raise ValueError(f"unknown soft loss {how!r}")
+
+
+def _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device,
+                soft_loss: str = "ce") -> torch.Tensor:
     """The summed loss of ``rows`` (a zero that still reaches every parameter if empty)."""
     if not rows:
         return sum(p.sum() * 0.0 for p in model.parameters())
@@ -283,7 +300,7 @@ def _batch_loss(model, train_ids, rows, labels, soft, gold_weight, device) -> to
         return F.cross_entropy(logits, gold, reduction="sum")
     w = gold_weight[rows].to(device)
     hard = F.cross_entropy(logits, gold, reduction="none")
-    taught = -(soft[rows].to(device) * F.log_softmax(logits, -1)).sum(-1)
+    taught = soft_loss_of(logits, soft[rows].to(device), soft_loss)
     return (w * hard + (1 - w) * taught).sum()
 
 
@@ -320,7 +337,7 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
                                                     model.cfg.max_len, opts, augment_rng, epoch - 1)
             loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
                                opts.progress, soft=soft, gold_weight=weight, after_step=after_step,
-                               device=device, scaler=scaler)
+                               device=device, scaler=scaler, soft_loss=opts.soft_loss)
         val = _val_accuracy(kept, tokenizer, ds)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": val})
         if opts.progress and processes().main:
