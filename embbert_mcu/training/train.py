@@ -126,6 +126,8 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
         raise UsageError("--augment must be >= 0 and --alpha within [0, 1]")
     if opts.ema < 0:
         raise UsageError(f"--ema must be >= 0 epochs, got {opts.ema}")
+    if opts.soft_loss not in ("ce", "mse"):
+        raise UsageError(f"unknown soft loss {opts.soft_loss!r}", hint="use ce or mse")
     if opts.teacher is not None:
         if opts.teacher not in TEACHERS:
             raise UsageError(f"unknown teacher {opts.teacher!r}", hint=f"one of: {', '.join(TEACHERS)}")
