@@ -101,7 +101,7 @@ fuzz: setup
 	$(BIN)/python -m embbert_mcu.device.fuzz --seconds $(FUZZ_SECONDS)
 
 # Re-make the committed default checkpoints (base preset, rt-polarity), on one CPU core
-# (docs/training.md): 15,000 MLM+NSP pretraining steps (about an hour on a free core,
+# (docs/training.md): 15,000 MLM+NSP pretraining steps (1 h 48 min measured beside other jobs,
 # resumable) with the backbone written alone; fine-tuning from it with the fine-tuned MiniLM
 # teacher on the training texts, their copies and 40,000 unlabelled sentences, averaged
 # weights (15 min with the teacher's targets cached; a first run also fine-tunes the teacher
