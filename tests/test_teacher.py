@@ -118,6 +118,15 @@ def test_both_teachers_give_the_mean_of_their_probabilities(tmp_path, cache, cap
     assert doc["teachers_mean_accuracy"] == float((mean.argmax(1) == np.asarray(ds.test.labels)).mean())
     assert doc["ngram_teacher_accuracy"] == ngram.teacher.accuracy(ds.test.texts, ds.test.labels)
     assert load_checkpoint(tmp_path / "b.pt").metrics["ngram_teacher_C"] == ngram.teacher.c
+    # a targets file written before test targets were kept: they come from the cached logits
+    with np.load(path) as z:
+        older = {k: z[k] for k in z.files if k != "test"}
+    with open(path, "wb") as fh:
+        np.savez(fh, **older)
+    assert _load_targets(path, 2).test_targets is None
+    again = json.loads(run_ok(args, capsys).out)
+    assert again["teacher_cache"] == "targets reused"
+    assert again["teachers_mean_accuracy"] == doc["teachers_mean_accuracy"]
 
 
 def _check_transfer_set(cache, train_csv):

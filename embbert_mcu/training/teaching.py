@@ -101,7 +101,11 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     root = (cache or cache_dir()) / "teachers" / "minilm" / key
     targets_path = root / f"targets-{copies_key}.npz"
     if targets_path.is_file():
-        return _load_targets(targets_path, n_classes)
+        teaching = _load_targets(targets_path, n_classes)
+        if teaching.test_targets is None:  # written before test targets were kept: the logits are
+            scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts))  # cached too
+            teaching.test_targets = softmax(scorer(ds.test.texts, ds.test.pairs), opts.temperature)
+        return teaching
     # the key folder is made with its first file, so a killed fine-tune leaves none behind
     check_writable(root, what="teacher cache", directory=True)
     scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts), progress)
