@@ -121,7 +121,8 @@ def recipe_labels(row: dict) -> tuple[str, str]:
     pretraining = {"minilm-embeddings": "MiniLM sentence embeddings (6,000 steps)",
                    "mlm-15k": "15,000 MLM+NSP steps",
                    True: "10,000 MLM+NSP steps", False: "none"}[row["pretraining"]]
-    teacher = {"minilm": "MiniLM teacher", True: "n-gram teacher", False: ""}[row["distill"]]
+    teacher = {"both": "MiniLM + n-gram teachers", "minilm": "MiniLM teacher", True: "n-gram teacher",
+               False: ""}[row["distill"]]
     if not teacher:
         return pretraining, "none"
     return pretraining, teacher + (" + averaged weights" if row["ema"] else "")
