@@ -102,8 +102,10 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     targets_path = root / f"targets-{copies_key}.npz"
     if targets_path.is_file():
         teaching = _load_targets(targets_path, n_classes)
-        if teaching.test_targets is None:  # written before test targets were kept: the logits are
-            scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts))  # cached too
+        if teaching.test_targets is None:
+            # written before the test targets were kept in it: score the test texts (their
+            # logits are cached beside it, so the model is loaded only if they are not)
+            scorer = _Scorer(root, lambda: MiniLMTeacher(folder, n_classes, opts))
             teaching.test_targets = softmax(scorer(ds.test.texts, ds.test.pairs), opts.temperature)
         return teaching
     # the key folder is made with its first file, so a killed fine-tune leaves none behind
