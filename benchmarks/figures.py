@@ -128,9 +128,15 @@ def recipe_labels(row: dict) -> tuple[str, str]:
     return pretraining, teacher + (" + averaged weights" if row["ema"] else "")
 
 
+MAX_LEN_RE = re.compile(r"--max-len (\d+)")
+
+
 def accuracy_row(row: dict, floor: dict, best: dict) -> dict:
+    """One recipe; a run that reads more or fewer tokens than the preset's l says so."""
     pretraining, distill = recipe_labels(row)
-    return {"data": row["data"], "pretraining": pretraining,
+    reads = MAX_LEN_RE.search(row["command"])
+    data = row["data"] + (f" ({reads.group(1)} tokens a text)" if reads else "")
+    return {"set": row["data"], "data": data, "pretraining": pretraining,
             "distill": distill, "acc": pct(row["correct"] / row["n"]), "n": comma(row["n"]),
             "default": row.get("default", False), "floor": pct(floor[row["data"]]),
             "command": row["command"], "best": row["correct"] == best[row["data"]]}
@@ -145,8 +151,8 @@ def accuracy(recs: dict) -> dict:
     rows = [accuracy_row(r, doc["floor_accuracy"], best) for r in doc["rows"]]
     seen: set[str] = set()
     for r in rows:  # the n of a data set is shown on its first row only
-        r["show_n"] = r["data"] not in seen
-        seen.add(r["data"])
+        r["show_n"] = r["set"] not in seen
+        seen.add(r["set"])
     default = next(r for r in doc["rows"] if r.get("default"))
     margins = []  # the best row of each data set against its floor, in texts
     for data, correct in best.items():
