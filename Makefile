@@ -105,8 +105,8 @@ fuzz: setup
 # resumable) with the backbone written alone; fine-tuning from it with both teachers (the
 # fine-tuned MiniLM and the n-gram regression, their probabilities averaged) on the training
 # texts, their copies and 150,000 unlabelled sentences, averaged weights (45 min beside two
-# other runs with MiniLM's targets cached; a first run also fine-tunes MiniLM and has it score
-# about 180,000 texts, 19 min more here); then quantization for the integer MAC path with every
+# other runs with MiniLM's targets cached; a first run also fine-tunes MiniLM, 5 min, and has
+# it score about 180,000 texts, 18 min, measured beside other runs); then quantization for the integer MAC path with every
 # weight int8 (--fallback none: the speed figures are those of the integer kernels) and 2
 # epochs of recovery, a few minutes (docs/quantization.md). The recipes before it: MiniLM alone
 # with 40,000 sentences (79.69%; drop --distill and use --teacher-unlabelled 40000) and, without

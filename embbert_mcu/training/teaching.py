@@ -64,7 +64,8 @@ class PooledTeaching:
     extra: list[str] = field(default_factory=list)  # unlabelled text, in every epoch
     extra_targets: np.ndarray | None = None  # (len(extra), C)
     copy_pairs: list[list[str]] | None = None  # a pair set's second texts, perturbed the same way
-    test_targets: np.ndarray | None = None  # (len(test), C); None in caches written before it
+    test_targets: np.ndarray | None = None  # (len(test), C); an older cache lacks them, and
+    # prepare_minilm scores them from the cached test logits
 
     def epoch_copies(self, epoch: int, augment_n: int):
         """This epoch's rows beyond the training texts, (texts, second texts of a pair set or
@@ -249,10 +250,8 @@ def with_ngram(teaching: PooledTeaching, ds, seed: int = 0) -> PooledTeaching:
     metrics = dict(teaching.metrics)
     metrics["ngram_teacher_accuracy"] = ngram.teacher.accuracy(ds.test.texts, ds.test.labels)
     metrics["ngram_teacher_C"] = ngram.teacher.c
-    test = None
-    if teaching.test_targets is not None:
-        test = mean(teaching.test_targets, ds.test.texts)
-        metrics["teachers_mean_accuracy"] = _accuracy(test, ds.test.labels)
+    test = mean(teaching.test_targets, ds.test.texts)  # prepare_minilm always sets them
+    metrics["teachers_mean_accuracy"] = _accuracy(test, ds.test.labels)
     extra = teaching.extra_targets
     if teaching.extra:
         extra = mean(extra, teaching.extra)
