@@ -24,7 +24,7 @@ LIMITS = {
     "vocab_size": (1, 65535), "max_len": (1, MAX_LEN_LIMIT), "d_model": (1, 4096),
     "d_embed": (1, 4096), "n_layers": (1, 128), "conv_kernel": (1, 1024),
     "conv_expansion": (1, 16), "n_classes": (1, 4096), "attn_dropout": (0.0, 0.99),
-    "lambda_init_std": (0.0, 10.0),
+    "lambda_init_std": (0.0, 10.0), "windows": (1, 64), "window_stride": (0, MAX_LEN_LIMIT),
 }
 
 
@@ -40,6 +40,11 @@ class EmbBertConfig:
     n_classes: int = 2
     attn_dropout: float = 0.1
     lambda_init_std: float = 0.1
+    # How a text longer than l is read (reading.py): up to ``windows`` windows of l tokens,
+    # one every ``window_stride`` tokens of text (0: l - 1, windows that do not overlap),
+    # their logits averaged. 1 reads the first l tokens only.
+    windows: int = 1
+    window_stride: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -55,6 +60,10 @@ class EmbBertConfig:
             if not low <= value <= high:
                 raise UsageError(f"config field {f.name} must be within [{low}, {high}], "
                                  f"got {value}")
+        if self.window_stride >= self.max_len:
+            raise UsageError(f"window_stride must be below l = {self.max_len} so the windows "
+                             f"leave no token out, got {self.window_stride}",
+                             hint=f"use at most {self.max_len - 1}, or 0 for windows that do not overlap")
         if self.vocab_size <= SEP_ID:
             raise UsageError(f"vocab_size must exceed the {SEP_ID + 1} special tokens")
 

@@ -106,6 +106,7 @@ def _torch_classifier(path: Path) -> Classifier:
 
     from .checkpoint import load_checkpoint
     from .export.testset import checkpoint_tokenizer
+    from .reading import text_cap
     from .training.evaluate import predict_logits
 
     ckpt = load_checkpoint(path)
@@ -122,7 +123,7 @@ def _torch_classifier(path: Path) -> Classifier:
 
     def logits(texts: list[str], pairs: list[str] | None) -> list[list[float]]:
         with torch.no_grad():
-            ids = tok.encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
+            ids = tok.encode_many(texts, max_len=text_cap(ckpt.config), pairs=pairs)
             return predict_logits(model, ids).tolist()
 
     pair_model = "pairs" in (ckpt.test_split or {}) or bool((ckpt.metrics or {}).get("pairs"))

@@ -40,6 +40,12 @@ def _threads(n: int) -> None:
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default="base", show_default=True)
 @click.option("--epochs", type=COUNT, default=10, show_default=True)
 @click.option("--max-len", type=MAX_LEN, help="Override l, the position table size.")
+@click.option("--windows", type=number(int, 1, 64), default=1, show_default=True, metavar="W",
+              help="Read a text longer than l as up to W windows of l tokens and average their "
+                   "logits, in training, in the export and on the device; 1 reads the first l.")
+@click.option("--window-stride", type=number(int, 0, 4095), default=0, metavar="S",
+              help="With --windows: tokens between window starts (below l; default l - 1, "
+                   "windows that do not overlap).")
 @click.option("--batch-size", type=COUNT, default=32, show_default=True)
 @click.option("--lr", type=LR, default=1e-3, show_default=True, help="Peak learning rate.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
@@ -93,7 +99,8 @@ def _threads(n: int) -> None:
 @click.option("--threads", type=THREADS, default=1, show_default=True, help="Torch CPU threads.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
-def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, batch_size, lr,
+def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, windows,
+          window_stride, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
           teacher_replace, teacher_unlabelled, teacher_text, unlabelled_rest, temperature, soft_loss, augment, alpha, ema, device, train_limit, test_limit, threads,
           output, as_json):
@@ -148,7 +155,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, "
          f"test {len(ds.test)}" + (" (text pairs)" if ds.is_pair else ""))
-    opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, batch_size=batch_size,
+    opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, windows=windows,
+                        window_stride=window_stride, batch_size=batch_size,
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
                         teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
                         teacher_max_len=teacher_max_len,

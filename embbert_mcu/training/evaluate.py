@@ -12,12 +12,14 @@ import torch
 from torch import nn
 
 from ..config import PAD_ID
+from ..reading import text_cap, windowed
 from ..tokenizer import EmbTokenizer
 
 
 def encode_batch(tokenizer: EmbTokenizer, texts: Iterable[str], max_len: int,
                  pairs: Iterable[str] | None = None) -> list[list[int]]:
-    """Each text as ``[CLS] tokens`` (a pair as ``[CLS] a [SEP] b [SEP]``), at most ``max_len`` ids."""
+    """Each text as ``[CLS] tokens`` (a pair as ``[CLS] a [SEP] b [SEP]``), at most ``max_len``
+    ids (for a model that reads windows: ``reading.text_cap`` of its config)."""
     return tokenizer.encode_many(texts, max_len=max_len, pairs=pairs)
 
 
@@ -38,7 +40,15 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, ids: Sequence[Sequence[int]], batch_size: int = 64) -> torch.Tensor:
-    """(N, n_classes) logits in the order of ``ids``; the model is left in eval mode."""
+    """(N, n_classes) logits in the order of ``ids``; the model is left in eval mode. A model
+    that reads windows (``cfg.windows > 1``) averages them (``reading.py``)."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and cfg.windows > 1:
+        return windowed(lambda flat: _logits(model, flat, batch_size), ids, cfg)
+    return _logits(model, ids, batch_size)
+
+
+def _logits(model: nn.Module, ids: Sequence[Sequence[int]], batch_size: int) -> torch.Tensor:
     model.eval()
     n_classes = model.head.out_features
     device = next(model.parameters()).device
@@ -78,10 +88,10 @@ def evaluate(
 ) -> dict:
     """{"accuracy", "n", "correct", "macro_f1"} of ``model`` on labelled texts.
 
-    ``max_len`` defaults to the model's position table size (``cfg.max_len``); ``pairs`` are
-    the second texts of sentence pairs.
+    ``max_len`` defaults to what the model reads of a text (``reading.text_cap``); ``pairs``
+    are the second texts of sentence pairs.
     """
-    max_len = max_len or model.cfg.max_len
+    max_len = max_len or text_cap(model.cfg)
     ids = encode_batch(tokenizer, texts, max_len, pairs)
     predicted = predict_logits(model, ids, batch_size).argmax(dim=1).tolist()
     return accuracy_report(predicted, list(labels), model.cfg.n_classes)

@@ -8,6 +8,10 @@ is kept; test accuracy is reported beside the TF-IDF floor on the same split.
 With ``distill`` the targets also come from an n-gram teacher over augmented copies of the
 training texts (``distill.py``); each epoch then holds ``1 + augment`` rows per text.
 
+With ``windows`` above 1 a text longer than l is read as up to that many windows of l tokens
+(``reading.py``): each window is a training row with its text's gold label and soft target,
+and validation and test average the windows' logits, as the device does.
+
 With ``ema`` (in epochs) the weights that are validated and kept are an exponential moving
 average of the training weights over about that many epochs, not the weights of the last step.
 """
@@ -29,7 +33,7 @@ from tqdm import tqdm
 from .. import __version__
 from .baseline import tfidf_floor
 from ..checkpoint import Checkpoint
-from ..config import preset
+from ..config import EmbBertConfig, preset
 from ..datasets import Dataset
 from .distill import Teaching, augment
 from .accel import autocast, grad_scaler, init_processes, processes
@@ -38,6 +42,7 @@ from .teaching import PooledTeaching, prepare_minilm, with_ngram
 from ..errors import DataError, UsageError
 from .evaluate import encode_batch, evaluate, pad_batch
 from ..model import EmbBertForClassification, build_classifier
+from ..reading import split_many, text_cap
 from ..tokenizer import EmbTokenizer
 
 WORD = re.compile(r"(?u)\b\w\w+\b")  # the floor's TfidfVectorizer token pattern
@@ -69,6 +74,8 @@ class TrainOptions:
     temperature: float = 1.0  # softens the transformer teacher's logits into targets
     soft_loss: str = "ce"  # how the student matches the teacher: "ce" on probabilities, "mse" on logits
     device: str = "cpu"  # auto | cpu | cuda | mps (accel.py)
+    windows: int = 1  # windows of l tokens read of a longer text (reading.py); 1: the first l
+    window_stride: int = 0  # tokens between window starts; 0: l - 1
 
 
 def train_classifier(
@@ -83,8 +90,7 @@ def train_classifier(
     _check(ds, opts)
     procs, device = init_processes(opts.device)
     model = _build(ds, tokenizer, opts, init).to(device)
-    max_len = model.cfg.max_len
-    train_ids = encode_batch(tokenizer, ds.train.texts, max_len, ds.train.pairs)
+    train_ids = encode_batch(tokenizer, ds.train.texts, text_cap(model.cfg), ds.train.pairs)
     started = time.monotonic()
     if unlabelled is not None and ds.is_pair:
         raise UsageError(f"{ds.name} is a sentence-pair set: unlabelled text has no second text")
@@ -137,6 +143,12 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
                              "--teacher-max-len within [8, 512]")
         if opts.teacher_copies < (1 if opts.augment else 0):
             raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
+    if opts.windows < 1 or opts.window_stride < 0:
+        raise UsageError(f"--windows must be >= 1 and --window-stride >= 0, got {opts.windows} "
+                         f"and {opts.window_stride}")
+    if ds.is_pair and opts.windows > 1:
+        raise UsageError(f"{ds.name} is a sentence-pair set: windows read one long text",
+                         hint="leave out --windows; a pair is cut longest-first to l tokens")
     if ds.is_pair and opts.distill:
         raise UsageError(f"{ds.name} is a sentence-pair set: the n-gram teacher (--distill) takes "
                          "single texts only",
@@ -154,18 +166,19 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
 
 def _build(ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions,
            init: Checkpoint | None) -> EmbBertForClassification:
+    reading = {"windows": opts.windows, "window_stride": opts.window_stride}
     if init is None:
         cfg = preset(opts.preset, max_len=opts.max_len, n_classes=len(ds.labels),
-                     vocab_size=tokenizer.vocab_size)
+                     vocab_size=tokenizer.vocab_size, **reading)
         return build_classifier(cfg, opts.seed)
-    cfg = init.config.with_(n_classes=len(ds.labels))
+    cfg = init.config.with_(n_classes=len(ds.labels), **reading)
     if opts.max_len is not None:
         if opts.max_len > init.config.max_len:
             raise UsageError(
                 f"--max-len {opts.max_len} exceeds the pretrained position table ({init.config.max_len})",
                 hint="pretrain with a larger max_len or pick a smaller --max-len",
             )
-        cfg = cfg.with_(max_len=opts.max_len)
+        cfg = cfg.with_(max_len=opts.max_len)  # the stride is checked against this l
     model = build_classifier(cfg, opts.seed)
     load_backbone(model, init)
     return model
@@ -215,22 +228,25 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
 
 
 def _distill_rows(teaching: Teaching | PooledTeaching, ds: Dataset, train_ids, tokenizer: EmbTokenizer,
-                  max_len: int, opts: TrainOptions, rng: np.random.Generator, epoch: int = 0):
+                  cfg: EmbBertConfig, opts: TrainOptions, rng: np.random.Generator, epoch: int = 0):
     """One epoch's rows: the training texts, then ``augment`` perturbed copies of each, with
     (ids, gold labels, soft targets, gold weights). The n-gram teacher scores fresh copies
-    every epoch; a transformer teacher's copies come from the pool it scored once."""
+    every epoch; a transformer teacher's copies come from the pool it scored once. A text
+    read as windows gives one row per window, each with the text's targets."""
     n = len(train_ids)
     if isinstance(teaching, PooledTeaching):
         extra, extra_pairs, extra_soft = teaching.epoch_copies(epoch, opts.augment)
     else:
         extra, extra_pairs = [augment(t, rng) for _ in range(opts.augment) for t in ds.train.texts], None
         extra_soft = teaching.teacher.predict_proba(extra, len(ds.labels))
-    ids = train_ids + encode_batch(tokenizer, extra, max_len, extra_pairs)
+    ids = train_ids + encode_batch(tokenizer, extra, text_cap(cfg), extra_pairs)
     soft = np.concatenate([teaching.train_targets, extra_soft])
     gold = torch.tensor(list(ds.train.labels) + [0] * len(extra), dtype=torch.long)
     weight = torch.zeros(len(ids))
     weight[:n] = opts.alpha
-    return ids, gold, torch.tensor(soft, dtype=torch.float32), weight
+    ids, owner = split_many(ids, cfg)
+    owner = torch.tensor(owner, dtype=torch.long)
+    return ids, gold[owner], torch.tensor(soft, dtype=torch.float32)[owner], weight[owner]
 
 
 def train_epoch(model, train_ids, labels, optimizer, schedule, rng, batch_size: int, desc: str,
@@ -317,8 +333,9 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
     augment_rng = np.random.default_rng(opts.seed + 1)
-    labels = torch.tensor(ds.train.labels, dtype=torch.long)
-    rows = len(train_ids) * (1 + opts.augment if teaching else 1)
+    train_windows, owner = split_many(train_ids, model.cfg)
+    labels = torch.tensor(ds.train.labels, dtype=torch.long)[torch.tensor(owner, dtype=torch.long)]
+    rows = len(train_windows) * (1 + opts.augment if teaching else 1)
     rows += len(getattr(teaching, "extra", ()))
     steps = opts.epochs * -(-rows // opts.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -331,12 +348,12 @@ def _fit(model, train_ids, ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOpti
     for epoch in range(1, opts.epochs + 1):
         desc = f"epoch {epoch}/{opts.epochs}"
         if teaching is None:
-            loss = train_epoch(model, train_ids, labels, optimizer, schedule, rng, opts.batch_size,
+            loss = train_epoch(model, train_windows, labels, optimizer, schedule, rng, opts.batch_size,
                                desc, opts.progress, after_step=after_step, device=device,
                                scaler=scaler)
         else:
             ids, gold, soft, weight = _distill_rows(teaching, ds, train_ids, tokenizer,
-                                                    model.cfg.max_len, opts, augment_rng, epoch - 1)
+                                                    model.cfg, opts, augment_rng, epoch - 1)
             loss = train_epoch(model, ids, gold, optimizer, schedule, rng, opts.batch_size, desc,
                                opts.progress, soft=soft, gold_weight=weight, after_step=after_step,
                                device=device, scaler=scaler, soft_loss=opts.soft_loss)
