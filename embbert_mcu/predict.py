@@ -133,6 +133,7 @@ def _torch_classifier(path: Path) -> Classifier:
 def _c_classifier(model_dir: Path, manifest=None) -> Classifier:
     from .export.host import HostModel
     from .export.tokhost import HostTokenizer
+    from .reading import text_cap
     from .tokenizer import EmbTokenizer
 
     host = HostModel(model_dir)
@@ -141,7 +142,7 @@ def _c_classifier(model_dir: Path, manifest=None) -> Classifier:
 
     def logits(texts: list[str], pairs: list[str] | None) -> list[list[float]]:
         if pairs is None:
-            return host.run_many(tok.encode_many(texts, manifest.max_len))
+            return host.run_many(tok.encode_many(texts, text_cap(manifest)))  # windows: run_many
         py_tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
         return host.run_many(py_tok.encode_many(texts, manifest.max_len, pairs=pairs))
 

@@ -8,7 +8,8 @@ end of the text. The text's logits are the mean of its windows' logits, summed i
 order in float32 and then divided by their count, as the exported C does on the device.
 
 The ids of a text are kept as ``[CLS] tokens`` cut to ``text_cap`` (what the windows can
-reach); ``split`` turns them into the windows a model runs on.
+reach); ``split`` turns them into the windows a model runs on. ``cfg`` is anything with
+``max_len``, ``windows`` and ``window_stride``: a model config or an export's manifest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .config import EmbBertConfig
+from .config import EmbBertConfig  # or an export Manifest: the same three fields
 
 
 def stride(cfg: EmbBertConfig) -> int:

@@ -107,6 +107,14 @@ def test_windows_let_training_read_past_the_first_l_tokens(tmp_path, capsys):
     assert first["accuracy"] <= 0.7, first
     assert windows["accuracy"] >= 0.9, windows
     assert load_checkpoint(tmp_path / "m.pt").config.windows == 2
+    # Quantization recovery trains on the windows too and keeps what they read.
+    try:
+        main(["quantize", str(tmp_path / "m.pt"), "-o", str(tmp_path / "q.pt"),
+              "--recover-epochs", "1", "--json"])
+    except SystemExit as exc:
+        assert exc.code in (0, None), capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["recovered_accuracy"] >= 0.9, doc
 
 
 def test_windows_on_a_pair_set_are_refused(tmp_path, capsys):

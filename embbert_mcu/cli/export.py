@@ -123,8 +123,9 @@ def _user_rows(ckpt, texts: list[str], pairs: list[str] | None,
     """The user's texts as verify rows, tokenized by the checkpoint's tokenizer."""
     from ..datasets import encode_labels
     from ..export.testset import checkpoint_tokenizer
+    from ..reading import text_cap
 
-    ids = checkpoint_tokenizer(ckpt).encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
+    ids = checkpoint_tokenizer(ckpt).encode_many(texts, max_len=text_cap(ckpt.config), pairs=pairs)
     codes = encode_labels(labels, ckpt.labels, "--test") if labels else [-1] * len(texts)
     rows = [{"ids": s, "label": y, "text": t} for s, y, t in zip(ids, codes, texts)]
     for row, b in zip(rows, pairs or []):
@@ -146,12 +147,13 @@ def _check_pairs(ckpt, rows: list[dict] | None) -> None:
 def _verify_tokenizer(ckpt, result, limit, rows) -> dict:
     from ..export.testset import checkpoint_tokenizer, load_testset
     from ..export.tokhost import verify_tokenizer
+    from ..reading import text_cap
 
     rows = rows if rows is not None else load_testset(result.out_dir, None)
     # both texts of a pair go through the C tokenizer, each as a single text
     texts = [r[k] for r in rows[:limit or None] for k in ("text", "text_pair") if k in r]
     return verify_tokenizer(checkpoint_tokenizer(ckpt), result.out_dir,
-                            result.manifest.prefix, texts, ckpt.config.max_len)
+                            result.manifest.prefix, texts, text_cap(ckpt.config))
 
 
 def _print_report(doc: dict, verified: bool) -> None:

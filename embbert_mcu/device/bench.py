@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import BudgetError, UsageError, VerificationError
 from ..export.manifest import Manifest
 from ..export.testset import load_testset
+from ..reading import text_cap
 from .link import Device
 from ..units import fmt_bytes
 
@@ -45,7 +46,7 @@ def _tokenize_file(model_dir: Path, manifest: Manifest, test: str | Path) -> lis
 
     texts, pairs, names = read_rows(test)  # pairs: [CLS] a [SEP] b [SEP], the ids as trained
     tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    ids = tok.encode_many(texts, max_len=manifest.max_len, pairs=pairs)
+    ids = tok.encode_many(texts, max_len=text_cap(manifest), pairs=pairs)
     labels = [str(x) for x in manifest.labels]
     index = {name: i for i, name in enumerate(labels)}
     out = []
@@ -190,28 +191,43 @@ def check(report: dict, min_agreement: float = 1.0) -> None:
 def run_bench(device: Device, model_dir: str | Path, samples: list[dict],
               sizes: dict | None = None, budget_bytes: int | None = None, board=None,
               progress: Callable[[Iterable], Iterable] = iter) -> dict:
-    """The whole bench on a connected device; returns the report (checked by ``check``)."""
+    """The whole bench on a connected device; returns the report (checked by ``check``).
+
+    An export that reads a long text as windows (``reading.py``) has each window run as one
+    inference: latency and MAC figures are per inference (window), accuracy and agreement
+    per text, from the mean of its windows' device logits, as the export's classify
+    functions compute it."""
+    import torch
+
     from ..export.host import HostModel
+    from ..reading import mean_by_owner, split_many
 
     manifest = Manifest.load(model_dir)
     check_identity(device, manifest)
     info = device.info
     host = HostModel(model_dir).run_many([s["ids"] for s in samples])
-    dev, ticks, stages = run_device(device, samples, progress)
+    windows, owner = split_many([s["ids"] for s in samples], manifest)
+    runs = samples if len(windows) == len(samples) else [{"ids": w} for w in windows]
+    dev, ticks, stages = run_device(device, runs, progress)
+    if runs is not samples:
+        dev = mean_by_owner(torch.tensor(dev, dtype=torch.float32), owner, len(samples)).tolist()
     stats = device.stats()
     report = {"tool": TOOL, "version": __version__,
               "model_sha256": manifest.model_sha256, "device_board": info.board,
               "port": info.port, "clock_hz": info.clock_hz,
-              "mean_len": statistics.mean(len(s["ids"]) for s in samples),
+              "mean_len": statistics.mean(len(s["ids"]) for s in runs),
               "weights_bytes": manifest.weights_bytes}
+    if runs is not samples:
+        report.update(windows=manifest.windows, inferences=len(runs),
+                      text_mean_len=statistics.mean(len(s["ids"]) for s in samples))
     report.update(compare(samples, dev, host, manifest.mac_dtype))
-    report.update(latency(info, ticks, stages, len(samples)))
-    report.update(mac_figures(manifest, [len(s["ids"]) for s in samples],
+    report.update(latency(info, ticks, stages, len(runs)))
+    report.update(mac_figures(manifest, [len(s["ids"]) for s in runs],
                               [t * info.tick_scale for t in ticks], report["stages"],
                               info.tick_unit))
     report.update(memory(info, stats, sizes, budget_bytes, board))
     report["device_errors"] = stats.n_errors
-    report["per_sample"] = {"n_tokens": [len(s["ids"]) for s in samples],
+    report["per_sample"] = {"n_tokens": [len(s["ids"]) for s in runs],
                             "latency": [t * info.tick_scale for t in ticks],
                             "unit": info.tick_unit}
     return report
@@ -222,7 +238,9 @@ def format_report(r: dict) -> str:
     unit = r["tick_unit"]
     lat = r["latency"]
     rows = [
-        ("samples", f"{r['n']} (mean length {r['mean_len']:.1f} tokens)"),
+        ("samples", f"{r['n']} (mean length {r['mean_len']:.1f} tokens)" if "windows" not in r
+         else f"{r['n']} texts (mean {r['text_mean_len']:.1f} tokens) as {r['inferences']} "
+              f"windows of up to {r['windows']} a text (mean {r['mean_len']:.1f} tokens)"),
         ("accuracy (device)", f"{r['accuracy']:.4f}"),
         ("accuracy (host C)", f"{r['host_accuracy']:.4f}"),
         ("agreement", f"{r['agreement']:.2%}   max |logit diff| {r['max_logit_diff']:.3g}"),

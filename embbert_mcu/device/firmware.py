@@ -30,6 +30,9 @@ def bind_header(manifest: Manifest, board_id: str) -> str:
              ("VOCAB_SIZE", f"{up}_VOCAB_SIZE"), ("N_STAGES", f"{up}_N_STAGES"),
              ("SHA256", f"{up}_MODEL_SHA256"), ("STAGE_NAMES", f"{p}_stage_names"),
              ("PREFIX", json.dumps(p))]
+    if manifest.windows > 1:  # TEXT reads a long text as windows, as the export's API does
+        names += [("WINDOWS", f"{up}_WINDOWS"), ("WINDOW_STRIDE", f"{up}_WINDOW_STRIDE"),
+                  ("TEXT_IDS", f"{up}_TEXT_IDS")]
     # exports since the library layout have prefixed files and a tokenizer (TEXT requests)
     tokenizer = bool(manifest.tokenizer)
     return render("emb_model_bind.h.j2", BIND_HEADER, board_id, manifest.model_sha256,

@@ -23,6 +23,7 @@ from .bench import check_identity, compare, latency, memory
 from ..export.manifest import Manifest
 from ..export.testset import load_testset
 from .link import Device
+from ..reading import text_cap
 
 
 PAIR_REFUSAL = "bench --text sends one text per request; this test set holds sentence pairs"
@@ -83,7 +84,7 @@ def run_text_bench(device: Device, model_dir: str | Path, samples: list[dict],
     info = device.info
     sent = [cut_utf8(s["text"].encode("utf-8"), info.max_payload) for s in samples]
     tok = EmbTokenizer.from_json((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    want = python_ids(tok, sent, manifest.max_len)
+    want = python_ids(tok, sent, text_cap(manifest))  # a model reading windows: all they read
     host = HostModel(model_dir).run_many(want)
     dev, ids, ticks, tok_ticks, stages = [], [], [], [], {}
     for data in progress(sent):
@@ -123,7 +124,7 @@ def _tokenizer_figures(manifest: Manifest, ids, want, ticks, tok_ticks, info) ->
                                "mean": statistics.mean(tok_ticks) * info.tick_scale,
                                "max": max(tok_ticks) * info.tick_scale, "unit": info.tick_unit},
         "tokenizer_table_bytes": tok["table_bytes"],
-        "tokenizer_ram_bytes": tok["scratch_bytes"] + 2 * manifest.max_len,
+        "tokenizer_ram_bytes": tok["scratch_bytes"] + 2 * text_cap(manifest),
     }
 
 

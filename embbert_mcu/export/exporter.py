@@ -107,7 +107,8 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, prefix: str = 
                                     lambda name: banner(inp, name)))
     runtime = list(runtime_files())
     library = render_library(environment(), prefix, [str(x) for x in ckpt.labels],
-                             list(sources) + runtime, lambda name: banner(inp, name))
+                             list(sources) + runtime, lambda name: banner(inp, name),
+                             windows=ckpt.config.windows)
     testset = tokenized_testset(ckpt)
     lengths = [len(r["ids"]) for r in testset]
     mean_len = sum(lengths) / len(lengths) if lengths else float(ckpt.config.max_len)
@@ -141,7 +142,7 @@ def _manifest(ckpt: Checkpoint, inp: RenderInput, schedule, tokenizer: dict) -> 
                   for part, buf in schedule.acts["act_x"].items()},
         arena_plan=plan_record(schedule, plan),  # for bench reports
         macs_per_stage=schedule.macs_polynomial(),  # [a, b, c]: a + b n + c n^2
-        tokenizer=tokenizer,
+        tokenizer=tokenizer, windows=cfg.windows, window_stride=cfg.window_stride,
     )
 
 

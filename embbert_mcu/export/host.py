@@ -21,6 +21,7 @@ from ..fileio import write_text
 from .layout import model_files, source_dir
 from .manifest import Manifest
 from .render import environment
+from ..reading import windowed
 
 RUN_TIMEOUT_S = 600
 
@@ -79,7 +80,14 @@ class HostModel:
         return compile_c(self._sources() + [host / "host_main.c"], exe, include_dirs=[source_dir(self.dir)])
 
     def run_many(self, batch: Sequence[Sequence[int]]) -> list[list[float]]:
-        """Logits for each id sequence; an error status raises ExportError naming it."""
+        """Logits for each id sequence; an error status raises ExportError naming it. An
+        export that reads windows (``manifest.windows > 1``) runs a longer sequence as its
+        windows and averages their logits (``reading.py``), as its classify functions do."""
+        if self.manifest.windows > 1:
+            return windowed(self._run_each, batch, self.manifest).tolist()
+        return self._run_each(batch)
+
+    def _run_each(self, batch: Sequence[Sequence[int]]) -> list[list[float]]:
         replies = self.raw(batch)
         out = []
         for i, reply in enumerate(replies):

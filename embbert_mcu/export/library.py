@@ -27,7 +27,7 @@ def c_string(text: str) -> str:
 
 
 def render_library(env, prefix: str, labels: list[str], source_names: list[str],
-                   banner_for) -> dict[str, str]:
+                   banner_for, windows: int = 1) -> dict[str, str]:
     """relative path -> text: src/<prefix>.h, src/<prefix>_api.c, the manifests, example."""
     macro = prefix.upper()
     names = model_files(prefix)
@@ -38,7 +38,8 @@ def render_library(env, prefix: str, labels: list[str], source_names: list[str],
     sources = sorted(set(source_names) | {names["api"]})
     sources = [s for s in sources if s.endswith(".c")]
     common = {"prefix": prefix, "macro": macro, "label_list": label_list,
-              "n_classes": len(labels), "version": __version__, "tool_version": __version__}
+              "n_classes": len(labels), "version": __version__, "tool_version": __version__,
+              "windows": windows}
     # JSON cannot hold a comment: library.json carries no banner (its description names
     # the tool and version instead).
     lib_json = env.get_template("library/library.json.j2").render(**common)
@@ -54,5 +55,5 @@ def render_library(env, prefix: str, labels: list[str], source_names: list[str],
         "CMakeLists.txt": env.get_template("library/CMakeLists.txt.j2").render(
             banner=banner_for("CMakeLists.txt"), sources=sources, **common),
         "examples/classify/main.c": env.get_template("library/classify_main.c.j2").render(
-            banner=banner_for("examples/classify/main.c"), line_max=LINE_MAX, **common),
+            banner=banner_for("examples/classify/main.c"), line_max=LINE_MAX * windows, **common),
     }

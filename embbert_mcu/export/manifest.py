@@ -35,7 +35,7 @@ _REQUIRED = {
 # Added later: absent in older exports (mac_dtype then means "f32").
 _OPTIONAL = {
     "mac_dtype": _STR, "x_layout": _DICT, "arena_plan": _DICT, "macs_per_stage": _DICT,
-    "tokenizer": _DICT, "files": _LIST,
+    "tokenizer": _DICT, "files": _LIST, "windows": _INT, "window_stride": _INT,
 }
 
 
@@ -63,6 +63,8 @@ class Manifest:
     macs_per_stage: dict | None = None  # stage -> [a, b, c]: MACs(n) = a + b n + c n^2
     tokenizer: dict | None = None  # tokc.TokenizerSizes.to_dict (exports with a C tokenizer)
     files: tuple[str, ...] | None = None  # what the export wrote (what it may replace)
+    windows: int = 1  # how a text longer than max_len is read (reading.py)
+    window_stride: int = 0  # tokens between window starts; 0: max_len - 1
     manifest_format: int = FORMAT
 
     def with_files(self, files: list[str]) -> "Manifest":
@@ -150,6 +152,11 @@ def _check_items(doc: dict, where: str) -> None:
             raise ManifestError(f"{where}: {key} holds {bad[0]!r}, expected "
                                 f"{' or '.join(_name(t) for t in types)}",
                                 hint="the manifest was edited or damaged; re-export")
+    windows, step = doc.get("windows", 1), doc.get("window_stride", 0)
+    if windows < 1 or not 0 <= step < doc["max_len"]:
+        raise ManifestError(f"{where}: windows {windows} and window_stride {step} do not read "
+                            f"a text (need windows >= 1 and 0 <= window_stride < max_len)",
+                            hint="the manifest was edited or damaged; re-export")
     if len(doc["labels"]) != doc["n_classes"]:
         raise ManifestError(f"{where}: {len(doc['labels'])} labels for {doc['n_classes']} "
                             f"classes", hint="the manifest was edited or damaged; re-export")

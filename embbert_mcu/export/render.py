@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import jinja2
 
 from .. import __version__
+from ..reading import stride, text_cap
 from ..config import PAD_ID, SEP_ID
 from ..resources import resource_dir
 from .layout import model_files
@@ -58,6 +59,12 @@ def _defines(inp: RenderInput) -> list[dict]:
         {"name": f"{macro}_ARENA_BYTES", "value": f"{inp.plan.arena_bytes}u",
          "comment": "planned peak of the static arena"},
         {"name": f"{macro}_MAX_LEN", "value": f"{cfg.max_len}u", "comment": "l"},
+        {"name": f"{macro}_WINDOWS", "value": f"{cfg.windows}u",
+         "comment": "windows of l ids read of a longer text (1: its first l)"},
+        {"name": f"{macro}_WINDOW_STRIDE", "value": f"{stride(cfg)}u",
+         "comment": "tokens between window starts"},
+        {"name": f"{macro}_TEXT_IDS", "value": f"{text_cap(cfg)}u",
+         "comment": "ids of a text the windows read ([CLS] first)"},
         {"name": f"{macro}_N_CLASSES", "value": f"{cfg.n_classes}u", "comment": ""},
         {"name": f"{macro}_VOCAB_SIZE", "value": f"{cfg.vocab_size}u", "comment": "v"},
         {"name": f"{macro}_D_MODEL", "value": f"{cfg.d_model}u", "comment": "d"},

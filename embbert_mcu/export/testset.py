@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, ExportError, UsageError
+from ..reading import text_cap
 from ..tokenizer import EmbTokenizer
 
 FILE = "testset.jsonl"
@@ -21,7 +22,8 @@ HINT = "re-export the checkpoint with `embbert-mcu export`, or pass --test FILE 
 
 
 def tokenized_testset(ckpt: Checkpoint) -> list[dict]:
-    """One record per test text (or pair), [CLS] first, truncated to max_len; [] without a
+    """One record per test text (or pair), [CLS] first, cut to what the model reads
+    (``reading.text_cap``: max_len, or more for a model that reads windows); [] without a
     test split."""
     split = ckpt.test_split
     if not split:
@@ -32,7 +34,7 @@ def tokenized_testset(ckpt: Checkpoint) -> list[dict]:
                               hint="re-create the checkpoint with `embbert-mcu train`")
     pairs = split.get("pairs")
     tok = checkpoint_tokenizer(ckpt)
-    ids = tok.encode_many(texts, max_len=ckpt.config.max_len, pairs=pairs)
+    ids = tok.encode_many(texts, max_len=text_cap(ckpt.config), pairs=pairs)
     top = max((max(s) for s in ids if s), default=0)
     if top >= ckpt.config.vocab_size:
         raise ExportError(f"the tokenizer yields id {top} but the model has "

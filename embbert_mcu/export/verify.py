@@ -77,7 +77,7 @@ def verify_export(ckpt: Checkpoint, model_dir: str | Path, limit: int | None = N
         first_logits_c=[float(v) for v in c_logits.reshape(-1)[:N_SHOW]],
         first_logits_torch=[float(v) for v in t_logits.reshape(-1)[:N_SHOW]],
         mean_len=sum(len(s) for s in ids) / len(ids),
-        worst_index=worst, worst_stages=stage_diffs(host, sim, ids[worst]),
+        worst_index=worst, worst_stages=stage_diffs(host, sim, ids[worst][:host.manifest.max_len]),  # its first window
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, DataError, UsageError
+from ..reading import split_many, text_cap
 from ..training.evaluate import encode_batch, evaluate
 from ..tokenizer import EmbTokenizer
 from . import pack_model, simulated_model
@@ -62,8 +63,10 @@ def quantize_checkpoint(ckpt: Checkpoint, policy: QuantPolicy, data: RecoveryDat
             shipped = with_decisions(ckpt, candidate, policy, fixed)
             return acc(simulated_model(shipped), data.val_texts, data.val_labels, data.val_pairs)
 
-        train_ids = encode_batch(tok, data.train_texts, ckpt.config.max_len, data.train_pairs)
-        state, history = recover(ckpt.model(), policy, train_ids, data.train_labels, score, opts)
+        texts_ids = encode_batch(tok, data.train_texts, text_cap(ckpt.config), data.train_pairs)
+        train_ids, owner = split_many(texts_ids, ckpt.config)  # a window a row, as in training
+        train_labels = [data.train_labels[i] for i in owner]
+        state, history = recover(ckpt.model(), policy, train_ids, train_labels, score, opts)
         if policy.redecide:
             decisions = None
     out = with_decisions(ckpt, state, policy, decisions)

@@ -11,11 +11,15 @@
 #include "emb_proto.h"
 
 #define EMB_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#ifndef EMB_MODEL_WINDOWS /* a model that reads the first max_len ids of a text */
+#define EMB_MODEL_WINDOWS 1u
+#define EMB_MODEL_TEXT_IDS EMB_MODEL_MAX_LEN
+#endif
 #define EMB_STR_MAX 64u        /* longest string field of HELLO */
 #define EMB_STAGE_NAME_MAX 24u /* longest stage name sent by STAGES */
 #ifdef EMB_MODEL_TOKENIZE
 #ifndef EMB_TEXT_MAX
-#define EMB_TEXT_MAX (8u * EMB_MODEL_MAX_LEN) /* bytes of UTF-8 a TEXT request may carry */
+#define EMB_TEXT_MAX (8u * EMB_MODEL_TEXT_IDS) /* bytes of UTF-8 a TEXT request may carry */
 #endif
 #else
 #define EMB_TEXT_MAX 0u
@@ -26,7 +30,7 @@
 #define EMB_HELLO_SIZE (EMB_HELLO_BYTES + EMB_HELLO_STRINGS * EMB_STR_SIZE(EMB_STR_MAX))
 #define EMB_INFER_REQ_SIZE (EMB_INFER_REQ_BYTES + EMB_TOKEN_BYTES * EMB_MODEL_MAX_LEN)
 #define EMB_INFER_SIZE (EMB_INFER_BYTES + EMB_LOGITS_SIZE)
-#define EMB_TEXT_SIZE (EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * EMB_MODEL_MAX_LEN)
+#define EMB_TEXT_SIZE (EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * EMB_MODEL_TEXT_IDS)
 #define EMB_STAGES_SIZE                                                                            \
     (EMB_STAGES_BYTES + EMB_MODEL_N_STAGES * (EMB_STAGE_BYTES + EMB_STR_SIZE(EMB_STAGE_NAME_MAX)))
 /* Requests: an INFER of max_len ids or a TEXT of EMB_TEXT_MAX bytes is the largest; 64
@@ -48,7 +52,7 @@ static union {
 } emb_arena;
 static float emb_logits[EMB_MODEL_N_CLASSES];
 #ifdef EMB_MODEL_TOKENIZE
-static uint16_t emb_text_ids[EMB_MODEL_MAX_LEN]; /* the ids a TEXT request was tokenized to */
+static uint16_t emb_text_ids[EMB_MODEL_TEXT_IDS]; /* the ids a TEXT request was tokenized to */
 #define EMB_TEXT_IDS_BYTES sizeof emb_text_ids
 #else
 #define EMB_TEXT_IDS_BYTES 0u
@@ -183,7 +187,55 @@ static void emb_infer(const emb_frame_t *f)
 }
 
 #ifdef EMB_MODEL_TOKENIZE
-/* TEXT: tokenize the payload (UTF-8) on the device, then run the model on those ids. */
+#if EMB_MODEL_WINDOWS > 1
+/* A text of n > max_len ids as the export's API reads it: up to EMB_MODEL_WINDOWS windows
+ * of [CLS] and max_len - 1 tokens, one every EMB_MODEL_WINDOW_STRIDE tokens, a window only
+ * if the one before did not reach the end; emb_logits = the windows' logits summed in order,
+ * divided by their count. Each window runs in place: the id before it is swapped for [CLS]
+ * and back. Ticks (elapsed and per stage) are the windows' sums. */
+static emb_status_t emb_run_windows(size_t n)
+{
+    const size_t span = EMB_MODEL_MAX_LEN - 1u, step = EMB_MODEL_WINDOW_STRIDE;
+    float sum[EMB_MODEL_N_CLASSES] = {0.0f};
+    uint64_t stages[EMB_MODEL_N_STAGES] = {0u}, elapsed = 0u;
+    size_t k, j, take, count = 0u;
+    emb_status_t status = EMB_OK;
+    uint16_t kept;
+    if (n <= EMB_MODEL_MAX_LEN) {
+        return emb_run_model(emb_text_ids, n);
+    }
+    for (k = 0u; k < EMB_MODEL_WINDOWS && status == EMB_OK; k++) {
+        if (k > 0u && (k - 1u) * step + span >= n - 1u) {
+            break;
+        }
+        take = n - 1u - k * step;
+        take = take < span ? take : span;
+        kept = emb_text_ids[k * step];
+        emb_text_ids[k * step] = emb_text_ids[0];
+        status = emb_run_model(&emb_text_ids[k * step], take + 1u);
+        emb_text_ids[k * step] = kept;
+        for (j = 0u; j < EMB_MODEL_N_CLASSES; j++) {
+            sum[j] += emb_logits[j];
+        }
+        for (j = 0u; j < EMB_MODEL_N_STAGES; j++) {
+            stages[j] += emb_st.stage_ticks[j];
+        }
+        elapsed += emb_st.elapsed;
+        count++;
+    }
+    for (j = 0u; j < EMB_MODEL_N_CLASSES; j++) {
+        emb_logits[j] = sum[j] / (float)count;
+    }
+    memcpy(emb_st.stage_ticks, stages, sizeof stages);
+    emb_st.elapsed = elapsed;
+    return status;
+}
+#else
+#define emb_run_windows(n) emb_run_model(emb_text_ids, (n))
+#endif
+
+/* TEXT: tokenize the payload (UTF-8) on the device, then run the model on those ids (as
+ * windows, for a model that reads a long text so). */
 static void emb_text(const emb_frame_t *f)
 {
     uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
@@ -193,10 +245,10 @@ static void emb_text(const emb_frame_t *f)
 
     start = emb_port_ticks();
     status =
-        EMB_MODEL_TOKENIZE((const char *)f->payload, f->len, emb_text_ids, EMB_MODEL_MAX_LEN, &n);
+        EMB_MODEL_TOKENIZE((const char *)f->payload, f->len, emb_text_ids, EMB_MODEL_TEXT_IDS, &n);
     emb_put_u64(p + EMB_TEXT_TOKENIZER_TICKS, (uint64_t)(uint32_t)(emb_port_ticks() - start));
     if (status == EMB_OK) {
-        status = emb_run_model(emb_text_ids, n);
+        status = emb_run_windows(n);
     }
     peak = emb_port_stack_peak();
     emb_st.stack_peak = peak > emb_st.stack_peak ? peak : emb_st.stack_peak;
