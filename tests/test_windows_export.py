@@ -168,4 +168,6 @@ def test_bench_and_bench_text_on_qemu_read_windows(export, tmp_path, capsys):
     assert ids["n"] == 12 and ids["inferences"] == windows > 12 and ids["windows"] == 3
     assert ids["agreement"] == 1.0 and ids["max_logit_diff"] < 1e-3
     assert text["n"] == 12 and text["agreement"] == 1.0 and text["tokenizer_agreement"] == 1.0
-    assert text["accuracy"] == ids["accuracy"]
+    # a TEXT request carries 8 x l = 128 bytes here: the longer texts are cut, read as
+    # fewer windows, and the host reads the same cut bytes
+    assert text["texts_cut"] > 0 and text["accuracy"] == text["host_accuracy"]

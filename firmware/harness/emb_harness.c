@@ -19,7 +19,7 @@
 #define EMB_STAGE_NAME_MAX 24u /* longest stage name sent by STAGES */
 #ifdef EMB_MODEL_TOKENIZE
 #ifndef EMB_TEXT_MAX
-#define EMB_TEXT_MAX (8u * EMB_MODEL_TEXT_IDS) /* bytes of UTF-8 a TEXT request may carry */
+#define EMB_TEXT_MAX (8u * EMB_MODEL_MAX_LEN) /* bytes of UTF-8 a TEXT request may carry */
 #endif
 #else
 #define EMB_TEXT_MAX 0u
