@@ -129,13 +129,19 @@ def recipe_labels(row: dict) -> tuple[str, str]:
 
 
 MAX_LEN_RE = re.compile(r"--max-len (\d+)")
+WINDOWS_RE = re.compile(r"--windows (\d+)")
 
 
 def accuracy_row(row: dict, floor: dict, best: dict) -> dict:
-    """One recipe; a run that reads more or fewer tokens than the preset's l says so."""
+    """One recipe; a run that reads more or fewer tokens than the preset's l, or reads a
+    long text as windows, says so."""
     pretraining, distill = recipe_labels(row)
     reads = MAX_LEN_RE.search(row["command"])
-    data = row["data"] + (f" ({reads.group(1)} tokens a text)" if reads else "")
+    windows = WINDOWS_RE.search(row["command"])
+    length = reads.group(1) if reads else "256"
+    data = row["data"] + (f" (up to {windows.group(1)} windows of {length} tokens a text)"
+                          if windows and windows.group(1) != "1"
+                          else f" ({length} tokens a text)" if reads else "")
     return {"set": row["data"], "data": data, "pretraining": pretraining,
             "distill": distill, "acc": pct(row["correct"] / row["n"]), "n": comma(row["n"]),
             "default": row.get("default", False), "floor": pct(floor[row["data"]]),
