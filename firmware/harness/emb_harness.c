@@ -45,17 +45,21 @@ static union {
     uint8_t bytes[EMB_RX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD];
     uint16_t words[(EMB_RX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD) / 2u + 1u];
 } emb_rx;
-static uint8_t emb_tx[EMB_TX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD];
+/* The transmit buffer doubles as a TEXT request's id buffer: the tokenizer writes the ids
+ * where the reply carries them, and each is rewritten little-endian in place (see text). */
+static union {
+    uint8_t bytes[EMB_TX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD];
+    uint16_t words[(EMB_TX_PAYLOAD_MAX + EMB_PROTO_OVERHEAD) / 2u + 1u];
+} emb_tx;
 static union {
     uint64_t align; /* the model wants an 8-byte aligned arena */
     uint8_t bytes[EMB_MODEL_ARENA_BYTES];
 } emb_arena;
 static float emb_logits[EMB_MODEL_N_CLASSES];
 #ifdef EMB_MODEL_TOKENIZE
-static uint16_t emb_text_ids[EMB_MODEL_TEXT_IDS]; /* the ids a TEXT request was tokenized to */
-#define EMB_TEXT_IDS_BYTES sizeof emb_text_ids
-#else
-#define EMB_TEXT_IDS_BYTES 0u
+#define EMB_TEXT_IDS_AT (EMB_PROTO_HEADER_BYTES + EMB_TEXT_BYTES + EMB_LOGITS_SIZE)
+EMB_STATIC_ASSERT(EMB_TEXT_IDS_AT % 2u == 0u, text_ids_aligned);
+#define emb_text_ids (&emb_tx.words[EMB_TEXT_IDS_AT / 2u]) /* EMB_MODEL_TEXT_IDS of them */
 #endif
 
 typedef struct {
@@ -69,17 +73,16 @@ typedef struct {
 static emb_state_t emb_st;
 
 #define EMB_STATIC_BYTES                                                                           \
-    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st +                \
-                EMB_TEXT_IDS_BYTES))
+    ((uint32_t)(sizeof emb_rx + sizeof emb_tx + sizeof emb_logits + sizeof emb_st))
 
 static void emb_send(uint8_t type, uint8_t seq, size_t len)
 {
-    emb_port_write(emb_tx, emb_proto_seal(emb_tx, type, seq, (uint16_t)len));
+    emb_port_write(emb_tx.bytes, emb_proto_seal(emb_tx.bytes, type, seq, (uint16_t)len));
 }
 
 static void emb_send_error(uint8_t seq, uint8_t code, uint8_t detail, uint8_t type)
 {
-    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint8_t *p = emb_tx.bytes + EMB_PROTO_HEADER_BYTES;
     p[EMB_ERROR_CODE] = code;
     p[EMB_ERROR_DETAIL] = detail;
     p[EMB_ERROR_REQUEST_TYPE] = type;
@@ -99,7 +102,7 @@ static size_t emb_put_str(uint8_t *p, const char *s, size_t max)
 static void emb_hello(uint8_t seq)
 {
     emb_port_info_t info;
-    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint8_t *p = emb_tx.bytes + EMB_PROTO_HEADER_BYTES;
     size_t n = EMB_HELLO_BYTES;
 
     emb_port_info(&info);
@@ -154,7 +157,7 @@ static emb_status_t emb_run_model(const uint16_t *ids, size_t n)
 
 static void emb_infer(const emb_frame_t *f)
 {
-    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint8_t *p = emb_tx.bytes + EMB_PROTO_HEADER_BYTES;
     size_t i, n;
     emb_status_t status;
     uint32_t peak;
@@ -238,7 +241,7 @@ static emb_status_t emb_run_windows(size_t n)
  * windows, for a model that reads a long text so). */
 static void emb_text(const emb_frame_t *f)
 {
-    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint8_t *p = emb_tx.bytes + EMB_PROTO_HEADER_BYTES;
     size_t i, n = 0u;
     emb_status_t status;
     uint32_t start, peak;
@@ -263,7 +266,7 @@ static void emb_text(const emb_frame_t *f)
     for (i = 0; i < EMB_MODEL_N_CLASSES; ++i) {
         emb_put_f32(p + EMB_TEXT_BYTES + EMB_LOGIT_BYTES * i, emb_logits[i]);
     }
-    for (i = 0; i < n; ++i) {
+    for (i = 0; i < n; ++i) { /* in place: id i is read before its own two bytes are written */
         emb_put_u16(p + EMB_TEXT_BYTES + EMB_LOGITS_SIZE + EMB_TOKEN_BYTES * i, emb_text_ids[i]);
     }
     emb_send(EMB_MSG_TEXT | EMB_PROTO_REPLY, f->seq,
@@ -274,7 +277,7 @@ static void emb_text(const emb_frame_t *f)
 static void emb_stats(uint8_t seq)
 {
     emb_port_info_t info;
-    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint8_t *p = emb_tx.bytes + EMB_PROTO_HEADER_BYTES;
     uint32_t peak = emb_port_stack_peak();
 
     emb_port_info(&info);
@@ -291,7 +294,7 @@ static void emb_stats(uint8_t seq)
 
 static void emb_stages(uint8_t seq)
 {
-    uint8_t *p = emb_tx + EMB_PROTO_HEADER_BYTES;
+    uint8_t *p = emb_tx.bytes + EMB_PROTO_HEADER_BYTES;
     size_t n = EMB_STAGES_BYTES;
     unsigned s;
 
@@ -326,7 +329,7 @@ static int emb_dispatch(const emb_frame_t *f)
         return 0;
 #endif
     case EMB_MSG_ECHO:
-        memmove(emb_tx + EMB_PROTO_HEADER_BYTES, f->payload, f->len);
+        memmove(emb_tx.bytes + EMB_PROTO_HEADER_BYTES, f->payload, f->len);
         emb_send(EMB_MSG_ECHO | EMB_PROTO_REPLY, f->seq, f->len);
         return 0;
     case EMB_MSG_SHUTDOWN:
