@@ -127,3 +127,15 @@ def test_windows_on_a_pair_set_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exc.value.code != 0 and "windows read one long text" in err, err
     assert "Traceback" not in err and not (tmp_path / "p.pt").exists()
+
+
+def test_a_stride_past_l_is_a_one_line_error_before_training(tmp_path, capsys):
+    csv = late_word_csv(tmp_path / "a.csv", 40, 0)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--train", str(csv), "--test", str(csv), "--preset", "nano",
+              "--max-len", "16", "--windows", "2", "--window-stride", "16",
+              "-o", str(tmp_path / "m.pt")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "window_stride must be below l = 16" in err, err
+    assert "hint: use at most 15" in err and "Traceback" not in err
+    assert not (tmp_path / "m.pt").exists()
