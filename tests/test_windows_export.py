@@ -33,7 +33,9 @@ static union { unsigned long long align; unsigned char bytes[TINY_ARENA_BYTES]; 
 static char line[1 << 16];
 int main(void)
 {
+    unsigned first;
     if (tiny_init(arena.bytes, sizeof arena.bytes) != EMB_OK) return 1;
+    if (tiny_classify_ids(NULL, 40u, &first, NULL) != EMB_ERR_ARG) return 3; /* no ids: an error */
     while (fgets(line, sizeof line, stdin) != NULL) {
         float logits[TINY_N_CLASSES];
         unsigned label, k;
