@@ -63,7 +63,7 @@ MUTATIONS = (
              "crosses = first < start <= last or first <= end < last",
              "crosses = False",
              ("tests/test_export_plan.py",)),
-    Mutation("optimizer step skipped", "embbert_mcu/training/train.py",
+    Mutation("optimizer step skipped", "embbert_mcu/training/steps.py",
              "        optimizer.step()\n",
              "        pass\n",
              ("tests/test_train.py",)),

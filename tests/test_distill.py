@@ -12,7 +12,7 @@ from embbert_mcu.checkpoint import load_checkpoint
 from embbert_mcu.config import preset
 from embbert_mcu.training.distill import NgramTeacher, Teaching, augment, crossfit_proba
 from embbert_mcu.model import build_classifier
-from embbert_mcu.training.train import train_epoch
+from embbert_mcu.training.steps import train_epoch
 from test_train import make_csv, run_ok
 
 
@@ -88,7 +88,7 @@ def test_logit_matching_loss_is_the_squared_distance_of_centred_logits():
     """--soft-loss mse: zero when the student's logits are the teacher's over the temperature
     plus any constant; otherwise the squared distance of the centred logits. ce is the
     cross-entropy to the probabilities."""
-    from embbert_mcu.training.train import soft_loss_of
+    from embbert_mcu.training.steps import soft_loss_of
 
     teacher = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]], dtype=torch.float64)
     temperature = 2.0

@@ -12,7 +12,8 @@ from embbert_mcu.config import preset
 from embbert_mcu.errors import UsageError
 from embbert_mcu.training.evaluate import pad_batch, predict_logits
 from embbert_mcu.model import EmbBertForPretraining, build_classifier
-from embbert_mcu.training.train import bucketed_batches, load_backbone
+from embbert_mcu.training.steps import bucketed_batches
+from embbert_mcu.training.train import load_backbone
 
 GOOD = ["great", "wonderful", "superb", "lovely", "brilliant"]
 BAD = ["awful", "terrible", "boring", "dreadful", "poor"]

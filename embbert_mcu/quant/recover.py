@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from ..model import EmbBertForClassification
-from ..training.train import train_epoch, warmup_linear
+from ..training.steps import train_epoch, warmup_linear
 from .decide import conv_blocks_integer, decide, tensor_kinds
 from .policy import QuantPolicy
 from .simulate import FakeQuantClassifier, SimulatedClassifier

@@ -123,7 +123,7 @@ def distill_backbone(texts: Sequence[str], tokenizer: EmbTokenizer, opts: EmbedD
     """Train a backbone towards the teacher's embeddings of ``texts``; a backbone checkpoint.
     One process (under torchrun it is refused): the teacher's forward passes dominate and
     are cached."""
-    from .train import warmup_linear
+    from .steps import warmup_linear
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UsageError("pretrain --teacher runs in one process",

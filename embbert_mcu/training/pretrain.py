@@ -190,7 +190,7 @@ def run_pretraining(docs: list[list[list[int]]], tokenizer: EmbTokenizer, opts: 
     torch.manual_seed(opts.seed)
     model = EmbBertForPretraining(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    from .train import warmup_linear  # shared schedule
+    from .steps import warmup_linear  # shared schedule
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(opts.steps, opts.warmup))
     start, history = 0, []

@@ -144,7 +144,7 @@ class MiniLMTeacher:
     def fit(self, texts: Sequence[str], labels: Sequence[int], progress: bool = True,
             pairs: Sequence[str] | None = None) -> list[float]:
         """Fine-tune encoder and head together; the mean loss of each epoch."""
-        from .train import bucketed_batches, warmup_linear
+        from .steps import bucketed_batches, warmup_linear
 
         opts = self.opts
         rng = np.random.default_rng(opts.seed)
