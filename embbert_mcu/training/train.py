@@ -67,6 +67,7 @@ class TrainOptions:
     teacher_epochs: int = 1
     teacher_head_lr: float = 1e-3
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
+    teacher_windows: int = 1  # windows of teacher_max_len tokens the teacher reads of a text
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
     teacher_replace: float = 0.0  # per word of a copy: replaced by a word of the training text
     teacher_unlabelled: int = 0  # unlabelled sentences the teacher labels (teacher.py)
@@ -143,6 +144,11 @@ def _check(ds: Dataset, opts: TrainOptions) -> None:
                              "--teacher-max-len within [8, 512]")
         if opts.teacher_copies < (1 if opts.augment else 0):
             raise UsageError("--teacher-copies must be >= 1 when --augment is above 0")
+        if not 1 <= opts.teacher_windows <= 64:
+            raise UsageError(f"--teacher-windows must be within [1, 64], got {opts.teacher_windows}")
+        if ds.is_pair and opts.teacher_windows > 1:
+            raise UsageError(f"{ds.name} is a sentence-pair set: windows read one long text",
+                             hint="leave out --teacher-windows; the teacher cuts a pair longest-first")
     if opts.windows < 1 or opts.window_stride < 0:
         raise UsageError(f"--windows must be >= 1 and --window-stride >= 0, got {opts.windows} "
                          f"and {opts.window_stride}")
@@ -203,6 +209,7 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
     """(Teaching or None, metrics about the teacher)."""
     if opts.teacher == "minilm":
         settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
+                                  windows=opts.teacher_windows,
                                   head_lr=opts.teacher_head_lr,
                                   seed=opts.seed, temperature=opts.temperature,
                                   copies=opts.teacher_copies, p_replace=opts.teacher_replace,
