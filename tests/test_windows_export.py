@@ -99,6 +99,20 @@ def test_classify_text_in_c_equals_python_windows_bit_for_bit(export, tmp_path):
     assert host.run(long_row["ids"]) != first  # the later windows count
 
 
+def test_a_failing_window_is_named_by_its_text(export):
+    """An error status in a later window names the text it belongs to, not its place among
+    all the windows run."""
+    from embbert_mcu.errors import ExportError
+
+    host = HostModel(export)
+    rows = _rows(export)
+    good = rows[0]["ids"]
+    bad = list(next(r for r in rows if len(split(r["ids"], CFG)) == 3)["ids"])
+    bad[17] = CFG.vocab_size  # past the vocabulary; window 2 alone reads ids 16..20
+    with pytest.raises(ExportError, match=r"on sequence 1 \(window 2\)"):
+        host.run_many([good, bad])
+
+
 def test_export_verify_reads_windows(export, tmp_path):
     from embbert_mcu.checkpoint import load_checkpoint
     from embbert_mcu.export.verify import verify_export

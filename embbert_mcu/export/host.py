@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..ccompile import STRICT_FLAGS, compile_c
 from ..contract import CONTRACT
@@ -21,7 +22,7 @@ from ..fileio import write_text
 from .layout import model_files, source_dir
 from .manifest import Manifest
 from .render import environment
-from ..reading import windowed
+from ..reading import mean_by_owner, split_many
 
 RUN_TIMEOUT_S = 600
 
@@ -84,15 +85,22 @@ class HostModel:
         export that reads windows (``manifest.windows > 1``) runs a longer sequence as its
         windows and averages their logits (``reading.py``), as its classify functions do."""
         if self.manifest.windows > 1:
-            return windowed(self._run_each, batch, self.manifest).tolist()
+            flat, owner = split_many(batch, self.manifest)
+            logits = self._run_each(flat, owner)
+            return mean_by_owner(torch.as_tensor(logits, dtype=torch.float32), owner,
+                                 len(batch)).tolist()
         return self._run_each(batch)
 
-    def _run_each(self, batch: Sequence[Sequence[int]]) -> list[list[float]]:
+    def _run_each(self, batch: Sequence[Sequence[int]],
+                  owner: Sequence[int] | None = None) -> list[list[float]]:
+        """Each sequence's logits; ``owner`` maps windows to the sequences an error names."""
         replies = self.raw(batch)
         out = []
         for i, reply in enumerate(replies):
             if reply[0] != "ok":
-                raise ExportError(f"the C model returned status {reply[1]} on sequence {i}",
+                where = f"sequence {i}" if owner is None else (
+                    f"sequence {owner[i]} (window {i - owner.index(owner[i]) + 1})")
+                raise ExportError(f"the C model returned status {reply[1]} on {where}",
                                   hint=status_hint())
             out.append([float(v) for v in reply[1:]])
         return out
