@@ -1,7 +1,10 @@
-"""Shared by the device tests: a tiny real export (nano preset, random weights)."""
+"""Shared by the device tests: a tiny real export (nano preset, random weights), and a
+connection to an emulator's serial socket."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 
@@ -15,3 +18,17 @@ def tiny_export(root: Path, max_len: int = 32, n_test: int = 8, seed: int = 0) -
     dev_checkpoint(cfg, root / "tiny.pt", seed=seed, n_test=n_test, max_words=max_len // 2)
     export_checkpoint(root / "tiny.pt", root / "model", onnx=False)
     return root / "model"
+
+
+def connect(port: int, timeout_s: float = 20.0) -> socket.socket:
+    """A TCP connection to an emulator's serial socket on 127.0.0.1. QEMU listens a moment
+    after it starts (longer on a loaded machine), so a refused connection is retried until
+    ``timeout_s``, as the project's own SerialTransport does."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

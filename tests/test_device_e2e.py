@@ -11,7 +11,7 @@ import pytest
 
 from embbert_mcu.cli import main
 
-from _device_util import tiny_export
+from _device_util import connect, tiny_export
 
 KEYS = ("accuracy", "host_accuracy", "agreement", "n", "arena_bytes", "stack_bytes",
         "peak_ram_bytes", "flash_bytes", "total_bytes", "budget_bytes",
@@ -142,14 +142,7 @@ def test_stm32_stack_guard_prints_on_the_serial_line(tmp_path, model):
     state = emulator.start(firmware_elf(project, board), "netduinoplus2", "cortex-m4",
                            serial_index=1)
     try:
-        port = int(state["url"].rsplit(":", 1)[1])
-        for _ in range(100):  # QEMU listens a moment after it starts
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except ConnectionRefusedError:
-                time.sleep(0.1)
-        with conn as s:
+        with connect(int(state["url"].rsplit(":", 1)[1])) as s:
             seen, deadline = b"", time.monotonic() + 20
             while b"ticks:" not in seen and time.monotonic() < deadline:
                 seen += s.recv(4096)  # the banner: the UART is up (earlier bytes are lost)

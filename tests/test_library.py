@@ -15,7 +15,7 @@ from embbert_mcu.cli import main
 from embbert_mcu.export.tokfuzz import fuzz_texts
 from embbert_mcu.predict import load
 
-from _device_util import tiny_export
+from _device_util import connect, tiny_export
 
 
 @pytest.fixture(scope="module")
@@ -157,11 +157,9 @@ def test_platformio_project_with_the_export_as_a_library(export, tmp_path):
 
 def _serial_lines(url: str, texts: list[str], timeout_s: float = 120.0) -> list[str]:
     """Send one text per line over the emulator's serial socket, read one line back each."""
-    import socket
     import time
 
-    host, port = url.removeprefix("socket://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    with connect(int(url.rsplit(":", 1)[1])) as sock:
         sock.sendall("".join(t + "\n" for t in texts).encode("utf-8"))
         data, deadline = b"", time.monotonic() + timeout_s
         while data.count(b"\n") < len(texts) and time.monotonic() < deadline:
