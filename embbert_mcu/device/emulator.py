@@ -68,7 +68,39 @@ def start(elf: str | Path, machine: str, cpu: str, state_path: str | Path | None
     state = {"pid": proc.pid, "port": port, "url": f"socket://127.0.0.1:{port}",
              "elf": str(elf), "log": str(log), "rc_file": str(rc_file), "machine": machine}
     write_text(state_path, json.dumps(state, indent=2))
+    _wait_listening(state)
     return state
+
+
+def _wait_listening(state: dict, timeout_s: float = 10.0) -> None:
+    """Return once QEMU listens on the state's port, so a client may connect at once (on a
+    loaded machine that takes a moment); raise if it exited instead. Read from
+    /proc/net/tcp, not by connecting: with ``wait=on`` a first client starts the guest.
+    Where /proc/net/tcp does not exist, or after ``timeout_s``, return (clients retry)."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if exit_code(state) is not None:
+            raise DeviceError(describe_exit(state), hint=f"see {state['log']}")
+        if _listening(table, state["port"]):
+            return
+        time.sleep(0.02)
+
+
+def _listening(table: Path, port: int) -> bool:
+    """A socket in LISTEN state (0A) on ``port``: lines "sl local rem st ..." with the local
+    address as hex IP:port."""
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        return True  # cannot tell: do not wait
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            return True
+    return False
 
 
 def _quote(arg: str) -> str:
