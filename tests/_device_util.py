@@ -21,9 +21,10 @@ def tiny_export(root: Path, max_len: int = 32, n_test: int = 8, seed: int = 0) -
 
 
 def connect(port: int, timeout_s: float = 20.0) -> socket.socket:
-    """A TCP connection to an emulator's serial socket on 127.0.0.1. QEMU listens a moment
-    after it starts (longer on a loaded machine), so a refused connection is retried until
-    ``timeout_s``, as the project's own SerialTransport does."""
+    """A TCP connection to an emulator's serial socket on 127.0.0.1. ``emulator.start``
+    returns once QEMU listens where it can read /proc/net/tcp; elsewhere QEMU may listen a
+    moment later, so a refused connection is retried until ``timeout_s``, as the project's
+    own SerialTransport does."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
