@@ -61,6 +61,33 @@ def test_minilm_teacher_end_to_end_and_its_cache_is_reused(tmp_path, cache, caps
     assert third["teacher_accuracy"] == first["teacher_accuracy"]
 
 
+def test_a_fixed_teacher_seed_lets_student_seeds_reuse_the_teacher(tmp_path, cache, capsys):
+    """--teacher-seed fixes the teachers (and the validation slice of a --train file): a run
+    with another --seed reuses the cached targets and trains another student; without it,
+    another --seed is another teacher."""
+    train_csv, test_csv = make_csv(tmp_path / "train.csv", 48, 0), make_csv(tmp_path / "test.csv", 20, 1)
+    out = tmp_path / "s.pt"
+
+    def args(*extra):
+        return ["train", "--train", str(train_csv), "--test", str(test_csv), "--preset", "nano",
+                "--epochs", "1", "--max-len", "16", "--teacher", "minilm", "--teacher-max-len", "32",
+                "--teacher-copies", "1", "--augment", "1", "--distill", *extra, "-o", str(out), "--json"]
+
+    first = json.loads(run_ok(args("--seed", "0"), capsys).out)
+    student0 = load_checkpoint(out).state_dict
+    second = json.loads(run_ok(args("--seed", "1", "--teacher-seed", "0"), capsys).out)
+    assert second["teacher_cache"] == "targets reused"
+    for key in ("teacher_accuracy", "ngram_teacher_accuracy", "teachers_mean_accuracy"):
+        assert second[key] == first[key]
+    ckpt = load_checkpoint(out)
+    assert ckpt.metrics["teacher_options"]["seed"] == 0 and ckpt.metrics["options"]["seed"] == 1
+    assert any(not np.array_equal(ckpt.state_dict[k].numpy(), v.numpy())
+               for k, v in student0.items())  # another student
+    third = json.loads(run_ok(args("--seed", "1"), capsys).out)
+    assert third["teacher_cache"] == "fine-tuned"
+    assert load_checkpoint(out).metrics["teacher_options"]["seed"] == 1
+
+
 def test_an_interrupted_fine_tune_leaves_no_cache_folder_and_scoring_reports_progress(
         tmp_path, cache, capsys, monkeypatch):
     """Killed during the teacher's fine-tune, a run leaves no empty key folder; a run that
@@ -324,6 +351,8 @@ def test_teacher_option_errors(tmp_path, capsys):
             "--epochs", "1", "-o", str(tmp_path / "x.pt")]
     code, _, err = run_cli(base + ["--teacher", "minilm", "--temperature", "0"], capsys)
     assert code == 2 and "--temperature" in err
+    code, _, err = run_cli(base + ["--teacher-seed", "1"], capsys)
+    assert code == 2 and "--teacher-seed only applies" in err
     code, _, err = run_cli(base + ["--teacher", "bert"], capsys)
     assert code == 2 and "Traceback" not in err
     code, _, err = run_cli(base + ["--teacher-unlabelled", "100"], capsys)

@@ -66,6 +66,11 @@ def _threads(n: int) -> None:
               metavar="W", help="With --teacher: read a text longer than --teacher-max-len as up "
                                 "to W windows of it, in fine-tuning and scoring, and average their "
                                 "logits (long texts, like --windows for the student).")
+@click.option("--teacher-seed", type=SEED, metavar="N",
+              help="With --distill/--teacher: seed of the teachers (MiniLM's fine-tuning, its "
+                   "copies and unlabelled draw; the n-gram teacher's folds; the validation slice "
+                   "cut from --train) [default: --seed]. Fixed, runs that vary --seed alone "
+                   "reuse the cached teacher.")
 @click.option("--teacher-copies", type=number(int, 0, 64), default=2, show_default=True,
               help="With --teacher: perturbed copies of each training text the teacher scores once "
                    "(each epoch uses --augment of them).")
@@ -106,7 +111,7 @@ def _threads(n: int) -> None:
 def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, windows,
           window_stride, batch_size, lr,
           seed, distill, teacher, teacher_epochs, teacher_head_lr, teacher_max_len, teacher_windows,
-          teacher_copies,
+          teacher_seed, teacher_copies,
           teacher_replace, teacher_unlabelled, teacher_text, unlabelled_rest, temperature, soft_loss, augment, alpha, ema, device, train_limit, test_limit, threads,
           output, as_json):
     """Fine-tune a classifier and report test accuracy beside the TF-IDF floor."""
@@ -129,6 +134,9 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
     if not teacher and (teacher_unlabelled or teacher_text):
         raise UsageError("--teacher-unlabelled and --teacher-text only apply with --teacher",
                          hint="add --teacher minilm")
+    if not (distill or teacher) and teacher_seed is not None:
+        raise UsageError("--teacher-seed only applies with --distill or --teacher",
+                         hint="add --teacher minilm or --distill")
     if not teacher and teacher_windows != 1:
         raise UsageError("--teacher-windows only applies with --teacher", hint="add --teacher minilm")
     if unlabelled_rest and not (teacher and train_limit is not None):
@@ -137,7 +145,8 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("--teacher-unlabelled-rest and --teacher-text are alternatives")
     if teacher_text and not Path(teacher_text).is_file():
         raise UsageError(f"--teacher-text {teacher_text}: no such file")
-    ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=seed)
+    split_seed = seed if teacher_seed is None else teacher_seed  # the teacher's data stays put
+    ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=split_seed)
     for limit, name in ((train_limit, "--train-limit"), (test_limit, "--test-limit")):
         if limit is not None and limit < 2:
             raise UsageError(f"{name} must be at least 2, got {limit}")
@@ -167,6 +176,7 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                         lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
                         teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
                         teacher_max_len=teacher_max_len, teacher_windows=teacher_windows,
+                        teacher_seed=teacher_seed,
                         teacher_copies=teacher_copies, teacher_replace=teacher_replace,
                         teacher_unlabelled=teacher_unlabelled, teacher_text=teacher_text,
                         temperature=temperature, soft_loss=soft_loss, device=device,

@@ -68,6 +68,7 @@ class TrainOptions:
     teacher_head_lr: float = 1e-3
     teacher_max_len: int = 128  # the teacher's own tokens (WordPiece), not the student's l
     teacher_windows: int = 1  # windows of teacher_max_len tokens the teacher reads of a text
+    teacher_seed: int | None = None  # the teachers' seed; None: seed
     teacher_copies: int = 2  # the fixed pool of perturbed copies the teacher scores
     teacher_replace: float = 0.0  # per word of a copy: replaced by a word of the training text
     teacher_unlabelled: int = 0  # unlabelled sentences the teacher labels (teacher.py)
@@ -207,11 +208,12 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
 def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None,
              unlabelled: list[str] | None = None):
     """(Teaching or None, metrics about the teacher)."""
+    seed = opts.seed if opts.teacher_seed is None else opts.teacher_seed
     if opts.teacher == "minilm":
         settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
                                   windows=opts.teacher_windows,
                                   head_lr=opts.teacher_head_lr,
-                                  seed=opts.seed, temperature=opts.temperature,
+                                  seed=seed, temperature=opts.temperature,
                                   copies=opts.teacher_copies, p_replace=opts.teacher_replace,
                                   unlabelled=opts.teacher_unlabelled, text_file=opts.teacher_text,
                                   device=str(device or "cpu"))
@@ -223,12 +225,12 @@ def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None
         if procs.main:
             procs.barrier()
         if opts.distill:  # both teachers
-            teaching = with_ngram(teaching, ds, seed=opts.seed)
+            teaching = with_ngram(teaching, ds, seed=seed)
         return teaching, dict(teaching.metrics)
     if not opts.distill:
         return None, {}
     teaching = Teaching.prepare(ds.train.texts, ds.train.labels, ds.val.texts, ds.val.labels,
-                                len(ds.labels), seed=opts.seed)
+                                len(ds.labels), seed=seed)
     teacher = teaching.teacher
     return teaching, {"teacher_accuracy": teacher.accuracy(ds.test.texts, ds.test.labels),
                       "teacher_C": teacher.c}
