@@ -197,3 +197,22 @@ def test_training_learns_a_separable_set(tmp_path, capsys):
                   "--json"], capsys)
     doc = json.loads(out.out)
     assert doc["n"] == 60 and doc["accuracy"] >= 0.9, doc
+
+
+def test_the_teachers_seed_is_teacher_seed_or_seed(tmp_path):
+    """The n-gram teacher's cross-fitted targets follow --teacher-seed, not the student's
+    --seed, once it is given (the MiniLM side: test_teacher.py)."""
+    import numpy as np
+
+    from embbert_mcu.datasets import load_files
+    from embbert_mcu.training.train import TrainOptions, _teacher
+
+    ds = load_files(make_csv(tmp_path / "a.csv", 60, 0), make_csv(tmp_path / "b.csv", 20, 1), seed=0)
+
+    def targets(**kw):
+        return _teacher(ds, TrainOptions(distill=True, progress=False, **kw))[0].train_targets
+
+    fixed = targets(seed=0)
+    assert TrainOptions(seed=3).teachers_seed == 3 and TrainOptions(seed=3, teacher_seed=0).teachers_seed == 0
+    assert np.array_equal(targets(seed=1, teacher_seed=0), fixed)
+    assert not np.array_equal(targets(seed=1), fixed)  # the folds move with the seed otherwise

@@ -145,8 +145,19 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
         raise UsageError("--teacher-unlabelled-rest and --teacher-text are alternatives")
     if teacher_text and not Path(teacher_text).is_file():
         raise UsageError(f"--teacher-text {teacher_text}: no such file")
-    split_seed = seed if teacher_seed is None else teacher_seed  # the teacher's data stays put
-    ds = load_dataset(data_name) if data_name else load_files(train_file, test_file, seed=split_seed)
+    opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, windows=windows,
+                        window_stride=window_stride, batch_size=batch_size,
+                        lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
+                        teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
+                        teacher_max_len=teacher_max_len, teacher_windows=teacher_windows,
+                        teacher_seed=teacher_seed,
+                        teacher_copies=teacher_copies, teacher_replace=teacher_replace,
+                        teacher_unlabelled=teacher_unlabelled, teacher_text=teacher_text,
+                        temperature=temperature, soft_loss=soft_loss, device=device,
+                        **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
+    # a --train file's validation slice follows the teachers' seed: the teacher's data stays put
+    ds = load_dataset(data_name) if data_name else load_files(train_file, test_file,
+                                                              seed=opts.teachers_seed)
     for limit, name in ((train_limit, "--train-limit"), (test_limit, "--test-limit")):
         if limit is not None and limit < 2:
             raise UsageError(f"{name} must be at least 2, got {limit}")
@@ -171,16 +182,6 @@ def train(data_name, train_file, test_file, init, preset_name, epochs, max_len, 
                  else EmbTokenizer.default())
     info(f"{ds.name}: {len(ds.labels)} labels, train {len(ds.train)}, val {len(ds.val)}, "
          f"test {len(ds.test)}" + (" (text pairs)" if ds.is_pair else ""))
-    opts = TrainOptions(preset=preset_name, epochs=epochs, max_len=max_len, windows=windows,
-                        window_stride=window_stride, batch_size=batch_size,
-                        lr=lr, seed=seed, distill=distill, ema=ema, teacher=teacher,
-                        teacher_epochs=teacher_epochs, teacher_head_lr=teacher_head_lr,
-                        teacher_max_len=teacher_max_len, teacher_windows=teacher_windows,
-                        teacher_seed=teacher_seed,
-                        teacher_copies=teacher_copies, teacher_replace=teacher_replace,
-                        teacher_unlabelled=teacher_unlabelled, teacher_text=teacher_text,
-                        temperature=temperature, soft_loss=soft_loss, device=device,
-                        **{k: v for k, v in (("augment", augment), ("alpha", alpha)) if v is not None})
     info("labels: " + label_map(ds.labels))
     ckpt = train_classifier(ds, tokenizer, opts, init=init_ckpt, unlabelled=rest)
     if rest is not None:

@@ -79,6 +79,11 @@ class TrainOptions:
     windows: int = 1  # windows of l tokens read of a longer text (reading.py); 1: the first l
     window_stride: int = 0  # tokens between window starts; 0: l - 1
 
+    @property
+    def teachers_seed(self) -> int:
+        """The teachers' seed (and a --train file's validation slice): teacher_seed, or seed."""
+        return self.seed if self.teacher_seed is None else self.teacher_seed
+
 
 def train_classifier(
     ds: Dataset, tokenizer: EmbTokenizer, opts: TrainOptions, init: Checkpoint | None = None,
@@ -208,7 +213,7 @@ def load_backbone(model: EmbBertForClassification, init: Checkpoint) -> None:
 def _teacher(ds: Dataset, opts: TrainOptions, device: torch.device | None = None,
              unlabelled: list[str] | None = None):
     """(Teaching or None, metrics about the teacher)."""
-    seed = opts.seed if opts.teacher_seed is None else opts.teacher_seed
+    seed = opts.teachers_seed
     if opts.teacher == "minilm":
         settings = TeacherOptions(epochs=opts.teacher_epochs, max_len=opts.teacher_max_len,
                                   windows=opts.teacher_windows,
