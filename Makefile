@@ -100,21 +100,13 @@ FUZZ_SECONDS ?= 120
 fuzz: setup
 	$(BIN)/python -m embbert_mcu.device.fuzz --seconds $(FUZZ_SECONDS)
 
-# Re-make the committed default checkpoints (base preset, rt-polarity), on one CPU core
-# (docs/training.md): 15,000 MLM+NSP pretraining steps (1 h 48 min measured beside other jobs,
-# resumable) with the backbone written alone; fine-tuning from it with both teachers (MiniLM
-# fine-tuned for 2 epochs, its logits sharpened at temperature 0.5, and the n-gram regression,
-# their probabilities averaged) on the training texts, their copies and 150,000 unlabelled
-# sentences, averaged weights, peak learning rate 3e-3 for 6 epochs, student seed 1 (of seeds
-# 0, 1 and 2 from the same teachers, the best on validation: 81.33%, 80.47%, 80.94%). The
-# student took 55 min beside another run; a first run also fine-tunes MiniLM (8 min) and has
-# it score about 172,000 texts (17 min), cached for later runs. Then quantization for the
-# integer MAC path with every weight int8 (--fallback none: the speed figures are those of the
-# integer kernels) and 2 epochs of recovery, a few minutes (docs/quantization.md). The recipes
-# before it: MiniLM fine-tuned for 1 epoch, temperature 1, lr 2e-3 for 4 epochs, seed 0
-# (80.62%, validation 80.94%), MiniLM alone with 40,000 sentences (79.69%; drop --distill and
-# use --teacher-unlabelled 40000) and, without a transformer,
-# `train --init PRE --distill --epochs 10 --ema 2` from 10,000 steps (78.75%).
+# Re-make the committed default checkpoints (base preset, rt-polarity): 15,000 MLM+NSP
+# pretraining steps (resumable, the backbone written alone); the student of both teachers
+# (MiniLM fine-tuned for 2 epochs and the n-gram regression) on the training texts, their
+# copies and 150,000 unlabelled sentences; quantization with every weight int8 (--fallback
+# none: the speed figures are those of the integer kernels). About 3 h on this CPU. The
+# times, why each option and the seed were chosen, and the recipes before it: the default's
+# section of docs/training.md.
 model: setup
 	$(EMB) pretrain --steps 15000 --resume -o $(PRETRAIN_CKPT) --backbone $(BACKBONE_CKPT)
 	$(EMB) train --data rt-polarity --init $(BACKBONE_CKPT) --teacher minilm --teacher-epochs 2 \
